@@ -1,0 +1,42 @@
+"""Schema migrations, managed by alembic and written as plain SQL (``migrations/versions``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lineage.errors import StoreUnavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
+    # ConfigParser interpolation treats % specially.
+    cfg.set_main_option("sqlalchemy.url", sa_url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply every pending migration up to ``revision``."""
+    from alembic import command
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        command.upgrade(_alembic_config(url), revision)
+    except OperationalError as exc:
+        raise StoreUnavailable(f"cannot migrate the lineage store: {exc.orig}") from exc
+
+
+def current(url: str) -> str | None:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        if not row or not row[0]:
+            return None
+        r = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return r[0] if r else None
