@@ -1,0 +1,158 @@
+"""Read an ODCS v3 contract document: YAML, JSON Schema, model, terms, in that order.
+
+:func:`load_contract` is the only entry point.  Each stage that fails raises
+:class:`~lineage.errors.ContractError` naming the file, the line and the field:
+
+1. YAML syntax (the parser's own mark gives the line);
+2. the ODCS JSON Schema shipped with ``open-data-contract-standard`` (the error's path is mapped
+   back to a line through the composed YAML node tree);
+3. the package's pydantic model (:class:`OpenDataContractStandard`), which forbids unknown
+   top-level keys;
+4. the governance terms in ``customProperties`` (see :mod:`lineage.contracts.terms`), with
+   Fides taxonomy keys checked.
+
+Nothing here touches the store; a document that fails any stage is never registered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lineage.contracts.terms import ContractTerms, TermProblem, extract_terms, render_path
+from lineage.errors import ContractError
+
+
+@dataclass(frozen=True)
+class ContractDocument:
+    """A parsed, validated contract: the document as JSON-able data plus its terms."""
+
+    document: dict[str, Any]
+    terms: ContractTerms
+    sha256: str
+    source_file: str
+
+    @property
+    def id(self) -> str:
+        return self.terms.id
+
+
+def load_contract(source: str | Path, *, text: str | None = None) -> ContractDocument:
+    """Parse and check a contract from ``source`` (a path), or from ``text`` labelled ``source``."""
+    file = str(source)
+    if text is None:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ContractError(file, None, "$", f"cannot read the file: {exc.strerror or exc}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = f"malformed YAML: {exc.problem or exc.context}"
+        raise ContractError(file, mark.line + 1 if mark else None, "$", reason) from None
+    except yaml.YAMLError as exc:
+        raise ContractError(file, None, "$", f"malformed YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ContractError(file, 1, "$", "a contract must be a YAML mapping (an ODCS v3 document)")
+    data = _jsonable(data)
+
+    errors = list(_validator().iter_errors(data))
+    if errors:
+        err = _pick(errors)
+        path = tuple(err.absolute_path) + _unexpected_key(err)
+        raise ContractError(file, _line(root, path), render_path(path), f"does not match the ODCS v3 schema: {err.message}")
+
+    from open_data_contract_standard.model import OpenDataContractStandard
+    from pydantic import ValidationError
+
+    try:
+        OpenDataContractStandard.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = tuple(first["loc"])
+        raise ContractError(file, _line(root, path), render_path(path), first["msg"]) from None
+
+    try:
+        terms = extract_terms(data)
+    except TermProblem as exc:
+        raise ContractError(file, _line(root, exc.path), render_path(exc.path), exc.reason) from None
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return ContractDocument(data, terms, hashlib.sha256(canonical.encode()).hexdigest(), file)
+
+
+def load_contracts(directory: str | Path) -> list[ContractDocument]:
+    """Every ``*.yaml``/``*.yml`` contract in a directory, sorted by file name."""
+    paths = sorted(p for p in Path(directory).iterdir() if p.suffix in (".yaml", ".yml"))
+    return [load_contract(p) for p in paths]
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+    from open_data_contract_standard.model import OpenDataContractStandard
+
+    schema = json.loads(OpenDataContractStandard.json_schema())
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def _pick(errors):
+    """The most useful schema error: an unexpected key if there is one (the common typo),
+    otherwise jsonschema's own best match."""
+    import jsonschema
+
+    unexpected = [e for e in errors if e.validator in ("additionalProperties", "unevaluatedProperties")]
+    if unexpected:
+        return min(unexpected, key=lambda e: len(e.absolute_path))
+    return jsonschema.exceptions.best_match(errors)
+
+
+def _unexpected_key(error) -> tuple[str, ...]:
+    """For "unexpected property" errors, point at the unexpected key rather than its parent."""
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+        for name in re.findall(r"'([^']+)'", error.message):
+            if name in error.instance:
+                return (name,)
+    return ()
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML turns unquoted dates into date objects; JSON Schema and the store want strings."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _line(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the deepest node along ``path`` that exists."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line

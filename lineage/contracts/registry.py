@@ -1,0 +1,309 @@
+"""The contract registry in PostgreSQL: register, approve, revoke, expire; read the current state.
+
+Every change appends a row to ``contract_versions`` (who, when, why); registering a new document
+revision also appends to ``contract_documents`` and ``contract_dataset_links``.  Nothing is
+updated or deleted, and the tables' triggers refuse it.  The current state of a contract is its
+highest version.  Changes to one contract are serialised with a transaction-scoped advisory
+lock, so concurrent approvals cannot both win.
+
+Rules enforced here (each a specific error):
+
+* approving needs a steward who is neither the contract's requester, nor whoever registered it,
+  nor an owner (OpenLineage ``ownership`` facet) of a job downstream of its datasets:
+  :class:`~lineage.errors.SelfApprovalRefused`;
+* only a ``proposed`` contract can be approved, and not after its expiry date; revoking needs a
+  reason; a revoked contract comes back only as a newly registered revision:
+  :class:`~lineage.errors.Conflict`.
+
+Functions take an open psycopg connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from lineage.contracts.document import ContractDocument
+from lineage.contracts.terms import ContractTerms
+from lineage.errors import BadRequest, Conflict, NotFound, SelfApprovalRefused
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    revision: int
+    action: str
+    status: str
+    actor: str
+    reason: str | None
+    recorded_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "recorded_at": self.recorded_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class ContractState:
+    """A contract's current version, with the terms of the revision it refers to."""
+
+    id: str
+    version: int
+    revision: int
+    status: str
+    actor: str
+    reason: str | None
+    recorded_at: dt.datetime
+    terms: ContractTerms
+    sha256: str
+    source_file: str | None
+    registered_by: str
+    history: tuple[VersionRow, ...] = field(default=())
+    document: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        """``id@version``: how decisions and messages name the exact state consulted."""
+        return f"{self.id}@{self.version}"
+
+    def as_dict(self, *, full: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "version": self.version,
+            "revision": self.revision,
+            "status": self.status,
+            "changedBy": self.actor,
+            "reason": self.reason,
+            "changedAt": self.recorded_at.isoformat(),
+            "registeredBy": self.registered_by,
+            "sourceFile": self.source_file,
+            "sha256": self.sha256,
+            "terms": self.terms.to_json(),
+        }
+        if full:
+            out["history"] = [h.as_dict() for h in self.history]
+            out["document"] = self.document
+        return out
+
+
+_CURRENT = """
+SELECT DISTINCT ON (v.contract_id)
+       v.contract_id, v.version, v.revision, v.status, v.actor, v.reason, v.recorded_at,
+       d.terms, d.sha256, d.source_file, d.registered_by, d.document
+FROM contract_versions v
+JOIN contract_documents d ON d.contract_id = v.contract_id AND d.revision = v.revision
+{where}
+ORDER BY v.contract_id, v.version DESC
+"""
+
+
+def _state(row: dict[str, Any], history: Iterable[VersionRow] = (), full: bool = False) -> ContractState:
+    return ContractState(
+        id=row["contract_id"],
+        version=row["version"],
+        revision=row["revision"],
+        status=row["status"],
+        actor=row["actor"],
+        reason=row["reason"],
+        recorded_at=row["recorded_at"],
+        terms=ContractTerms.from_json(row["terms"]),
+        sha256=row["sha256"],
+        source_file=row["source_file"],
+        registered_by=row["registered_by"],
+        history=tuple(history),
+        document=row["document"] if full else None,
+    )
+
+
+def _lock(conn: psycopg.Connection, contract_id: str) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", ("contract:" + contract_id,))
+
+
+def _append(conn: psycopg.Connection, cid: str, revision: int, action: str, status: str, actor: str, reason: str | None) -> None:
+    conn.execute(
+        """INSERT INTO contract_versions (contract_id, version, revision, action, status, actor, reason)
+           SELECT %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s FROM contract_versions WHERE contract_id = %s""",
+        (cid, revision, action, status, actor, reason, cid),
+    )
+
+
+def current(conn: psycopg.Connection, contract_id: str) -> ContractState | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_CURRENT.format(where="WHERE v.contract_id = %s"), (contract_id,)).fetchone()
+    return _state(row) if row else None
+
+
+def get(conn: psycopg.Connection, contract_id: str) -> ContractState:
+    """The current state with its full history and document; :class:`NotFound` if unknown."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_CURRENT.format(where="WHERE v.contract_id = %s"), (contract_id,)).fetchone()
+        if row is None:
+            raise NotFound("contract", contract_id)
+        rows = cur.execute(
+            "SELECT version, revision, action, status, actor, reason, recorded_at FROM contract_versions "
+            "WHERE contract_id = %s ORDER BY version",
+            (contract_id,),
+        ).fetchall()
+    return _state(row, (VersionRow(**r) for r in rows), full=True)
+
+
+def list_contracts(conn: psycopg.Connection) -> list[ContractState]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_CURRENT.format(where="")).fetchall()
+    return [_state(r) for r in rows]
+
+
+def register(conn: psycopg.Connection, doc: ContractDocument, actor: str | None = None) -> ContractState:
+    """Record a new revision of a contract (status ``proposed``); the same document twice is a no-op."""
+    cid = doc.id
+    _lock(conn, cid)
+    latest = conn.execute(
+        "SELECT revision, sha256 FROM contract_documents WHERE contract_id = %s ORDER BY revision DESC LIMIT 1", (cid,)
+    ).fetchone()
+    if latest and latest[1] == doc.sha256:
+        state = current(conn, cid)
+        if state is not None and state.status != "revoked":
+            return state
+    revision = (latest[0] if latest else 0) + 1
+    who = actor or doc.terms.requester
+    conn.execute(
+        """INSERT INTO contract_documents (contract_id, revision, document, terms, sha256, source_file, registered_by)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+        (cid, revision, Jsonb(doc.document), Jsonb(doc.terms.to_json()), doc.sha256, doc.source_file, who),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO contract_dataset_links (contract_id, revision, namespace, name, schema_name) VALUES (%s, %s, %s, %s, %s)",
+            [(cid, revision, d.namespace, d.name, d.schema) for d in doc.terms.datasets],
+        )
+    why = f"registered revision {revision} from {doc.source_file}"
+    _append(conn, cid, revision, "register", "proposed", who, why)
+    return current(conn, cid)  # type: ignore[return-value]
+
+
+def approve(conn: psycopg.Connection, contract_id: str, user: str, reason: str | None = None, today: dt.date | None = None) -> ContractState:
+    """Approve the current revision as steward ``user``, enforcing separation of duties."""
+    user = _who(user)
+    _lock(conn, contract_id)
+    state = current(conn, contract_id)
+    if state is None:
+        raise NotFound("contract", contract_id)
+    if state.status != "proposed":
+        raise Conflict(
+            f"contract `{state.ref}` is {state.status}, not proposed: "
+            + ("nothing to do" if state.status == "approved" else "register a new revision to approve it again")
+        )
+    role = _conflict_of_interest(conn, state, user)
+    if role:
+        raise SelfApprovalRefused(state.ref, user, role)
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    if state.terms.expires and state.terms.expires < today:
+        raise Conflict(f"contract `{state.ref}` expired on {state.terms.expires}: register a revision with a later `expires`")
+    _append(conn, contract_id, state.revision, "approve", "approved", user, reason or "approved")
+    return current(conn, contract_id)  # type: ignore[return-value]
+
+
+def revoke(conn: psycopg.Connection, contract_id: str, user: str, reason: str) -> ContractState:
+    """Revoke a contract; the gate blocks every later run that depends on it."""
+    user = _who(user)
+    if not reason or not reason.strip():
+        raise BadRequest("reason", "revoking a contract needs a reason (it is kept in the contract's history)")
+    _lock(conn, contract_id)
+    state = current(conn, contract_id)
+    if state is None:
+        raise NotFound("contract", contract_id)
+    if state.status in ("revoked", "expired"):
+        raise Conflict(f"contract `{state.ref}` is already {state.status}")
+    _append(conn, contract_id, state.revision, "revoke", "revoked", user, reason.strip())
+    return current(conn, contract_id)  # type: ignore[return-value]
+
+
+def expire_due(conn: psycopg.Connection, today: dt.date | None = None) -> list[str]:
+    """Record an ``expire`` version for every approved contract past its expiry date."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    expired = []
+    for state in list_contracts(conn):
+        if state.status == "approved" and state.terms.expires and state.terms.expires < today:
+            _lock(conn, state.id)
+            _append(conn, state.id, state.revision, "expire", "expired", "system", f"expiry date {state.terms.expires} passed")
+            expired.append(state.id)
+    return expired
+
+
+def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[ContractState]]:
+    """For each (namespace, name), the current state of every contract whose current revision covers it.
+
+    One query for the whole set; datasets no contract covers are absent from the result.
+    """
+    pairs = sorted(set(datasets))
+    if not pairs:
+        return {}
+    sql = """
+    WITH cur AS (""" + _CURRENT.format(where="WHERE v.contract_id IN (SELECT contract_id FROM contract_dataset_links "
+                                       "WHERE (namespace, name) IN (SELECT * FROM unnest(%s::text[], %s::text[])))") + """)
+    SELECT l.namespace AS link_namespace, l.name AS link_name, cur.*
+    FROM cur JOIN contract_dataset_links l ON l.contract_id = cur.contract_id AND l.revision = cur.revision
+    WHERE (l.namespace, l.name) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+    """
+    ns, names = [p[0] for p in pairs], [p[1] for p in pairs]
+    out: dict[tuple[str, str], list[ContractState]] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(sql, (ns, names, ns, names)).fetchall():
+            out.setdefault((row["link_namespace"], row["link_name"]), []).append(_state(row))
+    return out
+
+
+_OWNERS = """
+WITH RECURSIVE ds (dataset_id, depth) AS (
+    SELECT d.id, 0 FROM contract_dataset_links l
+    JOIN namespaces n ON n.name = l.namespace JOIN datasets d ON d.namespace_id = n.id AND d.name = l.name
+    WHERE l.contract_id = %(cid)s AND l.revision = %(rev)s
+    UNION
+    SELECT o.dataset_id, ds.depth + 1 FROM ds
+    JOIN job_io i ON i.dataset_id = ds.dataset_id AND i.direction = 'i'
+    JOIN job_io o ON o.job_id = i.job_id AND o.direction = 'o'
+    WHERE ds.depth < 20
+),
+consumers AS (
+    SELECT DISTINCT n.name AS job_namespace, j.name AS job_name FROM ds
+    JOIN job_io i ON i.dataset_id = ds.dataset_id AND i.direction = 'i'
+    JOIN jobs j ON j.id = i.job_id JOIN namespaces n ON n.id = j.namespace_id
+)
+SELECT DISTINCT c.job_namespace || ':' || c.job_name, owner ->> 'name'
+FROM consumers c
+JOIN raw_events r ON r.job_namespace = c.job_namespace AND r.job_name = c.job_name
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(r.payload #> '{job,facets,ownership,owners}') = 'array'
+         THEN r.payload #> '{job,facets,ownership,owners}' ELSE '[]'::jsonb END) AS owner
+"""
+
+
+def _conflict_of_interest(conn: psycopg.Connection, state: ContractState, user: str) -> str | None:
+    """Why ``user`` may not approve ``state``, or None."""
+    if _same(user, state.terms.requester):
+        return "its requester"
+    if _same(user, state.registered_by):
+        return "who registered it"
+    for job, owner in conn.execute(_OWNERS, {"cid": state.id, "rev": state.revision}).fetchall():
+        if owner and _same(user, owner):
+            return f"an owner of job `{job}`, which consumes its data"
+    return None
+
+
+def _who(user: str) -> str:
+    if not user or not user.strip():
+        raise BadRequest("user", "say who is acting (`--as USER`)")
+    return user.strip()
+
+
+def _same(a: str, b: str) -> bool:
+    """Owner names in OpenLineage often carry a kind prefix (``user:alice``); compare without it."""
+    def norm(x: str) -> str:
+        x = x.strip().lower()
+        return x.split(":", 1)[1] if ":" in x and "@" not in x.split(":", 1)[0] else x
+
+    return norm(a) == norm(b)
