@@ -81,3 +81,35 @@ class Conflict(LineageError):
 
 class Forbidden(LineageError):
     status = 403
+
+
+class ContractError(LineageError):
+    """A contract document that cannot be registered: names the file, line and field at fault."""
+
+    status = 400
+
+    def __init__(self, file: str, line: int | None, field: str, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = reason
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field}: {reason}; nothing was registered")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason}
+
+
+class SelfApprovalRefused(Forbidden):
+    """Separation of duties: a contract's requester, or an owner of a job that consumes its
+    data, may not approve it."""
+
+    def __init__(self, contract: str, user: str, role: str) -> None:
+        self.contract = contract
+        self.user = user
+        self.role = role
+        super().__init__(
+            f"`{user}` may not approve contract `{contract}`: they are {role}; "
+            "approval needs an independent steward (ask someone who neither requested the "
+            "contract nor owns a job that consumes its data)"
+        )
