@@ -42,6 +42,11 @@ CREATE TRIGGER raw_events_append_only BEFORE UPDATE OR DELETE ON raw_events
 CREATE TRIGGER raw_events_no_truncate BEFORE TRUNCATE ON raw_events
     FOR EACH STATEMENT EXECUTE FUNCTION raw_events_append_only();
 
+-- Precedence of run states: terminal (2) > START/RUNNING (1) > OTHER (0).
+CREATE FUNCTION lineage_state_rank(state text) RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN state IN ('COMPLETE', 'FAIL', 'ABORT') THEN 2 WHEN state IN ('START', 'RUNNING') THEN 1 ELSE 0 END
+$$;
+
 CREATE TABLE namespaces (
     id          bigserial PRIMARY KEY,
     name        text        NOT NULL UNIQUE,
@@ -157,6 +162,7 @@ DROP = """
 DROP TABLE IF EXISTS job_io, run_io, dataset_versions, run_states, runs, jobs, datasets,
     dataset_schemas, namespaces, raw_events CASCADE;
 DROP FUNCTION IF EXISTS raw_events_append_only() CASCADE;
+DROP FUNCTION IF EXISTS lineage_state_rank(text);
 """
 
 

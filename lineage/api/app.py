@@ -1,0 +1,87 @@
+"""The FastAPI application: routers, error mapping, store lifecycle.
+
+:func:`create_app` takes settings (and optionally an open :class:`Database`, which tests pass);
+otherwise the app opens the store on start-up, applying migrations, and closes it on exit.
+Every deliberate error becomes ``{"code": N, "message": "..."}`` with its status; a request
+that fails validation names the field; an unexpected error is a 500 without a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from lineage import __version__
+from lineage.config import Settings
+from lineage.errors import InvalidEvent, LineageError
+from lineage.store.db import Database, open_database
+
+log = logging.getLogger("lineage.api")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        owned = db is None
+        app.state.db = db if db is not None else open_database(settings, migrate=True)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.db.close()
+
+    app = FastAPI(
+        title="lineage",
+        version=__version__,
+        description="OpenLineage event store with source contracts and a consent gate for ML training.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if db is not None:
+        app.state.db = db
+
+    from lineage.api import lineage as lineage_routes
+    from lineage.api import marquez
+
+    app.include_router(lineage_routes.router)
+    app.include_router(marquez.router)
+    try:
+        from lineage.api import contracts
+    except ImportError:  # the contracts router is optional until it lands
+        contracts = None  # type: ignore[assignment]
+    if contracts is not None:
+        app.include_router(contracts.router)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict:
+        with app.state.db.connection() as conn:
+            conn.execute("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(LineageError)
+    async def lineage_error(request: Request, exc: LineageError) -> JSONResponse:
+        body: dict = {"code": exc.status, "message": exc.message}
+        if isinstance(exc, InvalidEvent):
+            body["errors"] = [p.as_dict() for p in exc.problems]
+        if exc.status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        first = errors[0] if errors else {"field": "$", "reason": "invalid request"}
+        return JSONResponse({"code": 400, "message": f"{first['field']}: {first['reason']}", "errors": errors}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"code": 500, "message": "internal error; see the server log"}, status_code=500)
+
+    return app

@@ -1,0 +1,143 @@
+"""The ``lineage`` command: thin commands over the same services the HTTP API uses.
+
+Every deliberate error is printed as one line (``error: ...``) with exit code 2; nothing
+prints a stack trace.  Heavy imports happen inside commands so ``lineage --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="OpenLineage store, source contracts and a consent gate for ML training.\n\n"
+    "Uses the embedded PostgreSQL under LINEAGE_HOME (default ~/.lineage) unless LINEAGE_DATABASE_URL is set.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings(**overrides):
+    from lineage.config import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Interface to bind (LINEAGE_HOST, default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (LINEAGE_PORT, default 5000)."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Run the HTTP API (OpenLineage ingest, lineage, Marquez-compatible reads); migrates the store first."""
+    import uvicorn
+
+    from lineage.api.app import create_app
+
+    settings = _settings(host=host, port=port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply pending schema migrations."""
+    from lineage.store.db import resolve_url
+    from lineage.store.migrate import current, upgrade
+
+    url = resolve_url(_settings())
+    upgrade(url, revision)
+    typer.echo(f"store at revision {current(url)}")
+
+
+@app.command()
+def ingest(
+    file: Path = typer.Argument(..., help="NDJSON (one event per line) or a JSON array of OpenLineage events. `-` reads stdin."),
+    batch_size: int = typer.Option(1000, min=1, help="Events per request."),
+    url: Optional[str] = typer.Option(None, help="Server to send to (LINEAGE_URL, default http://127.0.0.1:5000)."),
+    direct: bool = typer.Option(False, help="Write straight into the store instead of through a server."),
+) -> None:
+    """Send events to the store in batches, then summarise stored / duplicate / rejected."""
+    from lineage.ingest_file import ingest_file
+
+    summary = ingest_file(file, _settings(url=url), batch_size=batch_size, direct=direct)
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+def _graph_command(direction: str, node: str, depth: int, as_json: bool) -> None:
+    import json
+
+    from lineage.events import parse_node_id
+    from lineage.store import graph, open_database
+
+    node_id = parse_node_id(node, field="NODE")
+    with open_database(_settings(), migrate=True) as db, db.connection() as conn:
+        g = graph.walk(conn, node_id, direction, depth)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(g.as_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{direction} of {node} (depth {depth}): {len(g.nodes) - 1} nodes")
+    for col in ("from", "to"):
+        table.add_column(col)
+    for e in g.edges:
+        table.add_row(e["origin"], e["destination"])
+    Console().print(table)
+
+
+@app.command()
+def upstream(
+    node: str = typer.Argument(..., help="dataset:NAMESPACE:NAME or job:NAMESPACE:NAME"),
+    depth: int = typer.Option(20, min=0, max=100, help="How many jobs away to walk."),
+    json_: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
+) -> None:
+    """What NODE was built from."""
+    _graph_command("upstream", node, depth, json_)
+
+
+@app.command()
+def downstream(
+    node: str = typer.Argument(..., help="dataset:NAMESPACE:NAME or job:NAMESPACE:NAME"),
+    depth: int = typer.Option(20, min=0, max=100, help="How many jobs away to walk."),
+    json_: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
+) -> None:
+    """What was built from NODE."""
+    _graph_command("downstream", node, depth, json_)
+
+
+def _mount_optional() -> None:
+    for module, name in (("lineage.contracts.cli", "contracts"), ("lineage.gate.cli", "gate")):
+        try:
+            sub = __import__(module, fromlist=["app"]).app
+        except (ImportError, AttributeError):
+            continue
+        app.add_typer(sub, name=name)
+
+
+def main() -> None:
+    from lineage.errors import LineageError
+
+    _mount_optional()
+    try:
+        app()
+    except LineageError as exc:
+        _fail(exc.message)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""Store OpenLineage events: append the raw event, derive the graph, all set-based.
+
+Contract:
+
+* :func:`ingest_events` stores a list of already-validated events in the caller's
+  transaction.  An event whose canonical form is already stored is a duplicate and changes
+  nothing (clients retry; the same event is stored once).
+* Derived tables (namespaces, jobs, datasets, versions, runs, run states, run and job edges)
+  are written from staging tables with a fixed number of statements per batch, whatever its
+  size, so a 10k-event batch costs about as many round trips as a single event.
+* Events may arrive in any order.  A run's state is the latest *terminal* state (COMPLETE,
+  FAIL, ABORT) if it has one, else its latest state, so COMPLETE-before-START ends COMPLETE.
+* :func:`rebuild` drops every derived row and replays the raw events: the derived tables are
+  a pure function of ``raw_events``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Iterable
+
+import msgspec
+import psycopg
+
+from lineage.events.model import DatasetRef, ParsedEvent, parse_event
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_events (
+    key uuid, kind text, event_type text, event_time timestamptz, run_uuid uuid,
+    job_ns text, job_name text, producer text, payload jsonb, parent_run uuid,
+    nominal_start timestamptz, nominal_end timestamptz, job_type text, job_description text,
+    job_location text, raw_id bigint, job_id bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_io (
+    key uuid, direction "char", ns text, name text, schema_hash uuid, version text,
+    source text, description text, dataset_id bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_schemas (hash uuid, fields jsonb) ON COMMIT DELETE ROWS;
+"""
+
+_INSERT_RAW = """
+WITH ins AS (
+    INSERT INTO raw_events (event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload)
+    SELECT key, kind, event_type, event_time, run_uuid, job_ns, job_name, producer, payload
+    FROM stage_events ORDER BY event_time, key
+    ON CONFLICT (event_key) DO NOTHING
+    RETURNING id, event_key
+)
+UPDATE stage_events s SET raw_id = ins.id FROM ins WHERE s.key = ins.event_key
+"""
+
+# Statements that turn the staged (new) events into derived rows.  Upserts touch rows in a
+# fixed order (by name / id) so concurrent batches cannot deadlock on each other.
+_DERIVE = [
+    "DELETE FROM stage_events WHERE raw_id IS NULL",
+    "DELETE FROM stage_io i WHERE NOT EXISTS (SELECT 1 FROM stage_events e WHERE e.key = i.key)",
+    """
+    INSERT INTO namespaces (name, created_at, updated_at)
+    SELECT ns, min(t), max(t) FROM (
+        SELECT job_ns AS ns, event_time AS t FROM stage_events WHERE job_ns IS NOT NULL
+        UNION ALL
+        SELECT i.ns, e.event_time FROM stage_io i JOIN stage_events e ON e.key = i.key
+    ) x GROUP BY ns ORDER BY ns
+    ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at
+        WHERE namespaces.updated_at < excluded.updated_at
+    """,
+    """
+    INSERT INTO jobs (namespace_id, name, job_type, description, location, created_at, updated_at)
+    SELECT n.id, j.job_name, j.job_type, j.job_description, j.job_location, j.created, j.updated
+    FROM (
+        SELECT job_ns, job_name,
+               (array_agg(job_type ORDER BY event_time DESC) FILTER (WHERE job_type IS NOT NULL))[1] AS job_type,
+               (array_agg(job_description ORDER BY event_time DESC) FILTER (WHERE job_description IS NOT NULL))[1] AS job_description,
+               (array_agg(job_location ORDER BY event_time DESC) FILTER (WHERE job_location IS NOT NULL))[1] AS job_location,
+               min(event_time) AS created, max(event_time) AS updated
+        FROM stage_events WHERE job_ns IS NOT NULL GROUP BY job_ns, job_name
+    ) j JOIN namespaces n ON n.name = j.job_ns
+    ORDER BY n.id, j.job_name
+    ON CONFLICT (namespace_id, name) DO UPDATE SET
+        job_type = CASE WHEN excluded.updated_at >= jobs.updated_at THEN coalesce(excluded.job_type, jobs.job_type) ELSE coalesce(jobs.job_type, excluded.job_type) END,
+        description = CASE WHEN excluded.updated_at >= jobs.updated_at THEN coalesce(excluded.description, jobs.description) ELSE coalesce(jobs.description, excluded.description) END,
+        location = CASE WHEN excluded.updated_at >= jobs.updated_at THEN coalesce(excluded.location, jobs.location) ELSE coalesce(jobs.location, excluded.location) END,
+        created_at = least(jobs.created_at, excluded.created_at),
+        updated_at = greatest(jobs.updated_at, excluded.updated_at)
+    """,
+    """
+    UPDATE stage_events s SET job_id = j.id
+    FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
+    WHERE s.job_ns = n.name AND s.job_name = j.name
+    """,
+    "INSERT INTO dataset_schemas (hash, fields) SELECT DISTINCT ON (hash) hash, fields FROM stage_schemas ORDER BY hash ON CONFLICT (hash) DO NOTHING",
+    """
+    INSERT INTO datasets (namespace_id, name, source_name, description, schema_id, schema_time, created_at, updated_at)
+    SELECT n.id, d.name, d.source, d.description, s.id, d.schema_time, d.created, d.updated
+    FROM (
+        SELECT i.ns, i.name,
+               (array_agg(i.source ORDER BY e.event_time DESC) FILTER (WHERE i.source IS NOT NULL))[1] AS source,
+               (array_agg(i.description ORDER BY e.event_time DESC) FILTER (WHERE i.description IS NOT NULL))[1] AS description,
+               (array_agg(i.schema_hash ORDER BY e.event_time DESC) FILTER (WHERE i.schema_hash IS NOT NULL))[1] AS schema_hash,
+               max(e.event_time) FILTER (WHERE i.schema_hash IS NOT NULL) AS schema_time,
+               min(e.event_time) AS created, max(e.event_time) AS updated
+        FROM stage_io i JOIN stage_events e ON e.key = i.key
+        GROUP BY i.ns, i.name
+    ) d
+    JOIN namespaces n ON n.name = d.ns
+    LEFT JOIN dataset_schemas s ON s.hash = d.schema_hash
+    ORDER BY n.id, d.name
+    ON CONFLICT (namespace_id, name) DO UPDATE SET
+        source_name = CASE WHEN excluded.updated_at >= datasets.updated_at THEN coalesce(excluded.source_name, datasets.source_name) ELSE coalesce(datasets.source_name, excluded.source_name) END,
+        description = CASE WHEN excluded.updated_at >= datasets.updated_at THEN coalesce(excluded.description, datasets.description) ELSE coalesce(datasets.description, excluded.description) END,
+        schema_id = CASE WHEN excluded.schema_id IS NOT NULL AND excluded.schema_time >= coalesce(datasets.schema_time, '-infinity') THEN excluded.schema_id ELSE datasets.schema_id END,
+        schema_time = CASE WHEN excluded.schema_id IS NOT NULL AND excluded.schema_time >= coalesce(datasets.schema_time, '-infinity') THEN excluded.schema_time ELSE datasets.schema_time END,
+        created_at = least(datasets.created_at, excluded.created_at),
+        updated_at = greatest(datasets.updated_at, excluded.updated_at)
+    """,
+    """
+    UPDATE stage_io i SET dataset_id = d.id
+    FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+    WHERE i.ns = n.name AND i.name = d.name
+    """,
+    # Runs.  rank: terminal states beat START/RUNNING, which beat OTHER; ties go to the later event.
+    """
+    INSERT INTO runs (run_uuid, job_id, parent_run_uuid, state, state_time, started_at, ended_at,
+                      nominal_start, nominal_end, created_at, updated_at)
+    SELECT run_uuid, (array_agg(job_id ORDER BY event_time DESC))[1],
+           (array_agg(parent_run ORDER BY event_time DESC) FILTER (WHERE parent_run IS NOT NULL))[1],
+           (array_agg(state ORDER BY lineage_state_rank(state) DESC, event_time DESC))[1],
+           (array_agg(event_time ORDER BY lineage_state_rank(state) DESC, event_time DESC))[1],
+           min(event_time) FILTER (WHERE state = 'START'),
+           max(event_time) FILTER (WHERE lineage_state_rank(state) = 2),
+           (array_agg(nominal_start ORDER BY event_time DESC) FILTER (WHERE nominal_start IS NOT NULL))[1],
+           (array_agg(nominal_end ORDER BY event_time DESC) FILTER (WHERE nominal_end IS NOT NULL))[1],
+           min(event_time), max(event_time)
+    FROM (SELECT *, coalesce(event_type, 'OTHER') AS state FROM stage_events WHERE kind = 'run') e
+    GROUP BY run_uuid ORDER BY run_uuid
+    ON CONFLICT (run_uuid) DO UPDATE SET
+        state = CASE WHEN (lineage_state_rank(excluded.state), excluded.state_time) >= (lineage_state_rank(runs.state), runs.state_time) THEN excluded.state ELSE runs.state END,
+        state_time = CASE WHEN (lineage_state_rank(excluded.state), excluded.state_time) >= (lineage_state_rank(runs.state), runs.state_time) THEN excluded.state_time ELSE runs.state_time END,
+        parent_run_uuid = coalesce(runs.parent_run_uuid, excluded.parent_run_uuid),
+        started_at = least(runs.started_at, excluded.started_at),
+        ended_at = greatest(runs.ended_at, excluded.ended_at),
+        nominal_start = coalesce(runs.nominal_start, excluded.nominal_start),
+        nominal_end = coalesce(runs.nominal_end, excluded.nominal_end),
+        created_at = least(runs.created_at, excluded.created_at),
+        updated_at = greatest(runs.updated_at, excluded.updated_at)
+    """,
+    """
+    INSERT INTO run_states (run_uuid, state, event_time, raw_event_id)
+    SELECT run_uuid, coalesce(event_type, 'OTHER'), event_time, raw_id FROM stage_events WHERE kind = 'run'
+    ON CONFLICT DO NOTHING
+    """,
+    """
+    UPDATE jobs j SET latest_run_uuid = r.run_uuid, latest_run_time = r.created_at
+    FROM (
+        SELECT DISTINCT ON (job_id) job_id, run_uuid, created_at FROM runs
+        WHERE run_uuid IN (SELECT run_uuid FROM stage_events WHERE kind = 'run')
+        ORDER BY job_id, created_at DESC
+    ) r
+    WHERE j.id = r.job_id AND (j.latest_run_time IS NULL OR r.created_at >= j.latest_run_time)
+    """,
+    """
+    INSERT INTO run_io (run_uuid, dataset_id, direction, event_time)
+    SELECT e.run_uuid, i.dataset_id, i.direction, min(e.event_time)
+    FROM stage_io i JOIN stage_events e ON e.key = i.key
+    WHERE e.kind = 'run' AND i.direction IN ('i', 'o')
+    GROUP BY 1, 2, 3 ORDER BY 1, 3, 2
+    ON CONFLICT (run_uuid, direction, dataset_id) DO UPDATE SET event_time = least(run_io.event_time, excluded.event_time)
+        WHERE excluded.event_time < run_io.event_time
+    """,
+    """
+    INSERT INTO job_io (job_id, dataset_id, direction, first_seen, last_seen)
+    SELECT e.job_id, i.dataset_id, i.direction, min(e.event_time), max(e.event_time)
+    FROM stage_io i JOIN stage_events e ON e.key = i.key
+    WHERE i.direction IN ('i', 'o')
+    GROUP BY 1, 2, 3 ORDER BY 1, 3, 2
+    ON CONFLICT (job_id, direction, dataset_id) DO UPDATE SET
+        first_seen = least(job_io.first_seen, excluded.first_seen),
+        last_seen = greatest(job_io.last_seen, excluded.last_seen)
+        WHERE excluded.last_seen > job_io.last_seen OR excluded.first_seen < job_io.first_seen
+    """,
+    # A run's output is a new version of the dataset: the datasetVersion facet names it, or
+    # one is derived from the run and the dataset.
+    """
+    INSERT INTO dataset_versions (dataset_id, version, run_uuid, schema_id, raw_event_id, created_at)
+    SELECT DISTINCT ON (v.dataset_id, v.version) v.dataset_id, v.version, v.run_uuid, s.id, v.raw_id, v.event_time
+    FROM (
+        SELECT i.dataset_id, coalesce(i.version, md5(e.run_uuid::text || i.ns || ':' || i.name)::uuid::text) AS version,
+               e.run_uuid, e.raw_id, e.event_time, i.schema_hash, lineage_state_rank(coalesce(e.event_type, 'OTHER')) AS rank
+        FROM stage_io i JOIN stage_events e ON e.key = i.key
+        WHERE e.kind = 'run' AND i.direction = 'o'
+    ) v LEFT JOIN dataset_schemas s ON s.hash = v.schema_hash
+    ORDER BY v.dataset_id, v.version, (s.id IS NOT NULL) DESC, v.rank DESC, v.event_time DESC
+    ON CONFLICT (dataset_id, version) DO UPDATE SET schema_id = excluded.schema_id
+        WHERE dataset_versions.schema_id IS NULL AND excluded.schema_id IS NOT NULL
+    """,
+    """
+    UPDATE datasets d SET current_version = v.version
+    FROM (
+        SELECT DISTINCT ON (dataset_id) dataset_id, version FROM dataset_versions
+        WHERE dataset_id IN (SELECT dataset_id FROM stage_io WHERE direction = 'o')
+        ORDER BY dataset_id, created_at DESC, id DESC
+    ) v
+    WHERE d.id = v.dataset_id AND d.current_version IS DISTINCT FROM v.version
+    """,
+]
+
+
+@dataclass
+class IngestResult:
+    stored: int
+    duplicates: int
+
+
+def _schema_key(fields: list[dict]) -> tuple[uuid.UUID, bytes]:
+    encoded = msgspec.json.encode(fields)
+    return uuid.UUID(bytes=hashlib.blake2b(encoded, digest_size=16).digest()), encoded
+
+
+def _stage(conn: psycopg.Connection, events: Iterable[ParsedEvent], raw_ids: dict[uuid.UUID, int] | None = None) -> int:
+    conn.execute(_STAGING)
+    conn.execute("TRUNCATE stage_events, stage_io, stage_schemas")
+    schemas: dict[uuid.UUID, bytes] = {}
+    seen: set[uuid.UUID] = set()
+    io_rows: list[tuple] = []
+    cur = conn.cursor()
+    with cur.copy(
+        "COPY stage_events (key, kind, event_type, event_time, run_uuid, job_ns, job_name, producer, payload,"
+        " parent_run, nominal_start, nominal_end, job_type, job_description, job_location, raw_id) FROM STDIN"
+    ) as copy:
+        for ev in events:
+            if ev.key in seen:
+                continue
+            seen.add(ev.key)
+            copy.write_row((
+                ev.key, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace, ev.job_name,
+                ev.producer, ev.payload.decode(), ev.parent_run_id, ev.nominal_start, ev.nominal_end,
+                ev.job_type, ev.job_description, ev.job_location,
+                raw_ids.get(ev.key) if raw_ids is not None else None,
+            ))
+            for direction, refs in (("i", ev.inputs), ("o", ev.outputs), ("d", [ev.dataset] if ev.dataset else [])):
+                for ref in refs:
+                    io_rows.append(_io_row(ev.key, direction, ref, schemas))
+    with cur.copy("COPY stage_io (key, direction, ns, name, schema_hash, version, source, description) FROM STDIN") as copy:
+        for row in io_rows:
+            copy.write_row(row)
+    if schemas:
+        with cur.copy("COPY stage_schemas (hash, fields) FROM STDIN") as copy:
+            for h, encoded in schemas.items():
+                copy.write_row((h, encoded.decode()))
+    return len(seen)
+
+
+def _io_row(key: uuid.UUID, direction: str, ref: DatasetRef, schemas: dict[uuid.UUID, bytes]) -> tuple:
+    schema_hash = None
+    if ref.fields is not None:
+        schema_hash, encoded = _schema_key(ref.fields)
+        schemas[schema_hash] = encoded
+    return (key, direction, ref.namespace, ref.name, schema_hash, ref.version, ref.source, ref.description)
+
+
+def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
+    """Store ``events`` in the caller's transaction; see the module docstring."""
+    if not events:
+        return IngestResult(0, 0)
+    _stage(conn, events)
+    stored = conn.execute(_INSERT_RAW).rowcount
+    for statement in _DERIVE:
+        conn.execute(statement)
+    return IngestResult(stored=stored, duplicates=len(events) - stored)
+
+
+def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
+    """Drop every derived row and derive it again from ``raw_events``; returns events replayed."""
+    conn.execute(
+        "TRUNCATE job_io, run_io, dataset_versions, run_states, runs, jobs, datasets, dataset_schemas, namespaces RESTART IDENTITY"
+    )
+    last_id, total = 0, 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, payload::text FROM raw_events WHERE id > %s ORDER BY id LIMIT %s", (last_id, chunk)
+        ).fetchall()
+        if not rows:
+            return total
+        events, raw_ids = [], {}
+        for raw_id, payload in rows:
+            ev = parse_event(msgspec.json.decode(payload))
+            events.append(ev)
+            raw_ids[ev.key] = raw_id
+        _stage(conn, events, raw_ids)
+        for statement in _DERIVE:
+            conn.execute(statement)
+        last_id = rows[-1][0]
+        total += len(rows)

@@ -1,0 +1,122 @@
+"""Shared fixtures: one real embedded PostgreSQL per session, a fresh migrated database per test.
+
+``db`` is a :class:`lineage.store.Database` on its own database, cloned from a migrated
+template (a ``CREATE DATABASE ... TEMPLATE`` costs tens of milliseconds).  ``live_server``
+is a real uvicorn server on a free loopback port, serving the app over that database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "openlineage-spec"
+_counter = itertools.count()
+
+
+def _with_db(url: str, dbname: str) -> str:
+    base, _, query = url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{dbname}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_root(tmp_path_factory) -> str:
+    """URL of the session's PostgreSQL (``LINEAGE_TEST_DATABASE_URL`` or an embedded one)."""
+    url = os.environ.get("LINEAGE_TEST_DATABASE_URL")
+    if not url:
+        from lineage.store.embedded import embedded_url
+
+        url = embedded_url(tmp_path_factory.mktemp("pg") / "data")
+    from lineage.store.migrate import upgrade
+
+    template = f"lineage_template_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{template}"')
+        conn.execute(f'CREATE DATABASE "{template}"')
+    upgrade(_with_db(url, template))
+    return url
+
+
+@pytest.fixture
+def db_url(pg_root: str) -> str:
+    name = f"lineage_test_{os.getpid()}_{next(_counter)}"
+    template = f"lineage_template_{os.getpid()}"
+    with psycopg.connect(pg_root, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _with_db(pg_root, name)
+    with psycopg.connect(pg_root, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path, db_url):
+    from lineage.config import Settings
+
+    return Settings(home=tmp_path / "home", database_url=db_url)
+
+
+@pytest.fixture
+def db(settings):
+    from lineage.store import Database
+
+    database = Database(settings.database_url.get_secret_value(), min_size=1, max_size=4)
+    yield database
+    database.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def app(settings, db):
+    from lineage.api.app import create_app
+
+    return create_app(settings, db=db)
+
+
+@pytest.fixture
+def live_server(app):
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live_server):
+    import httpx
+
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        yield c
