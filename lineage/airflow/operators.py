@@ -1,0 +1,213 @@
+"""The pipeline's operators, each reporting its own lineage through the OpenLineage provider.
+
+A plain ``@task`` reports no datasets, so every operator that moves data into or out of
+training derives from :class:`LineageOperator`.  It declares what it reads and writes
+(:class:`~lineage.airflow.pipeline.DatasetSpec`), records what it saw while running
+(:class:`~lineage.airflow.datasets.Observation`), and answers the provider's three hooks:
+
+* ``get_openlineage_facets_on_start`` — declared inputs and outputs, with the facets known
+  before running (dataSource, ownership, documentation, contract);
+* ``get_openlineage_facets_on_complete`` — the same datasets with schema, datasetVersion and
+  output statistics as observed;
+* ``get_openlineage_facets_on_failure`` — inputs as observed, and only the outputs that were
+  actually written before the failure.
+
+The provider calls these on the operator instance that ran ``execute``, so observations are
+kept on ``self``.  Paths resolve under ``LINEAGE_HOME`` at run time, never at parse time;
+pandas and scikit-learn are imported inside ``execute``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.openlineage.extractors import OperatorLineage
+from airflow.sdk import BaseOperator
+
+from lineage.airflow.datasets import Observation, input_dataset, observe_file, output_dataset
+from lineage.airflow.pipeline import PARTNERS, DatasetSpec, Partner
+
+REQUIRED_DROP_COLUMNS = ("photo_id", "image_uri", "smiling")
+
+
+class LineageOperator(BaseOperator):
+    """Base for operators that report their inputs and outputs as OpenLineage datasets."""
+
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, partner: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if partner not in PARTNERS:
+            raise ValueError(f"unknown partner `{partner}`; known partners: {sorted(PARTNERS)} (lineage/airflow/pipeline.py)")
+        self.partner = partner
+        self._seen: dict[str, Observation] = {}
+
+    # -- what subclasses declare -------------------------------------------------------------
+    @property
+    def partner_config(self) -> Partner:
+        return PARTNERS[self.partner]
+
+    def reads(self) -> list[DatasetSpec]:
+        raise NotImplementedError
+
+    def writes(self) -> list[DatasetSpec]:
+        raise NotImplementedError
+
+    # -- helpers for execute -----------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        from lineage.config import Settings
+
+        return Settings().home
+
+    def saw(self, spec: DatasetSpec, frame: Any = None) -> Observation:
+        seen = observe_file(spec.path(self.home), frame)
+        self._seen[spec.id] = seen
+        return seen
+
+    # -- the OpenLineage provider's hooks ----------------------------------------------------
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        home = self.home
+        return OperatorLineage(
+            inputs=[input_dataset(s, home) for s in self.reads()],
+            outputs=[output_dataset(s, home) for s in self.writes()],
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        home = self.home
+        return OperatorLineage(
+            inputs=[input_dataset(s, home, self._seen.get(s.id)) for s in self.reads()],
+            outputs=[output_dataset(s, home, self._seen.get(s.id)) for s in self.writes()],
+            run_facets=self.run_facets(),
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        home = self.home
+        return OperatorLineage(
+            inputs=[input_dataset(s, home, self._seen.get(s.id)) for s in self.reads()],
+            outputs=[output_dataset(s, home, self._seen[s.id]) for s in self.writes() if s.id in self._seen],
+            run_facets=self.run_facets(),
+        )
+
+    def run_facets(self) -> dict:
+        return {}
+
+
+class PartnerDropTransferOperator(LineageOperator):
+    """Land a partner's drop in the raw zone, byte for byte, after checking it is readable."""
+
+    def reads(self) -> list[DatasetSpec]:
+        return [self.partner_config.drop]
+
+    def writes(self) -> list[DatasetSpec]:
+        return [self.partner_config.raw]
+
+    def execute(self, context: Any) -> dict:
+        import pandas as pd
+
+        p = self.partner_config
+        source, target = p.drop.path(self.home), p.raw.path(self.home)
+        if not source.exists():
+            raise FileNotFoundError(f"no drop from {p.display_name} at {source}; run `python -m lineage.demo` to generate demo drops")
+        frame = pd.read_csv(source)
+        missing = [c for c in REQUIRED_DROP_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"drop {p.drop.id} lacks required column(s) {missing}; ask {p.contact or p.name} for a corrected drop")
+        self.saw(p.drop, frame)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        seen = self.saw(p.raw, frame)
+        self.log.info("landed %d records from %s in %s (version %s)", seen.rows, p.drop.id, p.raw.id, seen.version)
+        return {"dataset": p.raw.id, "rows": seen.rows, "version": seen.version}
+
+
+class CurateTrainingSetOperator(LineageOperator):
+    """Curate training features from the raw zone: embeddings and label only, deduplicated.
+
+    Identifiers, demographic and location fields are dropped here (data minimisation); each row
+    keeps ``source_contract_id`` (row-level provenance the gate checks), and the training set's
+    lineage still leads back to the drop it came from.
+    """
+
+    def reads(self) -> list[DatasetSpec]:
+        return [self.partner_config.raw]
+
+    def writes(self) -> list[DatasetSpec]:
+        return [self.partner_config.training_set]
+
+    def execute(self, context: Any) -> dict:
+        import pandas as pd
+
+        from lineage.airflow.drops import embedding_columns
+
+        p = self.partner_config
+        raw = pd.read_csv(p.raw.path(self.home))
+        self.saw(p.raw, raw)
+        features = embedding_columns()
+        curated = (
+            raw.dropna(subset=[*features, "smiling"])
+            .drop_duplicates(subset="photo_id")
+            .loc[:, ["photo_id", "source_contract_id", *features, "smiling"]]
+            .sort_values("photo_id")
+            .reset_index(drop=True)
+        )
+        target = p.training_set.path(self.home)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        curated.to_csv(target, index=False, float_format="%.5f", lineterminator="\n")
+        seen = self.saw(p.training_set, curated)
+        self.log.info("curated %d of %d records into %s", len(curated), len(raw), p.training_set.id)
+        return {"dataset": p.training_set.id, "rows": seen.rows, "version": seen.version}
+
+
+class TrainModelOperator(LineageOperator):
+    """Train a smile classifier (scikit-learn) and write the model and its model card."""
+
+    def __init__(self, *, gate_task_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate_task_id = gate_task_id
+        self._metrics: dict[str, float] = {}
+
+    def reads(self) -> list[DatasetSpec]:
+        return [self.partner_config.training_set]
+
+    def writes(self) -> list[DatasetSpec]:
+        return [self.partner_config.model, self.partner_config.model_card]
+
+    def execute(self, context: Any) -> dict:
+        import joblib
+        import pandas as pd
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, roc_auc_score
+        from sklearn.model_selection import train_test_split
+
+        from lineage.airflow.model_card import render_model_card
+
+        p = self.partner_config
+        data = pd.read_csv(p.training_set.path(self.home))
+        trained_on = self.saw(p.training_set, data)
+        features = [c for c in data.columns if c.startswith("emb_")]
+        x_train, x_test, y_train, y_test = train_test_split(
+            data[features], data["smiling"], test_size=0.25, random_state=0, stratify=data["smiling"]
+        )
+        model = LogisticRegression(max_iter=1000).fit(x_train, y_train)
+        self._metrics = {
+            "accuracy": round(float(accuracy_score(y_test, model.predict(x_test))), 4),
+            "roc_auc": round(float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])), 4),
+            "train_rows": len(x_train),
+            "test_rows": len(x_test),
+        }
+        model_path = p.model.path(self.home)
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, model_path)
+        model_seen = self.saw(p.model)
+        gate = context["ti"].xcom_pull(task_ids=self.gate_task_id) if self.gate_task_id else None
+        card_path = p.model_card.path(self.home)
+        card_path.parent.mkdir(parents=True, exist_ok=True)
+        card_path.write_text(
+            render_model_card(p, model_version=model_seen.version, data_version=trained_on.version, metrics=self._metrics, gate=gate)
+        )
+        self.saw(p.model_card)
+        self.log.info("trained %s version %s: %s", p.model.id, model_seen.version, self._metrics)
+        return {"model": p.model.id, "version": model_seen.version, "metrics": self._metrics}

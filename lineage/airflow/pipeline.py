@@ -1,0 +1,170 @@
+"""The example ML pipeline as plain data: partners, zones and the datasets that flow between them.
+
+A partner's drop moves through four zones, each an OpenLineage dataset namespace:
+
+``partner-drops`` ──ingest──> ``raw-zone`` ──curate──> ``curated`` ──gate, train──> ``models``
+
+Dataset names follow ``<partner>/<dataset>`` (``acme/photos``), so a dataset id looks like
+``partner-drops:acme/photos`` and a node id like ``dataset:partner-drops:acme/photos``.
+
+Everything here is known at DAG parse time and cheap to import (no Airflow, no pandas): the
+DAG files build their tasks from it, the operators resolve it to files under
+``LINEAGE_HOME`` only when they run, and the demo and tests use it to know what to expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DROPS = "partner-drops"
+RAW = "raw-zone"
+CURATED = "curated"
+MODELS = "models"
+
+# Where each zone lives under LINEAGE_HOME (the drop zone is where partners deliver).
+ZONE_DIRS = {DROPS: "drops", RAW: "lake/raw", CURATED: "lake/curated", MODELS: "lake/models"}
+
+TRAINING_PURPOSE = "train_ai_system"
+PLATFORM_OWNER = "team:ml-platform"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset of the pipeline: its OpenLineage identity and where its file lives."""
+
+    namespace: str
+    name: str
+    filename: str  # file inside the dataset's directory
+    description: str = ""
+    owners: tuple[str, ...] = (PLATFORM_OWNER,)
+    contract_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """``namespace:name``, the form the gate and the CLI take."""
+        return f"{self.namespace}:{self.name}"
+
+    @property
+    def node_id(self) -> str:
+        return f"dataset:{self.namespace}:{self.name}"
+
+    @property
+    def asset_uri(self) -> str:
+        """URI of the Airflow Asset that stands for this dataset in DAG scheduling."""
+        return f"lineage://{self.namespace}/{self.name}"
+
+    def zone_root(self, home: Path) -> Path:
+        return home / ZONE_DIRS[self.namespace]
+
+    def path(self, home: Path) -> Path:
+        return self.zone_root(home) / self.name / self.filename
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A partner that delivers data drops, and the datasets its drop becomes."""
+
+    name: str
+    display_name: str
+    description: str
+    contract_id: str
+    seed: int
+    kind: str  # "stock": licensed stock portraits; "dating": dating-app profiles with demographics and location
+    rows: int = 400
+    contact: str = ""
+    extra_owners: tuple[str, ...] = field(default=())
+
+    @property
+    def drop(self) -> DatasetSpec:
+        return DatasetSpec(
+            DROPS,
+            f"{self.name}/photos",
+            "records.csv",
+            f"Photo records delivered by {self.display_name}: image references with demographic and location fields.",
+            owners=(f"partner:{self.name}", *self.extra_owners),
+            contract_id=self.contract_id,
+        )
+
+    @property
+    def raw(self) -> DatasetSpec:
+        return DatasetSpec(
+            RAW,
+            f"{self.name}/photos",
+            "photos.csv",
+            f"{self.display_name} photo records as landed in the raw zone, unchanged.",
+            owners=(PLATFORM_OWNER, f"partner:{self.name}"),
+            contract_id=self.contract_id,
+        )
+
+    @property
+    def training_set(self) -> DatasetSpec:
+        return DatasetSpec(
+            CURATED,
+            f"{self.name}/smile_training_set",
+            "training_set.csv",
+            "Image embeddings, the smiling label and row provenance, deduplicated; identifiers, demographics and location dropped.",
+        )
+
+    @property
+    def model(self) -> DatasetSpec:
+        return DatasetSpec(
+            MODELS,
+            f"{self.name}/smile-classifier",
+            "model.joblib",
+            "Logistic-regression smile classifier over image embeddings (scikit-learn).",
+        )
+
+    @property
+    def model_card(self) -> DatasetSpec:
+        return DatasetSpec(
+            MODELS,
+            f"{self.name}/smile-classifier/model-card",
+            "model_card.md",
+            "Model card: training data, sources and their contracts, gate decision, evaluation.",
+        )
+
+    @property
+    def dag_ids(self) -> tuple[str, str, str]:
+        return (f"ingest_partner_drop__{self.name}", f"build_training_set__{self.name}", f"train_model__{self.name}")
+
+
+PARTNERS: dict[str, Partner] = {
+    p.name: p
+    for p in (
+        Partner(
+            name="acme",
+            display_name="ACME Stock Photos",
+            description="Licensed stock photos; models signed releases permitting AI training.",
+            contract_id="acme-stock-photos",
+            seed=7,
+            kind="stock",
+            contact="data-partnerships@acme.example",
+        ),
+        Partner(
+            name="lovematch",
+            display_name="LoveMatch (dating app)",
+            description="Dating-app profile photos with demographic and location fields.",
+            contract_id="lovematch-photos",
+            seed=11,
+            kind="dating",
+            contact="privacy@lovematch.example",
+        ),
+    )
+}
+
+# Tasks of the pipeline, as the OpenLineage job names the provider gives them (dag_id.task_id).
+TRANSFER_TASK = "transfer_drop"
+CURATE_TASK = "curate_features"
+GATE_TASK = "contract_gate"
+TRAIN_TASK = "train"
+
+
+def job_names(partner: Partner) -> dict[str, str]:
+    ingest, build, train = partner.dag_ids
+    return {
+        "transfer": f"{ingest}.{TRANSFER_TASK}",
+        "curate": f"{build}.{CURATE_TASK}",
+        "gate": f"{train}.{GATE_TASK}",
+        "train": f"{train}.{TRAIN_TASK}",
+    }
