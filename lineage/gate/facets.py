@@ -1,0 +1,110 @@
+"""A gate decision as OpenLineage input-dataset facets.
+
+For each input dataset of a decision:
+
+* ``dataQualityAssertions`` — the standard facet (OpenLineage 1-1-0): one assertion per
+  expectation the gate ran on that input's data, with the contract clause as its name;
+* ``sourceContract`` — this project's facet, versioned by its schema URL
+  (:data:`SOURCE_CONTRACT_SCHEMA_URL`, JSON Schema shipped as
+  ``lineage/contracts/SourceContractDatasetFacet.json``): the purpose asked for, the verdict,
+  the input's original sources with the contract (``id@version``) that covered each, and the
+  reasons that concern this input.
+
+Facets are plain dicts in the OpenLineage wire shape (``_producer``, ``_schemaURL``), ready to
+put under ``inputs[].inputFacets`` (assertions) and ``inputs[].facets`` (contract) of a run
+event.  Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lineage import __version__
+from lineage.gate.decision import Decision
+
+PRODUCER = f"https://github.com/lineage-ml/lineage/tree/{__version__}/lineage/gate"
+FACET_VERSION = "1-0-0"
+SOURCE_CONTRACT_SCHEMA_URL = (
+    f"https://lineage-ml.github.io/spec/facets/{FACET_VERSION}/SourceContractDatasetFacet.json"
+    "#/$defs/SourceContractDatasetFacet"
+)
+DQ_SCHEMA_URL = "https://openlineage.io/spec/facets/1-1-0/DataQualityAssertionsDatasetFacet.json#/$defs/DataQualityAssertionsDatasetFacet"
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "contracts" / "SourceContractDatasetFacet.json"
+
+
+def facet_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``sourceContract`` facet."""
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def _split(dataset: str) -> tuple[str, str]:
+    body = dataset[len("dataset:"):] if dataset.startswith("dataset:") else dataset
+    ns, _, name = body.rpartition(":")
+    return ns, name
+
+
+def source_contract_facet(decision: Decision, dataset: str) -> dict[str, Any]:
+    sources = []
+    for src in decision.sources.get(dataset, ()):
+        ns, name = _split(src)
+        sources.append({"namespace": ns, "name": name, "contract": decision.passed_by.get(src)})
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": SOURCE_CONTRACT_SCHEMA_URL,
+        "decisionId": decision.decision_id,
+        "job": decision.job,
+        "purpose": decision.purpose,
+        "allowed": decision.allowed,
+        "decidedAt": decision.decided_at.isoformat(),
+        "sources": sources,
+        "reasons": [
+            {k: v for k, v in r.as_dict().items() if v is not None and k != "dataset"}
+            for r in decision.reasons
+            if r.dataset in (dataset, None)
+        ],
+    }
+
+
+def assertions_facet(decision: Decision, dataset: str) -> dict[str, Any] | None:
+    assertions = []
+    for v in decision.validations:
+        if v.dataset != dataset:
+            continue
+        for r in v.results:
+            a: dict[str, Any] = {"assertion": r["type"], "success": r["success"], "severity": "error"}
+            if r.get("column"):
+                a["column"] = r["column"]
+            if r.get("clause"):
+                a["name"] = f"{v.contract or v.suite}:{r['clause']}"
+            if r.get("check"):
+                a["description"] = r["check"]
+            if r.get("unexpected_count") is not None:
+                a["actual"] = str(r["unexpected_count"])
+                a["expected"] = "0"
+            assertions.append(a)
+    if not assertions:
+        return None
+    return {"_producer": PRODUCER, "_schemaURL": DQ_SCHEMA_URL, "assertions": assertions}
+
+
+def input_facets(decision: Decision) -> dict[str, dict[str, Any]]:
+    """Per input dataset id: ``{"facets": {...}, "inputFacets": {...}}`` for a run event."""
+    out: dict[str, dict[str, Any]] = {}
+    for dataset in decision.inputs:
+        entry: dict[str, Any] = {"facets": {"sourceContract": source_contract_facet(decision, dataset)}, "inputFacets": {}}
+        dq = assertions_facet(decision, dataset)
+        if dq:
+            entry["inputFacets"]["dataQualityAssertions"] = dq
+        out[dataset] = entry
+    return out
+
+
+def input_datasets(decision: Decision) -> list[dict[str, Any]]:
+    """The inputs of a run event (``[{namespace, name, facets, inputFacets}]``) carrying the facets."""
+    out = []
+    for dataset, facets in input_facets(decision).items():
+        ns, name = _split(dataset)
+        out.append({"namespace": ns, "name": name, **facets})
+    return out

@@ -1,0 +1,22 @@
+"""Fixtures for gate tests: the demo pipeline's lineage in a fresh store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# Test modules here import `gate_helpers` by name.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gate_helpers import ingest  # noqa: E402
+
+
+@pytest.fixture
+def pipeline(db):
+    """Two partner drops → raw zone → curated training set → model, as OpenLineage events."""
+    from lineage.samples import ml_pipeline_sample
+
+    ingest(db, ml_pipeline_sample())
+    return db
