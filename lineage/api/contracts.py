@@ -1,0 +1,136 @@
+"""HTTP API for source contracts (``/api/v1/contracts``) and the gate (``/api/v1/gate``).
+
+Handlers are thin: they parse the request, call :mod:`lineage.contracts.registry` or
+:func:`lineage.gate.service.check_gate`, and return JSON.  No SQL here.  Deliberate errors
+(``ContractError`` 400 naming file/line/field, ``SelfApprovalRefused`` 403, ``Conflict`` 409,
+``NotFound`` 404) are rendered by the app's error handler.
+
+Contracts
+    ``POST /api/v1/contracts[?as=USER]``   body: the ODCS YAML (or JSON) document → 201, state
+    ``GET  /api/v1/contracts``             current state of every contract
+    ``GET  /api/v1/contracts/{id}``        terms, document and full history
+    ``GET  /api/v1/contracts/{id}/suites`` the compiled GX suites
+    ``POST /api/v1/contracts/{id}/approve`` ``{"as": USER, "reason"?: TEXT}``
+    ``POST /api/v1/contracts/{id}/revoke``  ``{"as": USER, "reason": TEXT}``
+
+Gate (:data:`gate_router`, to be included beside :data:`router`)
+    ``POST /api/v1/gate/check``  ``{"job", "purpose", "inputs": [...]}`` → the decision (200 either way)
+    ``GET  /api/v1/gate/decisions[?job=NS:NAME&limit=N]``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from lineage.api.deps import read_body
+from lineage.errors import BadRequest
+from lineage.store.db import Database
+
+router = APIRouter(prefix="/api/v1/contracts", tags=["contracts"])
+gate_router = APIRouter(prefix="/api/v1/gate", tags=["gate"])
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+class Approval(BaseModel):
+    as_: str = Field(..., alias="as", min_length=1, description="The approving steward.")
+    reason: str | None = None
+
+
+class Revocation(BaseModel):
+    as_: str = Field(..., alias="as", min_length=1, description="Who revokes.")
+    reason: str = Field(..., min_length=1, description="Why; kept in the history and shown by the gate.")
+
+
+class GateRequest(BaseModel):
+    job: str = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
+    purpose: str = Field(..., min_length=1, description="Fides data-use key, e.g. train_ai_system.")
+    inputs: list[str] = Field(..., description="Input datasets, dataset:NAMESPACE:NAME.")
+
+
+@router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)")
+async def register(request: Request, as_: str | None = Query(None, alias="as"), db: Database = Depends(get_db)) -> JSONResponse:
+    from lineage.contracts import registry
+    from lineage.contracts.document import load_contract
+
+    body = await read_body(request)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body", "the contract must be UTF-8 YAML or JSON") from None
+    label = request.headers.get("x-contract-file") or "request body"
+    doc = load_contract(label, text=text)
+
+    def run():
+        with db.connection() as conn:
+            return registry.register(conn, doc, as_)
+
+    state = await run_in_threadpool(run)
+    return JSONResponse(state.as_dict(), status_code=201)
+
+
+@router.get("", summary="Every contract with its current status")
+def list_contracts(db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.contracts import registry
+
+    with db.connection() as conn:
+        states = registry.list_contracts(conn)
+    return {"contracts": [s.as_dict() for s in states], "totalCount": len(states)}
+
+
+@router.get("/{contract_id}", summary="One contract: terms, document and history")
+def show(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.contracts import registry
+
+    with db.connection() as conn:
+        return registry.get(conn, contract_id).as_dict(full=True)
+
+
+@router.get("/{contract_id}/suites", summary="The GX suites compiled from the current revision")
+def suites(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.contracts import registry
+    from lineage.contracts.compile import compile_terms
+
+    with db.connection() as conn:
+        state = registry.get(conn, contract_id)
+    return {"contract": state.ref, "suites": list(compile_terms(state.terms, state.sha256).values())}
+
+
+@router.post("/{contract_id}/approve", summary="Approve as an independent steward")
+def approve(contract_id: str, body: Approval, db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.contracts import registry
+
+    with db.connection() as conn:
+        return registry.approve(conn, contract_id, body.as_, body.reason).as_dict()
+
+
+@router.post("/{contract_id}/revoke", summary="Revoke; later gate checks that depend on it are blocked")
+def revoke(contract_id: str, body: Revocation, db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.contracts import registry
+
+    with db.connection() as conn:
+        return registry.revoke(conn, contract_id, body.as_, body.reason).as_dict()
+
+
+@gate_router.post("/check", summary="Ask the gate; 200 with `allowed` true or false")
+def gate_check(body: GateRequest, db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.gate.facets import input_facets
+    from lineage.gate.service import check_gate
+
+    decision = check_gate(db, body.job, body.purpose, body.inputs)
+    return {**decision.as_dict(), "text": decision.render(), "facets": input_facets(decision)}
+
+
+@gate_router.get("/decisions", summary="Recent gate decisions, newest first")
+def decisions(job: str | None = None, limit: int = Query(50, ge=1, le=1000), db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.gate.log import recent
+
+    with db.connection() as conn:
+        return {"decisions": recent(conn, job, limit)}
