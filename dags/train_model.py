@@ -35,7 +35,7 @@ for partner in PARTNERS.values():
             task_id=GATE_TASK,
             job=f"{train_dag_id}.{TRAIN_TASK}",
             purpose=TRAINING_PURPOSE,
-            sources=[partner.drop.id],
+            inputs=[partner.training_set.id],
             data={partner.training_set.id: partner.training_set},
         )
         train = TrainModelOperator(

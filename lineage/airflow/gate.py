@@ -6,18 +6,21 @@ Put it upstream of the task that trains; the training task runs only if the gate
         task_id="contract_gate",
         job="train_model__acme.train",          # the job being gated (dag_id.task_id)
         purpose="train_ai_system",              # a Fides data use
-        sources=["partner-drops:acme/photos"],  # contracted source datasets
+        inputs=["curated:acme/smile_training_set"],  # what the gated job reads
         data={"curated:acme/smile_training_set": "/lake/curated/acme/training_set.csv"},  # optional
     )
     gate >> train
 
-It asks :func:`lineage.gate.service.check_gate` whether every source's contract permits the
-purpose (and, given data, whether the data conforms), then:
+It asks :func:`lineage.gate.service.check_gate`, which follows lineage upstream from each input
+to its original sources, whether every source's contract permits the purpose (and, given data,
+whether the rows conform — e.g. every row's ``source_contract_id`` is an approved contract),
+then:
 
 * allowed — logs the decision and returns a summary (XCom) the training task puts in its
   model card;
 * blocked — raises :class:`AirflowFailException` (no retries) whose message is the readable
-  decision, and reports a FAIL event carrying a ``contractGate`` run facet with every reason;
+  decision, and reports a FAIL event carrying a ``contractGate`` run facet with every reason
+  and, on each input, the gate's ``sourceContract`` and ``dataQualityAssertions`` facets;
 * any error while deciding (registry unreachable, gate not installed, unreadable data) — also
   blocked: the gate fails closed.
 
@@ -57,7 +60,7 @@ class ContractGateOperator(BaseOperator):
         self,
         *,
         job: str,
-        sources: Sequence[str],
+        inputs: Sequence[str],
         purpose: str = TRAINING_PURPOSE,
         data: Mapping[str, Any] | None = None,
         gate_callable: str = DEFAULT_GATE,
@@ -65,14 +68,15 @@ class ContractGateOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("retries", 0)  # a refusal does not change on retry
         super().__init__(**kwargs)
-        if not sources:
-            raise ValueError(f"ContractGateOperator `{kwargs.get('task_id')}`: name the contracted source datasets in `sources`")
+        if not inputs:
+            raise ValueError(f"ContractGateOperator `{kwargs.get('task_id')}`: name the datasets the gated job reads in `inputs`")
         self.job = job
         self.purpose = purpose
-        self.sources = list(sources)
+        self.inputs = list(inputs)
         self.data = dict(data or {})  # dataset id -> a path, or a DatasetSpec resolved at run time
         self.gate_callable = gate_callable
         self._summary: dict[str, Any] | None = None
+        self._decision: Any = None
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:
@@ -81,7 +85,8 @@ class ContractGateOperator(BaseOperator):
             reason = f"the gate could not decide ({type(exc).__name__}: {exc}); training is blocked because the gate fails closed"
             self._record(False, [reason], reason)
             raise AirflowFailException(f"contract gate BLOCKED {self.job} for `{self.purpose}`: {reason}") from exc
-        allowed = bool(getattr(decision, "allowed", False))
+        self._decision = decision
+        allowed = getattr(decision, "allowed", False) is True
         text = _render(decision)
         self._record(allowed, _reasons(decision, text), text)
         if not allowed:
@@ -98,14 +103,15 @@ class ContractGateOperator(BaseOperator):
         module, _, attr_name = self.gate_callable.rpartition(".")
         check_gate = getattr(importlib.import_module(module), attr_name)
         frames = _load_frames(self.data, settings.home)
-        return check_gate(settings, job=self.job, purpose=self.purpose, inputs=list(self.sources), data=frames or None)
+        return check_gate(settings, job=self.job, purpose=self.purpose, inputs=list(self.inputs), data=frames or None)
 
     def _record(self, allowed: bool, reasons: list[str], text: str) -> None:
         self._summary = {
             "allowed": allowed,
             "job": self.job,
             "purpose": self.purpose,
-            "sources": list(self.sources),
+            "inputs": list(self.inputs),
+            "decision_id": getattr(self._decision, "decision_id", None),
             "reasons": reasons,
             "decision": text,
         }
@@ -113,8 +119,20 @@ class ContractGateOperator(BaseOperator):
 
     # -- OpenLineage ---------------------------------------------------------------------------
     def _inputs(self) -> list[InputDataset]:
-        ids = list(dict.fromkeys([*self.sources, *self.data]))
-        return [InputDataset(namespace=ns, name=name) for ns, _, name in (i.partition(":") for i in ids)]
+        facets: dict[str, dict] = {}
+        if self._decision is not None:
+            try:
+                from lineage.gate.facets import input_facets
+
+                facets = {k[len("dataset:"):]: v for k, v in input_facets(self._decision).items()}
+            except Exception:  # facets are a courtesy; lineage never fails the task
+                self.log.warning("could not build gate facets for OpenLineage", exc_info=True)
+        out = []
+        for dataset in dict.fromkeys([*self.inputs, *self.data]):
+            ns, _, name = dataset.removeprefix("dataset:").rpartition(":")
+            extra = facets.get(f"{ns}:{name}", {})
+            out.append(InputDataset(namespace=ns, name=name, facets=extra.get("facets", {}), inputFacets=extra.get("inputFacets", {})))
+        return out
 
     def _run_facets(self) -> dict:
         if self._summary is None:
@@ -122,7 +140,7 @@ class ContractGateOperator(BaseOperator):
         s = self._summary
         return {
             "contractGate": ContractGateRunFacet(
-                allowed=s["allowed"], purpose=s["purpose"], inputs=s["sources"], reasons=s["reasons"], decision=s["decision"], producer=PRODUCER
+                allowed=s["allowed"], purpose=s["purpose"], inputs=s["inputs"], reasons=s["reasons"], decision=s["decision"], producer=PRODUCER
             )
         }
 
@@ -160,7 +178,10 @@ def _reasons(decision: Any, text: str) -> list[str]:
         for r in raw:
             if isinstance(r, str):
                 out.append(r)
+            elif getattr(r, "message", None):
+                code = getattr(r, "code", None)
+                out.append(f"[{code}] {r.message}" if code else str(r.message))
             else:
-                out.append(str(getattr(r, "message", None) or getattr(r, "text", None) or r))
+                out.append(str(r))
         return out
     return [line.strip(" -•") for line in text.splitlines() if line.strip(" -•")]

@@ -1,0 +1,284 @@
+"""``python -m lineage.demo`` (``make demo``): the whole story on one machine, in about a minute.
+
+1. Generate two partners' drops (small, deterministic, no downloads) under ``LINEAGE_HOME``.
+2. Start the store (embedded PostgreSQL) and register the source contracts in ``contracts/``;
+   a data-protection steward approves them.  ACME's permits ``train_ai_system``; LoveMatch's —
+   dating-app photos with demographic and precise location fields — permits only
+   ``essential.service`` and prohibits training.
+3. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
+   its events land in the spool.  Start ``lineage serve`` and replay the spool with
+   ``lineage ingest``.
+4. Run the rest of the pipeline for both partners with ``dag.test()`` (Airflow metadata in
+   SQLite under ``LINEAGE_HOME/airflow``): ACME's model trains; LoveMatch's training is blocked
+   at the contract gate, and the gate's reasons are printed.
+5. Print the lineage from each source towards the model, and what to open next.
+
+Running it again is safe: drops and contracts are idempotent, Airflow's database is migrated
+once, each run gets new run ids, and the replayed spool is moved aside.  A server that is
+already running at ``LINEAGE_URL`` is reused and left running; one the demo started is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lineage.airflow.pipeline import PARTNERS, Partner
+from lineage.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACTS_DIR = REPO / "contracts"
+STEWARD = "dpo@example.com"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def step(n: int, title: str) -> None:
+    say(f"\n== {n}. {title} " + "=" * max(0, 70 - len(title)))
+
+
+# -- contracts -------------------------------------------------------------------------------
+
+
+def setup_contracts(conn: Any, directory: Path = CONTRACTS_DIR, steward: str = STEWARD) -> list[Any]:
+    """Register every contract in ``directory`` and approve the proposed ones as ``steward``.
+
+    Idempotent: registering the same document again is a no-op and only ``proposed`` contracts
+    are approved.  Returns the contracts' current states.
+    """
+    from lineage.contracts import registry
+    from lineage.contracts.document import load_contracts
+
+    states = []
+    for doc in load_contracts(directory):
+        state = registry.register(conn, doc)
+        if state.status == "proposed":
+            state = registry.approve(conn, state.id, steward, "reviewed consent evidence and permitted purposes")
+        states.append(state)
+    return states
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_server(settings: Settings, log_path: Path) -> subprocess.Popen | None:
+    """Start ``lineage serve`` unless one already answers; ``None`` when reusing a running one."""
+    if _healthy(settings.server_url):
+        return None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "LINEAGE_HOME": str(settings.home), "LINEAGE_PORT": str(settings.port), "LINEAGE_HOST": settings.host}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from lineage.cli import main; main()", "serve", "--log-level", "warning"],
+        env=env,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _healthy(settings.server_url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"`lineage serve` did not come up at {settings.server_url}; see {log_path}")
+        time.sleep(0.2)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+# -- spool -----------------------------------------------------------------------------------
+
+
+def replay_spool(settings: Settings) -> int:
+    """Replay every pending spool file with ``lineage ingest``; return the events replayed."""
+    from lineage.airflow.transport import claim_pending, count_lines, mark_replayed
+
+    total = 0
+    for path in claim_pending(settings.spool_dir):
+        n = count_lines(path)
+        say(f"   $ lineage ingest {path}")
+        done = subprocess.run(
+            [sys.executable, "-c", "from lineage.cli import main; main()", "ingest", str(path), "--url", settings.server_url],
+            capture_output=True,
+            text=True,
+        )
+        say("     " + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+        if done.returncode != 0:
+            say(f"     replay failed; the file stays at {path} for the next run")
+            continue
+        mark_replayed(path)
+        total += n
+    return total
+
+
+# -- lineage printing ------------------------------------------------------------------------
+
+
+def _graph(settings: Settings, direction: str, node: str) -> dict:
+    import httpx
+
+    r = httpx.get(f"{settings.server_url}/api/v1/lineage/{direction}", params={"nodeId": node}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def render_tree(graph: dict, start: str) -> list[str]:
+    """A downstream graph as an indented tree of ``dataset``/``job`` lines."""
+    children: dict[str, list[str]] = {}
+    for e in graph.get("edges", []):
+        children.setdefault(e["origin"], []).append(e["destination"])
+    lines: list[str] = []
+
+    def label(node_id: str) -> str:
+        kind, _, rest = node_id.partition(":")
+        return f"[{kind}] {rest}"
+
+    def walk(node: str, indent: str, seen: set[str]) -> None:
+        kids = [c for c in sorted(children.get(node, [])) if c not in seen]
+        for i, child in enumerate(kids):
+            last = i == len(kids) - 1
+            lines.append(f"{indent}{'└─' if last else '├─'} {label(child)}")
+            walk(child, indent + ("   " if last else "│  "), seen | {child})
+
+    lines.append(label(start))
+    walk(start, "   ", {start})
+    return lines
+
+
+def print_lineage(settings: Settings, partner: Partner) -> None:
+    start = partner.drop.node_id
+    try:
+        down = _graph(settings, "downstream", start)
+    except Exception as exc:  # the demo explains, it does not crash at the last step
+        say(f"   could not read lineage for {start}: {exc}")
+        return
+    for line in render_tree(down, start):
+        say("   " + line)
+    reached = {n["id"] for n in down.get("nodes", [])}
+    if partner.model.node_id in reached:
+        say(f"   => {partner.model.id} was trained from this source.")
+    else:
+        say(f"   => no model is built from this source: training stopped at the gate.")
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    parser = argparse.ArgumentParser(prog="python -m lineage.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, help="LINEAGE_HOME to use (default: ~/.lineage or $LINEAGE_HOME)")
+    args = parser.parse_args(argv)
+    settings = Settings(home=args.home) if args.home else Settings()
+    home = settings.home
+    logs = home / "logs"
+    say(f"lineage demo — state under {home}, server at {settings.server_url}")
+
+    from lineage.airflow import runner
+    from lineage.airflow.drops import write_drop
+
+    step(1, "Partner drops (generated, deterministic)")
+    for p in PARTNERS.values():
+        path = write_drop(p, home)
+        say(f"   {p.drop.id:32} {p.rows} records  {path}")
+
+    step(2, "Source contracts: register, steward approves")
+    from lineage.store import open_database
+
+    with open_database(settings, migrate=True) as db, db.connection() as conn:
+        for state in setup_contracts(conn):
+            permits = ", ".join(p.purpose for p in state.terms.permitted) or "nothing"
+            prohibits = ", ".join(state.terms.prohibited) or "nothing"
+            say(f"   {state.ref:24} {state.status:9} by {state.actor:18} permits: {permits}; prohibits: {prohibits}")
+
+    step(3, "Lineage server down: ingest still runs, events are spooled")
+    server = None
+    if _healthy(settings.server_url):
+        say(f"   a server is already running at {settings.server_url}; events go straight to it")
+    env = runner.airflow_env(settings)
+    first = runner.run([PARTNERS["acme"].dag_ids[0]], env, log_path=logs / "airflow-ingest.log")
+    _print_runs(first)
+    from lineage.airflow.transport import pending_files
+
+    spooled = sum(1 for f in pending_files(settings.spool_dir) for _ in f.open())
+    say(f"   {spooled} event(s) waiting in {settings.spool_dir}")
+    server = start_server(settings, logs / "server.log")
+    say(f"   started `lineage serve` at {settings.server_url}" if server else f"   reusing the server at {settings.server_url}")
+    replayed = replay_spool(settings)
+    say(f"   replayed {replayed} event(s); nothing was lost")
+
+    try:
+        step(4, "Pipeline for both partners (gate → train)")
+        rest = [d for p in PARTNERS.values() for d in p.dag_ids if d != PARTNERS["acme"].dag_ids[0]]
+        result = runner.run(rest, env, log_path=logs / "airflow-pipeline.log")
+        _print_runs(result)
+        for job, decision in sorted(result.get("gate", {}).items()):
+            if decision.get("allowed"):
+                say(f"\n   Training allowed for {job}:")
+                for line in decision.get("decision", "").splitlines():
+                    if line.startswith(("ALLOWED", "  input", "  validation")):
+                        say("     " + line.strip())
+            else:
+                say(f"\n   Training BLOCKED for {job}. The gate's decision:")
+                for line in decision.get("decision", "").splitlines():
+                    say("     " + line)
+        late = replay_spool(settings)  # anything spooled during the run (should be none)
+        if late:
+            say(f"   replayed {late} late event(s)")
+
+        step(5, "Lineage from each source")
+        for p in PARTNERS.values():
+            say(f"\n   {p.display_name}:")
+            print_lineage(settings, p)
+        _next_steps(settings, server is not None)
+    finally:
+        stop_server(server)
+    return 0
+
+
+def _print_runs(result: dict) -> None:
+    for r in result.get("runs", []):
+        tasks = ", ".join(f"{t}={s}" for t, s in r["tasks"].items())
+        say(f"   {r['dag_id']:32} {r['state']:8} {r['seconds']:6.1f}s  ({tasks})")
+
+
+def _next_steps(settings: Settings, stopping: bool) -> None:
+    acme, love = PARTNERS["acme"], PARTNERS["lovematch"]
+    say("\n== Next " + "=" * 70)
+    say(f"   model card:        {acme.model_card.path(settings.home)}")
+    say(f"   airflow logs:      {settings.home / 'logs'}")
+    say("   explore (start the server first with `make serve` or `lineage serve`):")
+    say(f"     open {settings.server_url}/docs                 (HTTP API)")
+    say(f"     lineage upstream {acme.model.node_id}")
+    say(f"     lineage downstream {love.drop.node_id}")
+    say(f"     curl '{settings.server_url}/api/v1/lineage?nodeId={acme.model.node_id}'")
+    if stopping:
+        say("   (the demo stopped the server it started; run `make demo` again any time)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
