@@ -1,0 +1,113 @@
+"""The registry in the real store: versions, separation of duties, append-only history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lineage.contracts import registry
+from lineage.contracts.document import load_contract
+from lineage.errors import BadRequest, Conflict, NotFound, SelfApprovalRefused
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+STEWARD = "dpo@example.com"
+
+
+@pytest.fixture
+def acme():
+    return load_contract(CONTRACTS / "acme-stock-photos.yaml")
+
+
+def test_register_approve_revoke_keeps_every_version(db, acme):
+    with db.connection() as conn:
+        s = registry.register(conn, acme)
+        assert (s.ref, s.status, s.actor) == ("acme-stock-photos@1", "proposed", "ml-lead@example.com")
+        assert registry.register(conn, acme).version == 1  # the same document again changes nothing
+        assert registry.approve(conn, acme.id, STEWARD, "licence checked").status == "approved"
+        with pytest.raises(Conflict):
+            registry.approve(conn, acme.id, "other@example.com")
+        with pytest.raises(BadRequest, match="reason"):
+            registry.revoke(conn, acme.id, STEWARD, " ")
+        s = registry.revoke(conn, acme.id, STEWARD, "licence withdrawn by ACME")
+        assert (s.ref, s.status, s.reason) == ("acme-stock-photos@3", "revoked", "licence withdrawn by ACME")
+        with pytest.raises(Conflict, match="register a new revision"):
+            registry.approve(conn, acme.id, STEWARD)
+        s = registry.register(conn, acme)  # re-registering after a revocation starts over
+        assert (s.version, s.revision, s.status) == (4, 2, "proposed")
+        full = registry.get(conn, acme.id)
+    assert [(h.action, h.status, h.actor) for h in full.history] == [
+        ("register", "proposed", "ml-lead@example.com"),
+        ("approve", "approved", STEWARD),
+        ("revoke", "revoked", STEWARD),
+        ("register", "proposed", "ml-lead@example.com"),
+    ]
+    assert full.document["id"] == "acme-stock-photos"
+
+
+def test_history_is_append_only(db, acme):
+    with db.connection() as conn:
+        registry.register(conn, acme)
+    for sql in ("UPDATE contract_versions SET status = 'approved'", "DELETE FROM contract_documents", "TRUNCATE contract_versions CASCADE"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), db.connection() as conn:
+            conn.execute(sql)
+
+
+def test_self_approval_by_the_requester_is_refused(db, acme):
+    with db.connection() as conn:
+        registry.register(conn, acme)
+        with pytest.raises(SelfApprovalRefused) as info:
+            registry.approve(conn, acme.id, "ML-Lead@example.com")
+    assert info.value.status == 403 and "requester" in str(info.value) and "independent steward" in str(info.value)
+    with db.connection() as conn:
+        assert registry.current(conn, acme.id).status == "proposed"
+
+
+def test_approval_by_whoever_registered_it_is_refused(db, acme):
+    with db.connection() as conn:
+        registry.register(conn, acme, actor="partnerships@example.com")
+        with pytest.raises(SelfApprovalRefused, match="registered"):
+            registry.approve(conn, acme.id, "partnerships@example.com")
+
+
+def test_approval_by_an_owner_of_a_consuming_job_is_refused(db, acme):
+    from lineage.events import parse_event
+    from lineage.samples import dataset, run_event
+    from lineage.store.ingest import ingest_events
+
+    t = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    drop, curated, model = dataset("partner-drops", "acme/photos"), dataset("curated", "faces"), dataset("models", "face")
+    curate = run_event("COMPLETE", ("ml", "curate"), "0195e0c4-0000-7000-8000-000000000001", [drop], [curated], t)
+    train = run_event("COMPLETE", ("ml", "train"), "0195e0c4-0000-7000-8000-000000000002", [curated], [model], t)
+    train["job"]["facets"]["ownership"] = {
+        "_producer": "https://example.com", "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/OwnershipJobFacet.json#/$defs/OwnershipJobFacet",
+        "owners": [{"name": "user:trainer@example.com", "type": "MAINTAINER"}],
+    }
+    with db.connection() as conn:
+        ingest_events(conn, [parse_event(curate), parse_event(train)])
+        registry.register(conn, acme)
+        with pytest.raises(SelfApprovalRefused, match="ml:train"):
+            registry.approve(conn, acme.id, "trainer@example.com")
+        assert registry.approve(conn, acme.id, STEWARD).status == "approved"
+
+
+def test_unknown_contract_and_expiry(db, acme):
+    with db.connection() as conn:
+        with pytest.raises(NotFound):
+            registry.approve(conn, "nope", STEWARD)
+        registry.register(conn, acme)
+        with pytest.raises(Conflict, match="expired"):
+            registry.approve(conn, acme.id, STEWARD, today=date(2028, 1, 1))
+        registry.approve(conn, acme.id, STEWARD)
+        assert registry.expire_due(conn, today=date(2027, 6, 1)) == []
+        assert registry.expire_due(conn, today=date(2028, 1, 1)) == [acme.id]
+        assert registry.current(conn, acme.id).status == "expired"
+
+
+def test_lookup_by_dataset(db, acme):
+    with db.connection() as conn:
+        registry.register(conn, acme)
+        found = registry.contracts_for_datasets(conn, [("partner-drops", "acme/photos"), ("partner-drops", "unknown")])
+    assert list(found) == [("partner-drops", "acme/photos")] and found[("partner-drops", "acme/photos")][0].id == acme.id
