@@ -134,7 +134,8 @@ def main() -> None:
     try:
         app()
     except LineageError as exc:
-        _fail(exc.message)
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -74,8 +74,8 @@ def ingest_file(path: Path, settings: Settings, *, batch_size: int = 1000, direc
     finally:
         sender.close()
     for line in summary.rejected:
-        console.print(f"[red]rejected[/red] {line}", highlight=False)
-    console.print(f"{path}: {summary.stored} stored, {summary.duplicates} duplicate, {len(summary.rejected)} rejected", highlight=False)
+        console.print(f"[red]rejected[/red] {line}", highlight=False, soft_wrap=True)
+    console.print(f"{path}: {summary.stored} stored, {summary.duplicates} duplicate, {len(summary.rejected)} rejected", highlight=False, soft_wrap=True)
     return summary
 
 

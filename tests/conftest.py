@@ -7,9 +7,13 @@ is a real uvicorn server on a free loopback port, serving the app over that data
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import socket
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "openlineage-spec"
+sys.path.insert(0, str(Path(__file__).parent))  # for `import tests_support`
 _counter = itertools.count()
 
 
@@ -28,13 +32,21 @@ def _with_db(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_root(tmp_path_factory) -> str:
-    """URL of the session's PostgreSQL (``LINEAGE_TEST_DATABASE_URL`` or an embedded one)."""
+def pg_root() -> str:
+    """URL of the session's PostgreSQL (``LINEAGE_TEST_DATABASE_URL`` or an embedded one).
+
+    The embedded data directory lives outside pytest's rotating tmp dirs: a concurrent pytest
+    session would otherwise delete it under the running server.
+    """
     url = os.environ.get("LINEAGE_TEST_DATABASE_URL")
     if not url:
         from lineage.store.embedded import embedded_url
 
-        url = embedded_url(tmp_path_factory.mktemp("pg") / "data")
+        root = tempfile.mkdtemp(prefix="lineage-test-pg-")
+        # atexit runs last-registered first: the server (registered inside embedded_url)
+        # stops before this removes its directory.
+        atexit.register(shutil.rmtree, root, True)
+        url = embedded_url(Path(root) / "data")
     from lineage.store.migrate import upgrade
 
     template = f"lineage_template_{os.getpid()}"

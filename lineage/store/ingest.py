@@ -98,7 +98,7 @@ _DERIVE = [
         SELECT i.ns, i.name,
                (array_agg(i.source ORDER BY e.event_time DESC) FILTER (WHERE i.source IS NOT NULL))[1] AS source,
                (array_agg(i.description ORDER BY e.event_time DESC) FILTER (WHERE i.description IS NOT NULL))[1] AS description,
-               (array_agg(i.schema_hash ORDER BY e.event_time DESC) FILTER (WHERE i.schema_hash IS NOT NULL))[1] AS schema_hash,
+               (array_agg(i.schema_hash ORDER BY e.event_time DESC, i.schema_hash DESC) FILTER (WHERE i.schema_hash IS NOT NULL))[1] AS schema_hash,
                max(e.event_time) FILTER (WHERE i.schema_hash IS NOT NULL) AS schema_time,
                min(e.event_time) AS created, max(e.event_time) AS updated
         FROM stage_io i JOIN stage_events e ON e.key = i.key
@@ -110,8 +110,8 @@ _DERIVE = [
     ON CONFLICT (namespace_id, name) DO UPDATE SET
         source_name = CASE WHEN excluded.updated_at >= datasets.updated_at THEN coalesce(excluded.source_name, datasets.source_name) ELSE coalesce(datasets.source_name, excluded.source_name) END,
         description = CASE WHEN excluded.updated_at >= datasets.updated_at THEN coalesce(excluded.description, datasets.description) ELSE coalesce(datasets.description, excluded.description) END,
-        schema_id = CASE WHEN excluded.schema_id IS NOT NULL AND excluded.schema_time >= coalesce(datasets.schema_time, '-infinity') THEN excluded.schema_id ELSE datasets.schema_id END,
-        schema_time = CASE WHEN excluded.schema_id IS NOT NULL AND excluded.schema_time >= coalesce(datasets.schema_time, '-infinity') THEN excluded.schema_time ELSE datasets.schema_time END,
+        schema_id = CASE WHEN lineage_newer_schema(excluded.schema_id, excluded.schema_time, datasets.schema_id, datasets.schema_time) THEN excluded.schema_id ELSE datasets.schema_id END,
+        schema_time = CASE WHEN lineage_newer_schema(excluded.schema_id, excluded.schema_time, datasets.schema_id, datasets.schema_time) THEN excluded.schema_time ELSE datasets.schema_time END,
         created_at = least(datasets.created_at, excluded.created_at),
         updated_at = greatest(datasets.updated_at, excluded.updated_at)
     """,
@@ -184,7 +184,8 @@ _DERIVE = [
     # one is derived from the run and the dataset.
     """
     INSERT INTO dataset_versions (dataset_id, version, run_uuid, schema_id, raw_event_id, created_at)
-    SELECT DISTINCT ON (v.dataset_id, v.version) v.dataset_id, v.version, v.run_uuid, s.id, v.raw_id, v.event_time
+    SELECT DISTINCT ON (v.dataset_id, v.version) v.dataset_id, v.version, v.run_uuid, s.id, v.raw_id,
+           min(v.event_time) OVER (PARTITION BY v.dataset_id, v.version)
     FROM (
         SELECT i.dataset_id, coalesce(i.version, md5(e.run_uuid::text || i.ns || ':' || i.name)::uuid::text) AS version,
                e.run_uuid, e.raw_id, e.event_time, i.schema_hash, lineage_state_rank(coalesce(e.event_type, 'OTHER')) AS rank
@@ -192,15 +193,18 @@ _DERIVE = [
         WHERE e.kind = 'run' AND i.direction = 'o'
     ) v LEFT JOIN dataset_schemas s ON s.hash = v.schema_hash
     ORDER BY v.dataset_id, v.version, (s.id IS NOT NULL) DESC, v.rank DESC, v.event_time DESC
-    ON CONFLICT (dataset_id, version) DO UPDATE SET schema_id = excluded.schema_id
-        WHERE dataset_versions.schema_id IS NULL AND excluded.schema_id IS NOT NULL
+    ON CONFLICT (dataset_id, version) DO UPDATE SET
+        schema_id = coalesce(dataset_versions.schema_id, excluded.schema_id),
+        created_at = least(dataset_versions.created_at, excluded.created_at)
+        WHERE (dataset_versions.schema_id IS NULL AND excluded.schema_id IS NOT NULL)
+           OR excluded.created_at < dataset_versions.created_at
     """,
     """
     UPDATE datasets d SET current_version = v.version
     FROM (
         SELECT DISTINCT ON (dataset_id) dataset_id, version FROM dataset_versions
         WHERE dataset_id IN (SELECT dataset_id FROM stage_io WHERE direction = 'o')
-        ORDER BY dataset_id, created_at DESC, id DESC
+        ORDER BY dataset_id, created_at DESC, version DESC
     ) v
     WHERE d.id = v.dataset_id AND d.current_version IS DISTINCT FROM v.version
     """,

@@ -62,6 +62,14 @@ CREATE TABLE dataset_schemas (
     fields jsonb NOT NULL
 );
 
+-- Is schema `a` (seen at `at`) newer than the current `b` (seen at `bt`)?  Later event time
+-- wins; on a tie the larger schema hash wins, so the outcome never depends on arrival order.
+CREATE FUNCTION lineage_newer_schema(a bigint, at timestamptz, b bigint, bt timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT a IS NOT NULL AND (b IS NULL OR at > bt OR (at = bt AND a <> b AND
+        (SELECT hash FROM dataset_schemas WHERE id = a) > (SELECT hash FROM dataset_schemas WHERE id = b)))
+$$;
+
 CREATE TABLE datasets (
     id            bigserial PRIMARY KEY,
     namespace_id  bigint      NOT NULL REFERENCES namespaces (id),
@@ -163,6 +171,7 @@ DROP TABLE IF EXISTS job_io, run_io, dataset_versions, run_states, runs, jobs, d
     dataset_schemas, namespaces, raw_events CASCADE;
 DROP FUNCTION IF EXISTS raw_events_append_only() CASCADE;
 DROP FUNCTION IF EXISTS lineage_state_rank(text);
+DROP FUNCTION IF EXISTS lineage_newer_schema(bigint, timestamptz, bigint, timestamptz);
 """
 
 

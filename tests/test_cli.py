@@ -1,0 +1,68 @@
+"""The `lineage` command, run as a user runs it: a real process, a real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lineage.samples import ml_pipeline_sample
+
+LINEAGE = [sys.executable, "-m", "lineage.cli"]
+
+
+def _run(args, settings, **kw):
+    env = {**os.environ, "LINEAGE_HOME": str(settings.home), "LINEAGE_DATABASE_URL": settings.database_url.get_secret_value()}
+    env.update(kw.pop("env", {}))
+    return subprocess.run(LINEAGE + args, env=env, capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_help_lists_the_commands(settings):
+    out = _run(["--help"], settings).stdout
+    for command in ("serve", "ingest", "upstream", "downstream", "db"):
+        assert command in out
+
+
+def test_ingest_file_directly_then_query(tmp_path, settings):
+    f = tmp_path / "events.ndjson"
+    f.write_text("\n".join(json.dumps(e) for e in ml_pipeline_sample()) + "\n")
+    r = _run(["ingest", str(f), "--direct"], settings)
+    assert r.returncode == 0, r.stderr
+    assert "8 stored, 0 duplicate, 0 rejected" in r.stderr
+    again = _run(["ingest", str(f), "--direct"], settings)
+    assert "0 stored, 8 duplicate, 0 rejected" in again.stderr
+    up = _run(["upstream", "dataset:models:face-embedder", "--json"], settings)
+    ids = {n["id"] for n in json.loads(up.stdout)["nodes"]}
+    assert "dataset:partner-drops:lovematch/photos" in ids
+    table = _run(["downstream", "dataset:partner-drops:lovematch/photos"], settings)
+    assert "face-embedder" in table.stdout
+
+
+def test_ingest_over_http_reports_bad_lines_by_file_and_line(tmp_path, settings, live_server):
+    events = ml_pipeline_sample()
+    lines = [json.dumps(e) for e in events[:3]] + ["{oops", json.dumps(dict(events[3], eventType="DONE"))]
+    f = tmp_path / "mixed.ndjson"
+    f.write_text("\n".join(lines) + "\n")
+    r = _run(["ingest", str(f), "--url", live_server.url, "--batch-size", "2"], settings)
+    assert r.returncode == 1
+    assert f"{f}:4: $: not valid JSON" in r.stderr
+    assert f"{f}:5: $.eventType" in r.stderr
+    assert "3 stored, 0 duplicate, 2 rejected" in r.stderr
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, settings):
+    r = _run(["ingest", str(tmp_path / "missing.json"), "--direct"], settings)
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot read") and "Traceback" not in r.stderr
+    r = _run(["upstream", "dataset:nowhere:nothing"], settings)
+    assert r.returncode == 2 and "dataset `nowhere:nothing` not found" in r.stderr
+    r = _run(["upstream", "bogus"], settings)
+    assert r.returncode == 2 and "NODE" in r.stderr and "Traceback" not in r.stderr
+    r = _run(["ingest", str(tmp_path), "--url", "http://127.0.0.1:9"], settings)
+    assert "Traceback" not in r.stderr
+
+
+def test_db_upgrade_reports_revision(settings):
+    r = _run(["db", "upgrade"], settings)
+    assert r.returncode == 0 and "store at revision" in r.stdout
