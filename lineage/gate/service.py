@@ -112,8 +112,15 @@ def check_gate(
     data: Mapping[str, Any] | None = None,
     *,
     today: dt.date | None = None,
+    connect_timeout: float = 5.0,
 ) -> Decision:
-    """May ``job`` read ``inputs`` for ``purpose``?  See the module docstring; never raises on a refusal."""
+    """May ``job`` read ``inputs`` for ``purpose``?  See the module docstring; never raises on a refusal.
+
+    ``db_or_settings`` is an open :class:`~lineage.store.db.Database` or the
+    :class:`~lineage.config.Settings` to open one with (waiting at most ``connect_timeout``
+    seconds for the store; then the run is blocked).  ``data`` maps inputs to pandas frames or
+    :class:`~lineage.gate.runner.SqlTable`s to validate.
+    """
     from lineage.store.db import Database
 
     raw_inputs = list(inputs)
@@ -124,9 +131,10 @@ def check_gate(
         if isinstance(db_or_settings, Database):
             db = db_or_settings
         else:
-            from lineage.store.db import open_database
+            from lineage.store.db import resolve_url
 
-            db = owned = open_database(db_or_settings)
+            settings = db_or_settings
+            db = owned = Database(resolve_url(settings), min_size=1, max_size=settings.pool_max_size, timeout=connect_timeout)
         with db.connection() as conn:
             decision, contracts = decide(conn, job, purpose, inputs, today)
         if decision.allowed and frames:
