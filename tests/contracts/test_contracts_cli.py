@@ -1,0 +1,67 @@
+"""``lineage contracts ...`` and ``lineage gate check`` as a user runs them (a real process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LINEAGE = str(Path(sys.executable).parent / "lineage")
+ACME = str(ROOT / "contracts" / "acme-stock-photos.yaml")
+
+
+@pytest.fixture
+def run(settings):
+    env = {**os.environ, "LINEAGE_DATABASE_URL": settings.database_url.get_secret_value(), "LINEAGE_HOME": str(settings.home)}
+
+    def _run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([LINEAGE, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+    return _run
+
+
+@pytest.mark.slow
+def test_register_approve_revoke_list_show(run):
+    r = run("contracts", "register", ACME)
+    assert r.returncode == 0, r.stderr
+    assert "acme-stock-photos@1  proposed" in r.stdout
+    r = run("contracts", "approve", "acme-stock-photos", "--as", "ml-lead@example.com")
+    assert r.returncode == 2 and "may not approve" in r.stderr and "requester" in r.stderr
+    r = run("contracts", "approve", "acme-stock-photos", "--as", "dpo@example.com")
+    assert r.returncode == 0 and "approved" in r.stdout
+    r = run("gate", "check", "--job", "ml:train", "--purpose", "train_ai_system", "--input", "dataset:partner-drops:acme/photos")
+    assert r.returncode == 0 and r.stdout.startswith("ALLOWED"), r.stdout + r.stderr
+    r = run("contracts", "revoke", "acme-stock-photos", "--as", "dpo@example.com", "--reason", "licence withdrawn")
+    assert r.returncode == 0 and "revoked" in r.stdout
+    r = run("gate", "check", "--job", "ml:train", "--purpose", "train_ai_system", "--input", "dataset:partner-drops:acme/photos")
+    assert r.returncode == 1 and "[revoked]" in r.stdout and "licence withdrawn" in r.stdout
+    listed = json.loads(run("contracts", "list", "--json").stdout)
+    assert [(c["id"], c["version"], c["status"]) for c in listed] == [("acme-stock-photos", 3, "revoked")]
+    shown = run("contracts", "show", "acme-stock-photos").stdout
+    assert "register" in shown and "approve" in shown and "licence withdrawn" in shown
+
+
+def test_bad_contract_is_refused_with_file_and_line_and_nothing_is_registered(run, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(ACME).read_text().replace("user.content.self_image]", "user.face]", 1))
+    r = run("contracts", "register", str(bad))
+    assert r.returncode == 2
+    assert f"{bad}:" in r.stderr and "user.face" in r.stderr and "nothing was registered" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("contracts", "list")
+    assert "no contracts registered" in r.stdout
+
+
+def test_gate_check_with_nothing_registered_blocks(run):
+    r = run("gate", "check", "--job", "ml:train", "--purpose", "train_ai_system", "--input", "partner-drops:lovematch/photos")
+    assert r.returncode == 1 and "[no_contract]" in r.stdout
+
+
+def test_compile_check(run):
+    r = run("contracts", "compile", "--check")
+    assert r.returncode == 0 and "current" in r.stdout
