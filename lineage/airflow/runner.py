@@ -51,9 +51,10 @@ def airflow_env(
     lineage: bool = True,
     dags_folder: Path | None = None,
     namespace: str = NAMESPACE,
+    airflow_home: Path | None = None,
 ) -> dict[str, str]:
     """Environment variables that configure Airflow for this project (merge into ``os.environ``)."""
-    home = settings.home / "airflow"
+    home = airflow_home or settings.home / "airflow"
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or default_dags_folder()),
