@@ -38,6 +38,7 @@ def _fail(message: str, code: int = 2) -> None:
 def serve(
     host: Optional[str] = typer.Option(None, help="Interface to bind (LINEAGE_HOST, default 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, help="Port (LINEAGE_PORT, default 5000)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (each with its own connection pool)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run the HTTP API (OpenLineage ingest, lineage, Marquez-compatible reads); migrates the store first."""
@@ -46,7 +47,16 @@ def serve(
     from lineage.api.app import create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    if workers > 1:
+        # Each worker builds its app from the environment; migrate once, here, before they start.
+        from lineage.store.db import resolve_url
+        from lineage.store.migrate import upgrade
+
+        upgrade(resolve_url(settings))
+        uvicorn.run("lineage.api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    workers=workers, log_level=log_level)
+    else:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
 
 
 @db_app.command("upgrade")
