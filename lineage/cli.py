@@ -156,11 +156,18 @@ def _mount_optional() -> None:
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
     from lineage.errors import LineageError
 
     _mount_optional()
     try:
         app()
+    except ValidationError as exc:  # settings from the environment
+        for err in exc.errors():
+            field = "LINEAGE_" + "_".join(str(p) for p in err["loc"]).upper()
+            typer.echo(f"error: {field}: {err['msg'].removeprefix('Value error, ')}", err=True)
+        sys.exit(2)
     except LineageError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
 
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and "CHANGE_ME" in v.get_secret_value():
+            raise ValueError("LINEAGE_DATABASE_URL still holds the CHANGE_ME placeholder from lineage.env.example; set the real password")
+        return v
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
