@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and "CHANGE_ME" in v.get_secret_value():
-            raise ValueError("LINEAGE_DATABASE_URL still holds the CHANGE_ME placeholder from lineage.env.example; set the real password")
+            raise ValueError("still holds the CHANGE_ME placeholder from lineage.env.example; set the real password")
         return v
 
     @property
