@@ -38,13 +38,16 @@ def test_suite_runs_on_a_postgresql_table(db_url):
 
     doc = load_contract(ROOT / "contracts" / "acme-stock-photos.yaml")
     suite = compile_terms(doc.terms)["acme-stock-photos.photos"]
+    embedding = [f"emb_{i:02d}" for i in range(16)]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE acme_photos (photo_id text, image_uri text, license_id text, captured_at date, source_contract_id text)"
+            "CREATE TABLE acme_photos (photo_id text, image_uri text, license_id text, captured_at date, source_contract_id text, "
+            + ", ".join(f"{c} real" for c in embedding) + ", smiling int)"
         )
         conn.execute(
             "INSERT INTO acme_photos SELECT 'p' || i, 's3://x/' || i, 'L', '2026-01-01', "
-            "CASE WHEN i % 10 = 0 THEN 'lovematch-photos' ELSE 'acme-stock-photos' END FROM generate_series(1, 100) i"
+            "CASE WHEN i % 10 = 0 THEN 'lovematch-photos' ELSE 'acme-stock-photos' END, "
+            + ", ".join("random()" for _ in embedding) + ", i % 2 FROM generate_series(1, 100) i"
         )
     v = validate("dataset:warehouse:acme_photos", SqlTable(db_url, "acme_photos"), suite, ["acme-stock-photos"], "acme-stock-photos@2")
     assert not v.success
@@ -64,4 +67,4 @@ def test_missing_required_column_fails_the_column_set():
     frame = pd.DataFrame({"photo_id": ["a"], "image_uri": ["u"], "source_contract_id": ["acme-stock-photos"]})
     v = validate("dataset:x:y", frame, suite, ["acme-stock-photos"], None)
     columns = next(r for r in v.results if r["type"] == "expect_table_columns_to_match_set")
-    assert not v.success and set(columns["missing_columns"]) == {"license_id", "captured_at"}
+    assert not v.success and {"license_id", "captured_at", "smiling"} <= set(columns["missing_columns"])

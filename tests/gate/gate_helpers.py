@@ -24,15 +24,20 @@ def ingest(db, events: list[dict]) -> None:
 
 
 def acme_frame(n: int = 200, contract: str = "acme-stock-photos") -> pd.DataFrame:
-    return pd.DataFrame(
+    """A drop with exactly the columns the ACME contract declares (as the Airflow demo writes it)."""
+    frame = pd.DataFrame(
         {
             "photo_id": [f"a{i}" for i in range(n)],
-            "image_uri": [f"s3://partner-drops/acme/{i}.jpg" for i in range(n)],
-            "license_id": ["ACME-2026-ML"] * n,
-            "captured_at": pd.to_datetime(["2026-01-01"] * n),
+            "image_uri": [f"partner-drops://acme/photos/images/{i}.jpg" for i in range(n)],
+            "license_id": ["LIC-ACME-0001"] * n,
+            "captured_at": ["2026-01-01"] * n,
             "source_contract_id": [contract] * n,
         }
     )
+    for i in range(16):
+        frame[f"emb_{i:02d}"] = [((i * 7 + j) % 13) / 13 for j in range(n)]
+    frame["smiling"] = [j % 2 for j in range(n)]
+    return frame
 
 
 def register(db, name: str, approve_as: str | None = None):
