@@ -130,7 +130,7 @@ def gate_check(body: GateRequest, db: Database = Depends(get_db)) -> dict[str, A
 
 @gate_router.get("/decisions", summary="Recent gate decisions, newest first")
 def decisions(job: str | None = None, limit: int = Query(50, ge=1, le=1000), db: Database = Depends(get_db)) -> dict[str, Any]:
-    from lineage.gate.log import recent
+    from lineage.gate.service import recent
 
     with db.connection() as conn:
         return {"decisions": recent(conn, job, limit)}

@@ -56,7 +56,7 @@ def log(
 ) -> None:
     """Recent gate decisions, newest first."""
     from lineage.config import Settings
-    from lineage.gate.log import recent
+    from lineage.gate.service import recent
     from lineage.store.db import open_database
 
     with open_database(Settings(), migrate=True) as db, db.connection() as conn:

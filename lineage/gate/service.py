@@ -10,7 +10,8 @@
 4. if the contracts allow the run and data is given, runs the compiled GX suites on it (the
    input's own contract suite, or the provenance check for derived data carrying the column),
    with the ids of the contracts that let its sources through as the approved set;
-5. appends the decision to the decision log.
+5. appends the decision to the decision log (``gate_decisions``, append-only; :func:`record`,
+   read back with :func:`recent`).
 
 It never raises on a refusal: the returned decision has ``allowed`` False and ``render()``
 explains.  It fails closed: if the store cannot be reached, or anything else goes wrong while
@@ -23,8 +24,13 @@ import datetime as dt
 import logging
 from typing import Any, Mapping, Sequence
 
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
 from lineage.errors import LineageError, NotFound, StoreUnavailable
 from lineage.gate.decision import Decision, Validation, blocked, evaluate
+from lineage.gate.facets import input_facets
 
 log = logging.getLogger("lineage.gate")
 DEPTH = 100
@@ -139,8 +145,6 @@ def check_gate(
             decision, contracts = decide(conn, job, purpose, inputs, today)
         if decision.allowed and frames:
             decision = decision.with_validations(_validations(decision, contracts, frames))
-        from lineage.gate.log import record
-
         with db.connection() as conn:
             record(conn, decision)
         return decision
@@ -157,3 +161,51 @@ def check_gate(
     finally:
         if owned is not None:
             owned.close()
+
+
+# -- the decision log ---------------------------------------------------------------------------
+def split_job(job: str) -> tuple[str, str]:
+    body = job[len("job:"):] if job.startswith("job:") else job
+    ns, _, name = body.rpartition(":")
+    return ns, name
+
+
+def record(conn: psycopg.Connection, decision: Decision) -> None:
+    ns, name = split_job(decision.job)
+    d = decision.as_dict()
+    conn.execute(
+        """INSERT INTO gate_decisions (decision_id, job_namespace, job_name, purpose, allowed, inputs, reasons,
+                                       contracts, validations, facets, decided_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            decision.decision_id,
+            ns,
+            name,
+            decision.purpose,
+            decision.allowed,
+            Jsonb({"inputs": d["inputs"], "sources": d["sources"], "passedBy": d["passedBy"]}),
+            Jsonb(d["reasons"]),
+            Jsonb(d["contracts"]),
+            Jsonb(d["validations"]),
+            Jsonb(input_facets(decision)),
+            decision.decided_at,
+        ),
+    )
+
+
+def recent(conn: psycopg.Connection, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Stored decisions, newest first, optionally for one job (``NS:NAME``)."""
+    where, params = "", []
+    if job:
+        ns, name = split_job(job)
+        where, params = "WHERE job_namespace = %s AND job_name = %s", [ns, name]
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"""SELECT decision_id::text AS "decisionId", job_namespace || ':' || job_name AS job, purpose, allowed,
+                       inputs, reasons, contracts, validations, facets, decided_at AS "decidedAt"
+                FROM gate_decisions {where} ORDER BY decided_at DESC, id DESC LIMIT %s""",
+            [*params, limit],
+        ).fetchall()
+    for r in rows:
+        r["decidedAt"] = r["decidedAt"].isoformat()
+    return rows

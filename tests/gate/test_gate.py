@@ -14,7 +14,7 @@ from gate_helpers import ACME, CURATED, LOVE, STEWARD, TRAIN_JOB, acme_frame, re
 from lineage.contracts import registry
 from lineage.errors import SelfApprovalRefused
 from lineage.gate.facets import facet_schema, input_facets
-from lineage.gate.log import recent
+from lineage.gate.service import recent
 from lineage.gate.service import check_gate
 
 INGEST_JOB = "ml-pipeline:ingest_partner_drop.acme"
