@@ -65,3 +65,25 @@ def test_gate_check_with_nothing_registered_blocks(run):
 def test_compile_check(run):
     r = run("contracts", "compile", "--check")
     assert r.returncode == 0 and "current" in r.stdout
+
+
+@pytest.mark.gx
+def test_gate_check_validates_data_files(run, tmp_path):
+    import pandas as pd
+
+    from lineage.contracts.compile import compile_terms
+    from lineage.contracts.document import load_contract
+
+    assert run("contracts", "register", ACME).returncode == 0
+    assert run("contracts", "approve", "acme-stock-photos", "--as", "dpo@example.com").returncode == 0
+    columns = compile_terms(load_contract(ACME).terms)["acme-stock-photos.photos"]["expectations"][0]["kwargs"]["column_set"]
+    frame = pd.DataFrame({c: [f"{c}-{i}" for i in range(50)] for c in columns})
+    frame["source_contract_id"] = "acme-stock-photos"
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    frame.to_csv(good, index=False)
+    frame.assign(latitude=52.5).to_csv(bad, index=False)  # a silent location column
+    args = ["gate", "check", "--job", "ml:train", "--purpose", "train_ai_system", "--input", "dataset:partner-drops:acme/photos"]
+    r = run(*args, "--data", f"dataset:partner-drops:acme/photos={good}")
+    assert r.returncode == 0 and "validation acme-stock-photos.photos" in r.stdout, r.stdout + r.stderr
+    r = run(*args, "--data", f"partner-drops:acme/photos={bad}")
+    assert r.returncode == 1 and "[expectation_failed]" in r.stdout and "latitude" in r.stdout
