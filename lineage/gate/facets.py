@@ -108,3 +108,25 @@ def input_datasets(decision: Decision) -> list[dict[str, Any]]:
         ns, name = _split(dataset)
         out.append({"namespace": ns, "name": name, **facets})
     return out
+
+
+def gate_event(decision: Decision, run_id: str | None = None) -> dict[str, Any]:
+    """An OpenLineage RunEvent for the gate check itself (job ``<job>.contract_gate``).
+
+    COMPLETE when allowed, FAIL when blocked; its inputs carry the facets above, so any
+    OpenLineage consumer (this store, Marquez) sees the verdict on the datasets.
+    """
+    import uuid
+
+    body = decision.job[len("job:"):] if decision.job.startswith("job:") else decision.job
+    ns, _, name = body.rpartition(":")
+    return {
+        "eventType": "COMPLETE" if decision.allowed else "FAIL",
+        "eventTime": decision.decided_at.isoformat().replace("+00:00", "Z"),
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"lineage-gate/{decision.decision_id}")), "facets": {}},
+        "job": {"namespace": ns or "default", "name": f"{name}.contract_gate", "facets": {}},
+        "inputs": input_datasets(decision),
+        "outputs": [],
+    }

@@ -134,3 +134,21 @@ def test_decisions_are_stored_with_openlineage_facets(pipeline):
     assert {a["assertion"] for a in dq["assertions"]} >= {"expect_table_columns_to_match_set", "expect_column_values_to_be_in_set"}
     assert all(a["success"] for a in dq["assertions"])
     json.dumps(rows, default=str)
+
+
+def test_gate_event_is_valid_openlineage_and_ingests(pipeline):
+    from tests_support import SPEC_VALIDATOR
+
+    from lineage.events import parse_event
+    from lineage.gate.facets import gate_event
+    from lineage.store.ingest import ingest_events
+
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME], {ACME: acme_frame()})
+    event = gate_event(d)
+    assert list(SPEC_VALIDATOR.iter_errors(event)) == []
+    assert event["eventType"] == "COMPLETE" and event["job"]["name"] == "ingest_partner_drop.acme.contract_gate"
+    [inp] = event["inputs"]
+    assert set(inp["facets"]) == {"sourceContract"} and set(inp["inputFacets"]) == {"dataQualityAssertions"}
+    with pipeline.connection() as conn:
+        assert ingest_events(conn, [parse_event(event)]).stored == 1
