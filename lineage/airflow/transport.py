@@ -9,6 +9,13 @@ The contract of :class:`SpoolingTransport`:
   replay does not retry them blindly; the rest go to ``pending-*.ndjson``.
 * ``emit`` never raises.  If even the spool cannot be written, the event is logged at ERROR
   with its full JSON, so it is still not lost silently.  Emission never fails a task.
+* With ``asynchronous: true`` ``emit`` only queues the event; a background thread delivers
+  it (or spools it), and ``close`` — run at process exit — flushes the queue for up to
+  ``flush_timeout`` seconds and spools whatever is left.  This takes the server's round trip
+  off the task's critical path.  It is used only when the provider emits in-process
+  (``[openlineage] execute_in_thread = True``); under the provider's default fork-per-event
+  the transport stays synchronous, because a forked emitter exits without running exit
+  handlers.
 
 ``lineage ingest FILE`` replays a spool file; :func:`claim_pending` and :func:`mark_replayed`
 let a replayer take files atomically while writers may still be appending.  Replays are safe
@@ -16,20 +23,27 @@ to repeat: the store identifies an event by the hash of its canonical form.
 
 Configure it in Airflow with::
 
+    AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=true
     AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "lineage.airflow.transport.SpoolingTransport",
-                                      "url": "http://127.0.0.1:5000", "spool_dir": "/var/lineage/spool"}'
+                                      "url": "http://127.0.0.1:5000", "spool_dir": "/var/lineage/spool",
+                                      "asynchronous": true}'
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
+import multiprocessing.util
 import os
+import queue
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import attr
+import httpx
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
 
@@ -45,6 +59,10 @@ class SpoolingConfig(Config):
     spool_dir: str | None = None  # default: LINEAGE_HOME/spool
     timeout: float = 5.0
     api_key: str | None = attr.field(default=None, repr=False)
+    # Deliver from a background thread so a task never waits on the server.  Queued events are
+    # flushed (or spooled) when the process exits; see the module docstring for when it is safe.
+    asynchronous: bool = False
+    flush_timeout: float = 10.0
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> "SpoolingConfig":
@@ -53,8 +71,11 @@ class SpoolingConfig(Config):
         if unknown:
             raise ValueError(f"SpoolingTransport: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
         values = {k: v for k, v in params.items() if k in known}
-        if "timeout" in values:
-            values["timeout"] = float(values["timeout"])
+        for key in ("timeout", "flush_timeout"):
+            if key in values:
+                values[key] = float(values[key])
+        if isinstance(values.get("asynchronous"), str):
+            values["asynchronous"] = values["asynchronous"].strip().lower() in ("1", "true", "yes")
         return cls(**values)
 
 
@@ -69,9 +90,28 @@ class SpoolingTransport(Transport):
         self.spool_dir = Path(config.spool_dir).expanduser() if config.spool_dir else _default_spool_dir()
         self.delivered = 0
         self.spooled = 0
+        self._client: httpx.Client | None = None
+        self._client_pid = 0
+        self._queue: queue.SimpleQueue | None = None
+        self._worker: threading.Thread | None = None
+        self._worker_pid = 0
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        """One keep-alive client per process (a client inherited across ``fork`` is not reused)."""
+        if self._client is None or self._client_pid != os.getpid():
+            self._client = httpx.Client(timeout=self.config.timeout)
+            self._client_pid = os.getpid()
+        return self._client
 
     def emit(self, event: Any) -> None:
         body = Serde.to_json(event)
+        if self.config.asynchronous and _async_is_safe():
+            self._enqueue(body)
+            return
+        self._deliver(body)
+
+    def _deliver(self, body: str) -> None:
         reason, rejected = self._post(body)
         if reason is None:
             self.delivered += 1
@@ -81,13 +121,11 @@ class SpoolingTransport(Transport):
     def _post(self, body: str) -> tuple[str | None, bool]:
         """``(None, False)`` when delivered; otherwise why not, and whether the server rejected it."""
         try:
-            import httpx
-
             headers = {"Content-Type": "application/json"}
             if self.config.api_key:
                 headers["Authorization"] = f"Bearer {self.config.api_key}"
             url = f"{self.config.url.rstrip('/')}/{self.config.endpoint.lstrip('/')}"
-            response = httpx.post(url, content=body.encode(), headers=headers, timeout=self.config.timeout)
+            response = self._http().post(url, content=body.encode(), headers=headers)
         except Exception as exc:  # any failure to talk to the server means: spool it
             return f"{type(exc).__name__}: {exc}", False
         if 200 <= response.status_code < 300:
@@ -109,11 +147,70 @@ class SpoolingTransport(Transport):
             "lineage server unavailable (%s); event spooled to %s — replay with `lineage ingest %s`", reason, path, path
         )
 
+    # -- asynchronous delivery ----------------------------------------------------------------
+    def _enqueue(self, body: str) -> None:
+        with self._lock:
+            if self._worker is None or self._worker_pid != os.getpid():  # first use in this process
+                self._queue = queue.SimpleQueue()
+                self._worker = threading.Thread(target=self._drain, args=(self._queue,), name="lineage-transport", daemon=True)
+                self._worker_pid = os.getpid()
+                self._worker.start()
+                # Task processes end through atexit handlers; multiprocessing workers (the
+                # provider's DAG-event pool) run only their own finalizers. Register with both.
+                atexit.register(self.close)
+                multiprocessing.util.Finalize(None, self.close, exitpriority=100)
+        self._queue.put(body)  # type: ignore[union-attr]
+
+    def _drain(self, q: queue.SimpleQueue) -> None:
+        while True:
+            body = q.get()
+            if body is None:
+                return
+            try:
+                self._deliver(body)
+            except Exception:  # the worker must outlive any single event
+                log.error("lineage transport worker failed on an event: %s", body, exc_info=True)
+
     def close(self, timeout: float = -1) -> bool:
+        """Flush queued events (up to ``flush_timeout``), spool whatever is left, close HTTP."""
+        worker, q = self._worker, self._queue
+        if worker is not None and q is not None and self._worker_pid == os.getpid():
+            self._worker = None
+            q.put(None)
+            worker.join(self.config.flush_timeout if timeout is None or timeout < 0 else timeout)
+            left = []
+            while True:
+                try:
+                    body = q.get_nowait()
+                except queue.Empty:
+                    break
+                if body is not None:
+                    left.append(body)
+            for body in left:  # not delivered in time: never dropped, spooled
+                self._spool(body, "not delivered before the process exited", rejected=False)
+        if self._client is not None and self._client_pid == os.getpid():
+            self._client.close()
+        self._client = None
         return True
 
     def __str__(self) -> str:
         return f"<SpoolingTransport url={self.config.url} spool={self.spool_dir}>"
+
+
+def _async_is_safe() -> bool:
+    """Asynchronous delivery needs the provider to emit in-process (``execute_in_thread``).
+
+    The provider's default forks a child per event and ends it with ``os._exit``, which skips
+    every exit handler: events still queued there would be lost, so deliver synchronously.
+    """
+    try:
+        from airflow.providers.openlineage import conf
+    except ImportError:  # not inside Airflow: the caller owns the process and calls close()
+        return True
+    try:
+        return bool(conf.execute_in_thread())
+    except Exception:
+        return False
 
 
 def _default_spool_dir() -> Path:

@@ -159,3 +159,37 @@ def test_delivers_to_the_real_server(live_server, db, tmp_path):
     with db.connection() as conn:
         names = [r[0] for r in conn.execute("SELECT job_name FROM raw_events")]
     assert names == ["real"]
+
+
+def _async(url: str, spool, **extra) -> SpoolingTransport:
+    params = {"type": "x", "url": url, "spool_dir": str(spool), "timeout": "2", "asynchronous": "true", **extra}
+    return SpoolingTransport(SpoolingConfig.from_dict(params))
+
+
+def test_asynchronous_delivery_is_flushed_on_close(fake_server, tmp_path):
+    t = _async(fake_server.url, tmp_path / "spool")
+    for i in range(20):
+        t.emit(_event(f"a{i}"))
+    t.close()
+    assert sorted(b["job"]["name"] for _, b in fake_server.received) == sorted(f"a{i}" for i in range(20))
+    assert t.delivered == 20 and not (tmp_path / "spool").exists()
+
+
+def test_asynchronous_events_not_delivered_in_time_are_spooled(tmp_path):
+    import socket
+
+    # A server that accepts connections and never answers: every POST waits out its timeout.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    try:
+        t = _async(f"http://127.0.0.1:{silent.getsockname()[1]}", tmp_path / "spool", timeout="0.5", flush_timeout="0.2")
+        for i in range(5):
+            t.emit(_event(f"s{i}"))
+        t.close()
+        t.close()  # idempotent
+        names = {json.loads(line)["job"]["name"] for f in (tmp_path / "spool").glob("*.ndjson") for line in f.read_text().splitlines()}
+        # the event in flight when the flush timed out may be spooled by the worker a moment later
+        assert {f"s{i}" for i in range(1, 5)} <= names
+    finally:
+        silent.close()
