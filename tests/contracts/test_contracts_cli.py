@@ -68,6 +68,7 @@ def test_compile_check(run):
 
 
 @pytest.mark.gx
+@pytest.mark.slow
 def test_gate_check_validates_data_files(run, tmp_path):
     import pandas as pd
 
