@@ -146,13 +146,12 @@ def downstream(
     _graph_command("downstream", node, depth, json_)
 
 
-def _mount_optional() -> None:
-    for module, name in (("lineage.contracts.cli", "contracts"), ("lineage.gate.cli", "gate")):
-        try:
-            sub = __import__(module, fromlist=["app"]).app
-        except (ImportError, AttributeError):
-            continue
-        app.add_typer(sub, name=name)
+def _mount_subcommands() -> None:
+    from lineage.contracts.cli import app as contracts_app
+    from lineage.gate.cli import app as gate_app
+
+    app.add_typer(contracts_app, name="contracts")
+    app.add_typer(gate_app, name="gate")
 
 
 def main() -> None:
@@ -160,7 +159,7 @@ def main() -> None:
 
     from lineage.errors import LineageError
 
-    _mount_optional()
+    _mount_subcommands()
     try:
         app()
     except ValidationError as exc:  # settings from the environment

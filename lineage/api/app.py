@@ -46,17 +46,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     if db is not None:
         app.state.db = db
 
+    from lineage.api import contracts, marquez
     from lineage.api import lineage as lineage_routes
-    from lineage.api import marquez
 
     app.include_router(lineage_routes.router)
     app.include_router(marquez.router)
-    try:
-        from lineage.api import contracts
-    except ImportError:  # the contracts router is optional until it lands
-        contracts = None  # type: ignore[assignment]
-    if contracts is not None:
-        app.include_router(contracts.router)
+    app.include_router(contracts.router)
+    app.include_router(contracts.gate_router)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict:

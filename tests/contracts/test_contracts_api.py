@@ -9,17 +9,6 @@ import pytest
 ACME = (Path(__file__).resolve().parents[2] / "contracts" / "acme-stock-photos.yaml").read_text()
 
 
-@pytest.fixture
-def app(settings, db):
-    from lineage.api.app import create_app
-    from lineage.api.contracts import gate_router
-
-    app = create_app(settings, db=db)
-    if not any(getattr(r, "path", "").startswith("/api/v1/gate") for r in app.routes):
-        app.include_router(gate_router)
-    return app
-
-
 def test_contract_lifecycle_over_http(client):
     r = client.post("/api/v1/contracts", content=ACME, headers={"content-type": "application/yaml"})
     assert r.status_code == 201, r.text
