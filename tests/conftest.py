@@ -11,24 +11,17 @@ import atexit
 import itertools
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for `import tests_support`
+
+from tests_support import LiveServer, with_db as _with_db  # noqa: E402
 _counter = itertools.count()
-
-
-def _with_db(url: str, dbname: str) -> str:
-    base, _, query = url.partition("?")
-    root = base.rsplit("/", 1)[0]
-    return f"{root}/{dbname}" + (f"?{query}" if query else "")
 
 
 @pytest.fixture(scope="session")
@@ -82,35 +75,6 @@ def db(settings):
     database = Database(settings.database_url.get_secret_value(), min_size=1, max_size=4)
     yield database
     database.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture

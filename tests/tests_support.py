@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 
 import jsonschema
@@ -12,3 +15,41 @@ SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"
 
 _schema = json.loads((SPEC_DIR / "OpenLineage.json").read_text())
 SPEC_VALIDATOR = jsonschema.Draft202012Validator(_schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def with_db(url: str, dbname: str) -> str:
+    """``url`` with its database name replaced by ``dbname``."""
+    base, _, query = url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{dbname}" + (f"?{query}" if query else "")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+

@@ -36,7 +36,7 @@ def module_server(pg_root, tmp_path_factory):
 
     import psycopg
 
-    from conftest import LiveServer, _with_db
+    from tests_support import LiveServer, with_db as _with_db
     from lineage.api.app import create_app
     from lineage.config import Settings
     from lineage.store import Database
