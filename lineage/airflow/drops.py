@@ -36,13 +36,13 @@ def embedding_columns() -> list[str]:
     return [f"emb_{i:02d}" for i in range(EMBEDDING_DIM)]
 
 
-def generate_records(partner: Partner):
-    """The partner's drop as a DataFrame; deterministic in ``partner.seed``."""
+def generate_records(partner: Partner, rows: int | None = None):
+    """The partner's drop as a DataFrame; deterministic in ``partner.seed`` (and ``rows``)."""
     import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(partner.seed)
-    n = partner.rows
+    n = rows or partner.rows
     emb = rng.normal(size=(n, EMBEDDING_DIM)).round(5)
     # A fixed direction in embedding space decides "smiling", plus noise: learnable, not trivial.
     weights = np.random.default_rng(1234).normal(size=EMBEDDING_DIM)
@@ -73,11 +73,14 @@ def generate_records(partner: Partner):
     return frame
 
 
-def write_drop(partner: Partner, home: Path) -> Path:
-    """Write the partner's drop under ``home`` (idempotent) and return the records file."""
+def write_drop(partner: Partner, home: Path, rows: int | None = None) -> Path:
+    """Write the partner's drop under ``home`` (idempotent) and return the records file.
+
+    ``rows`` overrides the partner's demo size (the overhead benchmark uses bigger drops).
+    """
     path = partner.drop.path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = generate_records(partner)
+    frame = generate_records(partner, rows)
     text = frame.to_csv(index=False, float_format="%.5f", lineterminator="\n")
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

@@ -4,7 +4,7 @@ Put it upstream of the task that trains; the training task runs only if the gate
 
     gate = ContractGateOperator(
         task_id="contract_gate",
-        job="train_model__acme.train",          # the job being gated (dag_id.task_id)
+        job="train_model__acme.train",          # the gated job (dag_id.task_id; NAMESPACE: optional)
         purpose="train_ai_system",              # a Fides data use
         inputs=["curated:acme/smile_training_set"],  # what the gated job reads
         data={"curated:acme/smile_training_set": "/lake/curated/acme/training_set.csv"},  # optional
@@ -103,12 +103,23 @@ class ContractGateOperator(BaseOperator):
         module, _, attr_name = self.gate_callable.rpartition(".")
         check_gate = getattr(importlib.import_module(module), attr_name)
         frames = _load_frames(self.data, settings.home)
-        return check_gate(settings, job=self.job, purpose=self.purpose, inputs=list(self.inputs), data=frames or None)
+        return check_gate(settings, job=self._qualified_job(), purpose=self.purpose, inputs=list(self.inputs), data=frames or None)
+
+    def _qualified_job(self) -> str:
+        """``NAMESPACE:NAME`` as the gate logs it; a bare name gets the provider's namespace."""
+        if ":" in self.job:
+            return self.job
+        try:
+            from airflow.providers.openlineage import conf
+
+            return f"{conf.namespace()}:{self.job}"
+        except Exception:
+            return f"default:{self.job}"
 
     def _record(self, allowed: bool, reasons: list[str], text: str) -> None:
         self._summary = {
             "allowed": allowed,
-            "job": self.job,
+            "job": self._qualified_job(),
             "purpose": self.purpose,
             "inputs": list(self.inputs),
             "decision_id": getattr(self._decision, "decision_id", None),

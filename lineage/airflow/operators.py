@@ -43,6 +43,7 @@ class LineageOperator(BaseOperator):
             raise ValueError(f"unknown partner `{partner}`; known partners: {sorted(PARTNERS)} (lineage/airflow/pipeline.py)")
         self.partner = partner
         self._seen: dict[str, Observation] = {}
+        self._home: Path | None = None
 
     # -- what subclasses declare -------------------------------------------------------------
     @property
@@ -58,9 +59,13 @@ class LineageOperator(BaseOperator):
     # -- helpers for execute -----------------------------------------------------------------
     @property
     def home(self) -> Path:
-        from lineage.config import Settings
+        """``LINEAGE_HOME``, read once per task run (settings are parsed from the environment)."""
+        home = self._home
+        if home is None:
+            from lineage.config import Settings
 
-        return Settings().home
+            home = self._home = Settings().home
+        return home
 
     def saw(self, spec: DatasetSpec, frame: Any = None) -> Observation:
         seen = observe_file(spec.path(self.home), frame)

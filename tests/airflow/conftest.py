@@ -36,7 +36,7 @@ def module_server(pg_root, tmp_path_factory):
 
     import psycopg
 
-    from tests_support import LiveServer, with_db as _with_db
+    from tests_support import LiveServer, with_db
     from lineage.api.app import create_app
     from lineage.config import Settings
     from lineage.store import Database
@@ -45,7 +45,7 @@ def module_server(pg_root, tmp_path_factory):
     with psycopg.connect(pg_root, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "lineage_template_{os.getpid()}"')
-    url = _with_db(pg_root, name)
+    url = with_db(pg_root, name)
     settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=url)
     db = Database(url, min_size=1, max_size=4)
     try:
