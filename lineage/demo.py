@@ -51,13 +51,18 @@ def setup_contracts(conn: Any, directory: Path = CONTRACTS_DIR, steward: str = S
     """Register every contract in ``directory`` and approve the proposed ones as ``steward``.
 
     Idempotent: registering the same document again is a no-op and only ``proposed`` contracts
-    are approved.  Returns the contracts' current states.
+    are approved.  A contract someone revoked stays revoked (the demo never re-approves it; a
+    new revision needs a steward's decision).  Returns the contracts' current states.
     """
     from lineage.contracts import registry
     from lineage.contracts.document import load_contracts
 
     states = []
     for doc in load_contracts(directory):
+        existing = registry.current(conn, doc.id)
+        if existing is not None and existing.status == "revoked":
+            states.append(existing)
+            continue
         state = registry.register(conn, doc)
         if state.status == "proposed":
             state = registry.approve(conn, state.id, steward, "reviewed consent evidence and permitted purposes")
@@ -272,10 +277,17 @@ def _next_steps(settings: Settings, stopping: bool) -> None:
     say(f"   model card:        {acme.model_card.path(settings.home)}")
     say(f"   airflow logs:      {settings.home / 'logs'}")
     say("   explore (start the server first with `make serve` or `lineage serve`):")
+    import importlib.util
+
+    if importlib.util.find_spec("lineage.dashboard") is not None:
+        say(f"     open {settings.server_url}/                     (dashboard)")
     say(f"     open {settings.server_url}/docs                 (HTTP API)")
     say(f"     lineage upstream {acme.model.node_id}")
     say(f"     lineage downstream {love.drop.node_id}")
     say(f"     curl '{settings.server_url}/api/v1/lineage?nodeId={acme.model.node_id}'")
+    say("     lineage contracts list")
+    say("     lineage gate log")
+    say(f"     lineage contracts revoke {acme.contract_id} --as dpo@example.com --reason '...'   (then `make demo`: ACME is blocked too)")
     if stopping:
         say("   (the demo stopped the server it started; run `make demo` again any time)")
 

@@ -10,11 +10,16 @@ into ``openlineage.client.event_v2`` datasets carrying:
 * ``version`` (datasetVersion) — a content hash, so the same bytes give the same version;
 * ``ownership`` — the partner and the platform team;
 * ``documentation`` — what the dataset is;
-* ``contract`` — the source contract that governs it (see :mod:`lineage.airflow.facets`);
+* ``contract`` — the source contract that governs it (:class:`ContractDatasetFacet`, ours);
 * on outputs, ``outputStatistics`` — rows and bytes written.
 
 On START an operator has no observation yet for what it will write; facets that need one are
 simply left out.  Nothing here does I/O except :func:`observe_file`, which hashes a file.
+
+This module also defines the project's custom facets, plain attrs values like the client's
+generated ones, each with its own ``_schemaURL``: :class:`ContractDatasetFacet` (key
+``contract``) and :class:`ContractGateRunFacet` (key ``contractGate``, the gate's decision on a
+run, set by :class:`~lineage.airflow.gate.ContractGateOperator`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import attr
 
 from openlineage.client.event_v2 import InputDataset, OutputDataset
 from openlineage.client.facet_v2 import (
@@ -33,12 +40,62 @@ from openlineage.client.facet_v2 import (
     schema_dataset,
 )
 from openlineage.client.facet_v2 import dataset_version_dataset
+from openlineage.client.generated.base import DatasetFacet, RunFacet
 
-from lineage.airflow.facets import PRODUCER, contract_facet
 from lineage.airflow.pipeline import DatasetSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+PRODUCER = "https://github.com/lineage-ml/lineage/tree/main/lineage/airflow"
+SCHEMA_BASE = "https://lineage-ml.github.io/spec/facets/1-0-0"
+
+
+@attr.define
+class ContractDatasetFacet(DatasetFacet):
+    """The source contract that governs a dataset (``facets.contract``)."""
+
+    id: str
+    version: str | None = None
+    status: str | None = None
+    permittedPurposes: list[str] = attr.field(factory=list)  # noqa: N815 - OpenLineage casing
+    dataCategories: list[str] = attr.field(factory=list)  # noqa: N815
+
+    @staticmethod
+    def _get_schema() -> str:
+        return f"{SCHEMA_BASE}/ContractDatasetFacet.json#/$defs/ContractDatasetFacet"
+
+
+@attr.define
+class ContractGateRunFacet(RunFacet):
+    """The contract gate's decision for one run (``run.facets.contractGate``)."""
+
+    allowed: bool
+    purpose: str
+    inputs: list[str] = attr.field(factory=list)
+    reasons: list[str] = attr.field(factory=list)
+    decision: str = ""
+
+    @staticmethod
+    def _get_schema() -> str:
+        return f"{SCHEMA_BASE}/ContractGateRunFacet.json#/$defs/ContractGateRunFacet"
+
+
+def contract_facet(contract: dict[str, Any] | None) -> dict[str, ContractDatasetFacet]:
+    """``{"contract": facet}`` from a partner's contract summary, or ``{}`` when it has none."""
+    if not contract:
+        return {}
+    return {
+        "contract": ContractDatasetFacet(
+            id=str(contract["id"]),
+            version=contract.get("version"),
+            status=contract.get("status"),
+            permittedPurposes=list(contract.get("purposes", [])),
+            dataCategories=list(contract.get("categories", [])),
+            producer=PRODUCER,
+        )
+    }
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from openlineage.client.event_v2 import InputDataset
 
-from lineage.airflow.facets import PRODUCER, ContractGateRunFacet
+from lineage.airflow.datasets import PRODUCER, ContractGateRunFacet
 from lineage.airflow.pipeline import TRAINING_PURPOSE
 
 DEFAULT_GATE = "lineage.gate.service.check_gate"
@@ -184,7 +184,7 @@ def _render(decision: Any) -> str:
 def _reasons(decision: Any, text: str) -> list[str]:
     """The decision's reasons as strings, whatever shape the gate gives them in."""
     raw = getattr(decision, "reasons", None)
-    if raw:
+    if raw is not None:
         out = []
         for r in raw:
             if isinstance(r, str):

@@ -15,11 +15,17 @@ training derives from :class:`LineageOperator`.  It declares what it reads and w
 The provider calls these on the operator instance that ran ``execute``, so observations are
 kept on ``self``.  Paths resolve under ``LINEAGE_HOME`` at run time, never at parse time;
 pandas and scikit-learn are imported inside ``execute``.
+
+:func:`render_model_card` writes the card next to every model: what it is, what it was trained
+on (dataset ids and content versions), the sources and contracts behind that data, the gate's
+decision, and the evaluation.  The card is itself an output dataset, so its lineage is the
+model's.
 """
 
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,7 @@ from airflow.providers.openlineage.extractors import OperatorLineage
 from airflow.sdk import BaseOperator
 
 from lineage.airflow.datasets import Observation, input_dataset, observe_file, output_dataset
-from lineage.airflow.pipeline import PARTNERS, DatasetSpec, Partner
+from lineage.airflow.pipeline import PARTNERS, TRAINING_PURPOSE, DatasetSpec, Partner
 
 REQUIRED_DROP_COLUMNS = ("photo_id", "image_uri", "smiling")
 
@@ -187,8 +193,6 @@ class TrainModelOperator(LineageOperator):
         from sklearn.metrics import accuracy_score, roc_auc_score
         from sklearn.model_selection import train_test_split
 
-        from lineage.airflow.model_card import render_model_card
-
         p = self.partner_config
         data = pd.read_csv(p.training_set.path(self.home))
         trained_on = self.saw(p.training_set, data)
@@ -216,3 +220,57 @@ class TrainModelOperator(LineageOperator):
         self.saw(p.model_card)
         self.log.info("trained %s version %s: %s", p.model.id, model_seen.version, self._metrics)
         return {"model": p.model.id, "version": model_seen.version, "metrics": self._metrics}
+
+
+def render_model_card(
+    partner: Partner,
+    *,
+    model_version: str,
+    data_version: str,
+    metrics: dict[str, Any],
+    gate: dict[str, Any] | None,
+) -> str:
+    """Markdown for the model card of ``partner``'s model."""
+    gate_lines = ["- no gate decision was passed to the training task"]
+    if gate:
+        verdict = "allowed" if gate.get("allowed") else "blocked"
+        gate_lines = [f"- decision: **{verdict}** for purpose `{gate.get('purpose', TRAINING_PURPOSE)}`"]
+        if gate.get("decision_id"):
+            gate_lines.append(f"- decision id: `{gate['decision_id']}` (`lineage gate log` shows it)")
+        gate_lines += [f"- reason: {reason}" for reason in gate.get("reasons", [])]
+        if gate.get("decision"):
+            gate_lines += ["", "```", gate["decision"], "```"]
+    metric_lines = [f"| {k} | {v} |" for k, v in metrics.items()]
+    return "\n".join(
+        [
+            f"# Model card: {partner.model.name}",
+            "",
+            f"- model dataset: `{partner.model.id}` version `{model_version}`",
+            f"- written: {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}",
+            "- task: binary classification of `smiling` from 16-dimensional image embeddings",
+            "- algorithm: scikit-learn LogisticRegression",
+            "",
+            "## Training data",
+            "",
+            f"- `{partner.training_set.id}` version `{data_version}`",
+            f"- curated from `{partner.raw.id}`, landed from `{partner.drop.id}`",
+            f"- source: {partner.display_name} — {partner.description}",
+            f"- source contract: `{partner.contract_id}`",
+            "",
+            "## Contract gate",
+            "",
+            *gate_lines,
+            "",
+            "## Evaluation (held-out 25%)",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            *metric_lines,
+            "",
+            "## Erasure",
+            "",
+            f"If `{partner.drop.id}` must be erased, this model and this card must go with it:",
+            f"`lineage` answers what is downstream of `dataset:{partner.drop.namespace}:{partner.drop.name}`.",
+            "",
+        ]
+    )
