@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     _print_runs(first)
     from lineage.airflow.transport import pending_files
 
-    spooled = sum(1 for f in pending_files(settings.spool_dir) for _ in f.open())
+    from lineage.airflow.transport import count_lines
+
+    spooled = sum(count_lines(f) for f in pending_files(settings.spool_dir))
     say(f"   {spooled} event(s) waiting in {settings.spool_dir}")
     server = start_server(settings, logs / "server.log")
     say(f"   started `lineage serve` at {settings.server_url}" if server else f"   reusing the server at {settings.server_url}")
