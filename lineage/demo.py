@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -106,7 +107,9 @@ def start_server(settings: Settings, log_path: Path) -> subprocess.Popen | None:
 def stop_server(proc: subprocess.Popen | None) -> None:
     if proc is None:
         return
-    proc.terminate()
+    # SIGINT, not SIGTERM: uvicorn re-raises the signal after its graceful shutdown, and only an
+    # interrupt ends in a normal exit whose exit handlers release the embedded PostgreSQL.
+    proc.send_signal(signal.SIGINT)
     try:
         proc.wait(20)
     except subprocess.TimeoutExpired:

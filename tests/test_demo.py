@@ -44,6 +44,9 @@ def test_demo_tells_the_story_and_is_safe_to_rerun(tmp_path):
     assert (home / "lake" / "models" / "acme" / "smile-classifier" / "model-card" / "model_card.md").exists()
     assert not list((home / "spool").glob("pending-*.ndjson"))
 
+    assert not (home / "pg" / "postmaster.pid").exists(), "the demo must not leave its PostgreSQL running"
+
     second = _demo(home, port)
     assert "Training BLOCKED for train_model__lovematch.train" in second
     assert "=> models:acme/smile-classifier was trained from this source." in second
+    assert not (home / "pg" / "postmaster.pid").exists()
