@@ -42,10 +42,16 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run the HTTP API (OpenLineage ingest, lineage, Marquez-compatible reads); migrates the store first."""
+    import signal
+
     import uvicorn
 
     from lineage.api.app import create_app
 
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    # SIGTERM action that would kill the process before its exit handlers run, leaving the
+    # embedded PostgreSQL started for it running.  Exit normally instead.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = _settings(host=host, port=port)
     if workers > 1:
         # Each worker builds its app from the environment; migrate once, here, before they start.

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Iterable
 
 import msgspec
 import psycopg
@@ -29,9 +28,8 @@ from lineage.events.model import DatasetRef, ParsedEvent, parse_event
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
     key uuid, kind text, event_type text, event_time timestamptz, run_uuid uuid,
-    job_ns text, job_name text, producer text, payload jsonb, parent_run uuid,
-    nominal_start timestamptz, nominal_end timestamptz, job_type text, job_description text,
-    job_location text, raw_id bigint, job_id bigint
+    job_ns text, job_name text, parent_run uuid, nominal_start timestamptz, nominal_end timestamptz,
+    job_type text, job_description text, job_location text, raw_id bigint, job_id bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_io (
     key uuid, direction "char", ns text, name text, schema_hash uuid, version text,
@@ -40,31 +38,23 @@ CREATE TEMP TABLE IF NOT EXISTS stage_io (
 CREATE TEMP TABLE IF NOT EXISTS stage_schemas (hash uuid, fields jsonb) ON COMMIT DELETE ROWS;
 """
 
-_INSERT_RAW = """
-WITH ins AS (
-    INSERT INTO raw_events (event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload)
-    SELECT key, kind, event_type, event_time, run_uuid, job_ns, job_name, producer, payload
-    FROM stage_events ORDER BY event_time, key
-    ON CONFLICT (event_key) DO NOTHING
-    RETURNING id, event_key
-)
-UPDATE stage_events s SET raw_id = ins.id FROM ins WHERE s.key = ins.event_key
-"""
-
 # Statements that turn the staged (new) events into derived rows.  Upserts touch rows in a
 # fixed order (by name / id) so concurrent batches cannot deadlock on each other.
 _DERIVE = [
-    "DELETE FROM stage_events WHERE raw_id IS NULL",
-    "DELETE FROM stage_io i WHERE NOT EXISTS (SELECT 1 FROM stage_events e WHERE e.key = i.key)",
+    # Namespaces: insert-only, and an UPDATE only when an earlier event arrives late, so
+    # concurrent ingests into one namespace do not queue on its row lock.
     """
-    INSERT INTO namespaces (name, created_at, updated_at)
-    SELECT ns, min(t), max(t) FROM (
-        SELECT job_ns AS ns, event_time AS t FROM stage_events WHERE job_ns IS NOT NULL
-        UNION ALL
-        SELECT i.ns, e.event_time FROM stage_io i JOIN stage_events e ON e.key = i.key
-    ) x GROUP BY ns ORDER BY ns
-    ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at
-        WHERE namespaces.updated_at < excluded.updated_at
+    WITH seen AS (
+        SELECT ns, min(t) AS t FROM (
+            SELECT job_ns AS ns, event_time AS t FROM stage_events WHERE job_ns IS NOT NULL
+            UNION ALL
+            SELECT i.ns, e.event_time FROM stage_io i JOIN stage_events e ON e.key = i.key
+        ) x GROUP BY ns
+    ), ins AS (
+        INSERT INTO namespaces (name, created_at) SELECT ns, t FROM seen ORDER BY ns
+        ON CONFLICT (name) DO NOTHING
+    )
+    UPDATE namespaces n SET created_at = seen.t FROM seen WHERE n.name = seen.ns AND seen.t < n.created_at
     """,
     """
     INSERT INTO jobs (namespace_id, name, job_type, description, location, created_at, updated_at)
@@ -147,11 +137,6 @@ _DERIVE = [
         updated_at = greatest(runs.updated_at, excluded.updated_at)
     """,
     """
-    INSERT INTO run_states (run_uuid, state, event_time, raw_event_id)
-    SELECT run_uuid, coalesce(event_type, 'OTHER'), event_time, raw_id FROM stage_events WHERE kind = 'run'
-    ON CONFLICT DO NOTHING
-    """,
-    """
     UPDATE jobs j SET latest_run_uuid = r.run_uuid, latest_run_time = r.created_at
     FROM (
         SELECT DISTINCT ON (job_id) job_id, run_uuid, created_at FROM runs
@@ -222,38 +207,45 @@ def _schema_key(fields: list[dict]) -> tuple[uuid.UUID, bytes]:
     return uuid.UUID(bytes=hashlib.blake2b(encoded, digest_size=16).digest()), encoded
 
 
-def _stage(conn: psycopg.Connection, events: Iterable[ParsedEvent], raw_ids: dict[uuid.UUID, int] | None = None) -> int:
+def _stage(conn: psycopg.Connection, events: list[ParsedEvent], raw_ids: list[int]) -> None:
+    """COPY the derived facts of ``events`` (already stored as ``raw_ids``) into staging tables."""
     conn.execute(_STAGING)
-    conn.execute("TRUNCATE stage_events, stage_io, stage_schemas")
     schemas: dict[uuid.UUID, bytes] = {}
-    seen: set[uuid.UUID] = set()
     io_rows: list[tuple] = []
     cur = conn.cursor()
     with cur.copy(
-        "COPY stage_events (key, kind, event_type, event_time, run_uuid, job_ns, job_name, producer, payload,"
+        "COPY stage_events (key, kind, event_type, event_time, run_uuid, job_ns, job_name,"
         " parent_run, nominal_start, nominal_end, job_type, job_description, job_location, raw_id) FROM STDIN"
     ) as copy:
-        for ev in events:
-            if ev.key in seen:
-                continue
-            seen.add(ev.key)
+        for ev, raw_id in zip(events, raw_ids):
             copy.write_row((
                 ev.key, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace, ev.job_name,
-                ev.producer, ev.payload.decode(), ev.parent_run_id, ev.nominal_start, ev.nominal_end,
-                ev.job_type, ev.job_description, ev.job_location,
-                raw_ids.get(ev.key) if raw_ids is not None else None,
+                ev.parent_run_id, ev.nominal_start, ev.nominal_end, ev.job_type, ev.job_description,
+                ev.job_location, raw_id,
             ))
             for direction, refs in (("i", ev.inputs), ("o", ev.outputs), ("d", [ev.dataset] if ev.dataset else [])):
                 for ref in refs:
                     io_rows.append(_io_row(ev.key, direction, ref, schemas))
-    with cur.copy("COPY stage_io (key, direction, ns, name, schema_hash, version, source, description) FROM STDIN") as copy:
-        for row in io_rows:
-            copy.write_row(row)
+    if io_rows:
+        with cur.copy("COPY stage_io (key, direction, ns, name, schema_hash, version, source, description) FROM STDIN") as copy:
+            for row in io_rows:
+                copy.write_row(row)
     if schemas:
         with cur.copy("COPY stage_schemas (hash, fields) FROM STDIN") as copy:
             for h, encoded in schemas.items():
                 copy.write_row((h, encoded.decode()))
-    return len(seen)
+
+
+def _derive(conn: psycopg.Connection) -> None:
+    # Pipeline mode sends every statement before reading any result: one round trip for the
+    # lot, which is most of the cost of ingesting a single event.
+    with conn.pipeline():
+        for statement in _DERIVE:
+            conn.execute(statement)
+        # Empty the staging tables now, not only at commit: a caller may stage again in this transaction.
+        conn.execute("DELETE FROM stage_events")
+        conn.execute("DELETE FROM stage_io")
+        conn.execute("DELETE FROM stage_schemas")
 
 
 def _io_row(key: uuid.UUID, direction: str, ref: DatasetRef, schemas: dict[uuid.UUID, bytes]) -> tuple:
@@ -264,21 +256,53 @@ def _io_row(key: uuid.UUID, direction: str, ref: DatasetRef, schemas: dict[uuid.
     return (key, direction, ref.namespace, ref.name, schema_hash, ref.version, ref.source, ref.description)
 
 
+def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[list[ParsedEvent], list[int]]:
+    """Append the events not stored yet to ``raw_events``; return them with their new ids.
+
+    Known keys are looked up first and the rest are COPYed straight into ``raw_events`` with
+    ids drawn from its sequence, so each payload is parsed into jsonb exactly once.  If a
+    concurrent writer stores one of them in between, the unique key refuses the COPY; the
+    savepoint is rolled back and the lookup repeated.
+    """
+    for _attempt in range(5):
+        keys = [ev.key for ev in events]
+        known = {r[0] for r in conn.execute("SELECT event_key FROM raw_events WHERE event_key = ANY(%s)", (keys,))}
+        new = [ev for ev in events if ev.key not in known]
+        if not new:
+            return [], []
+        ids = [r[0] for r in conn.execute("SELECT nextval('raw_events_id_seq') FROM generate_series(1, %s)", (len(new),))]
+        try:
+            with conn.transaction(), conn.cursor().copy(
+                "COPY raw_events (id, event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload)"
+                " FROM STDIN"
+            ) as copy:
+                for ev, raw_id in zip(new, ids):
+                    copy.write_row((
+                        raw_id, ev.key, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace,
+                        ev.job_name, ev.producer, ev.payload.decode(),
+                    ))
+        except psycopg.errors.UniqueViolation:
+            continue
+        return new, ids
+    raise psycopg.errors.UniqueViolation("raw_events: could not settle concurrent inserts of the same events")
+
+
 def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
     """Store ``events`` in the caller's transaction; see the module docstring."""
     if not events:
         return IngestResult(0, 0)
-    _stage(conn, events)
-    stored = conn.execute(_INSERT_RAW).rowcount
-    for statement in _DERIVE:
-        conn.execute(statement)
-    return IngestResult(stored=stored, duplicates=len(events) - stored)
+    unique = list({ev.key: ev for ev in reversed(events)}.values())[::-1]  # first occurrence wins
+    new, ids = _store_raw(conn, unique)
+    if new:
+        _stage(conn, new, ids)
+        _derive(conn)
+    return IngestResult(stored=len(new), duplicates=len(events) - len(new))
 
 
 def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
     """Drop every derived row and derive it again from ``raw_events``; returns events replayed."""
     conn.execute(
-        "TRUNCATE job_io, run_io, dataset_versions, run_states, runs, jobs, datasets, dataset_schemas, namespaces RESTART IDENTITY"
+        "TRUNCATE job_io, run_io, dataset_versions, runs, jobs, datasets, dataset_schemas, namespaces RESTART IDENTITY"
     )
     last_id, total = 0, 0
     while True:
@@ -287,13 +311,7 @@ def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
         ).fetchall()
         if not rows:
             return total
-        events, raw_ids = [], {}
-        for raw_id, payload in rows:
-            ev = parse_event(msgspec.json.decode(payload))
-            events.append(ev)
-            raw_ids[ev.key] = raw_id
-        _stage(conn, events, raw_ids)
-        for statement in _DERIVE:
-            conn.execute(statement)
+        _stage(conn, [parse_event(msgspec.json.decode(payload)) for _, payload in rows], [raw_id for raw_id, _ in rows])
+        _derive(conn)
         last_id = rows[-1][0]
         total += len(rows)

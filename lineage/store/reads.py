@@ -43,14 +43,23 @@ def _namespace(r: dict) -> dict:
             "ownerName": "anonymous", "description": None, "isHidden": False}
 
 
+_NAMESPACE_SQL = """
+SELECT n.*, greatest(n.created_at,
+                     (SELECT max(updated_at) FROM jobs j WHERE j.namespace_id = n.id),
+                     (SELECT max(updated_at) FROM datasets d WHERE d.namespace_id = n.id)) AS updated_at,
+       count(*) OVER () AS total
+FROM namespaces n {where} ORDER BY n.name LIMIT %(l)s OFFSET %(o)s
+"""
+
+
 def list_namespaces(conn: psycopg.Connection, limit: int, offset: int) -> dict:
-    rows = _rows(conn, "SELECT *, count(*) OVER () AS total FROM namespaces ORDER BY name LIMIT %(l)s OFFSET %(o)s", {"l": limit, "o": offset})
+    rows = _rows(conn, _NAMESPACE_SQL.format(where=""), {"l": limit, "o": offset})
     total = rows[0]["total"] if rows else conn.execute("SELECT count(*) FROM namespaces").fetchone()[0]
     return {"namespaces": [_namespace(r) for r in rows], "totalCount": total}
 
 
 def get_namespace(conn: psycopg.Connection, name: str) -> dict:
-    rows = _rows(conn, "SELECT * FROM namespaces WHERE name = %(n)s", {"n": name})
+    rows = _rows(conn, _NAMESPACE_SQL.format(where="WHERE n.name = %(n)s"), {"n": name, "l": 1, "o": 0})
     if not rows:
         raise NotFound("namespace", name)
     return _namespace(rows[0])
