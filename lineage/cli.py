@@ -91,7 +91,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _graph_command(direction: str, node: str, depth: int, as_json: bool) -> None:
+def _graph_command(direction: str, node: str, depth: int, as_json: bool, as_table: bool = False) -> None:
     import json
 
     from lineage.events import parse_node_id
@@ -105,6 +105,16 @@ def _graph_command(direction: str, node: str, depth: int, as_json: bool) -> None
         return
     from rich.console import Console
 
+    if as_table:
+        from rich.table import Table
+
+        table = Table(title=f"{direction} of {node} (depth {depth}): {len(g.nodes) - 1} nodes")
+        for col in ("from", "to"):
+            table.add_column(col, overflow="fold")
+        for e in g.edges:
+            table.add_row(e["origin"], e["destination"])
+        Console().print(table)
+        return
     Console().print(render_tree(g, direction), soft_wrap=True, highlight=False)
 
 
@@ -137,9 +147,10 @@ def upstream(
     node: str = typer.Argument(..., help="dataset:NAMESPACE:NAME or job:NAMESPACE:NAME"),
     depth: int = typer.Option(20, min=0, max=100, help="How many jobs away to walk."),
     json_: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
+    table: bool = typer.Option(False, "--table", help="Print the edges as a table instead of a tree."),
 ) -> None:
     """What NODE was built from."""
-    _graph_command("upstream", node, depth, json_)
+    _graph_command("upstream", node, depth, json_, table)
 
 
 @app.command()
@@ -147,9 +158,10 @@ def downstream(
     node: str = typer.Argument(..., help="dataset:NAMESPACE:NAME or job:NAMESPACE:NAME"),
     depth: int = typer.Option(20, min=0, max=100, help="How many jobs away to walk."),
     json_: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
+    table: bool = typer.Option(False, "--table", help="Print the edges as a table instead of a tree."),
 ) -> None:
     """What was built from NODE."""
-    _graph_command("downstream", node, depth, json_)
+    _graph_command("downstream", node, depth, json_, table)
 
 
 def _mount_subcommands() -> None:

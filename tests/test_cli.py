@@ -36,8 +36,12 @@ def test_ingest_file_directly_then_query(tmp_path, settings):
     up = _run(["upstream", "dataset:models:face-embedder", "--json"], settings)
     ids = {n["id"] for n in json.loads(up.stdout)["nodes"]}
     assert "dataset:partner-drops:lovematch/photos" in ids
-    table = _run(["downstream", "dataset:partner-drops:lovematch/photos"], settings)
-    assert "face-embedder" in table.stdout
+    tree = _run(["downstream", "dataset:partner-drops:lovematch/photos"], settings)
+    lines = tree.stdout.splitlines()
+    assert lines[0].startswith("dataset:partner-drops:lovematch/photos")
+    assert lines[-1].strip().endswith("dataset:models:face-embedder")  # the tree ends at the model
+    table = _run(["downstream", "dataset:partner-drops:lovematch/photos", "--table"], settings)
+    assert "from" in table.stdout and "face-embedder" in table.stdout
 
 
 def test_ingest_over_http_reports_bad_lines_by_file_and_line(tmp_path, settings, live_server):

@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 
 from lineage.api.deps import depth_param, read_body, time_param
 from lineage.errors import BadRequest, FieldProblem, InvalidEvent, PayloadTooLarge
-from lineage.events import decode_body, parse_event, parse_events, parse_node_id
+from lineage.events import decode_body, parse_event, parse_node_id
 from lineage.events.model import ParsedEvent
 from lineage.store import graph
-from lineage.store.ingest import IngestResult, ingest_events
+from lineage.store.ingest import IngestResult, ingest_batch, ingest_events
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
@@ -38,60 +38,42 @@ async def post_event(request: Request) -> Response:
 _split_array = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-def split_batch(body: bytes, content_type: str) -> tuple[list, list[tuple[int, InvalidEvent]]]:
-    """Decode a JSON array or NDJSON body into values; undecodable NDJSON lines are rejected by index.
+def split_batch(body: bytes, content_type: str) -> list[bytes]:
+    """Split a JSON array or NDJSON body into each event's raw JSON, without decoding the events.
 
-    An array is first split into its elements' raw bytes (cheap), then each element is decoded
-    on its own, so one pass over the body does the work of validation and decoding.
+    Each event is decoded and validated on its own later, so a bad one is rejected by its
+    index (its line, for NDJSON) and the rest are stored.
     """
     stripped = body.lstrip()
     if stripped.startswith(b"[") and "ndjson" not in content_type:
         try:
-            items = _split_array.decode(body)
+            return [bytes(item) for item in _split_array.decode(body)]
         except msgspec.DecodeError as exc:
             raise InvalidEvent([FieldProblem("$", f"not a valid JSON array: {exc}")]) from None
-        return [decode_body(bytes(item)) for item in items], []
-    if stripped.startswith((b"{", b"[")) is False and stripped:
+    if stripped and not stripped.startswith((b"{", b"[")):
         raise BadRequest("$", "a batch must be a JSON array of events or NDJSON")
-    values, bad = [], []
-    for i, line in enumerate(l for l in body.splitlines() if l.strip()):
-        try:
-            values.append(decode_body(line))
-        except InvalidEvent as exc:
-            values.append(None)
-            bad.append((i, exc))
-    return values, bad
+    return [line for line in body.splitlines() if line.strip()]
+
+
+def _store_batch(request: Request, items: list[bytes]):
+    with request.app.state.db.connection() as conn:
+        return ingest_batch(conn, items)
 
 
 @router.post("/lineage/batch", summary="Ingest a JSON array (or NDJSON) of OpenLineage events")
 async def post_batch(request: Request) -> JSONResponse:
     body = await read_body(request)
-    values, undecodable = split_batch(body, request.headers.get("content-type", ""))
+    items = split_batch(body, request.headers.get("content-type", ""))
     limit = request.app.state.settings.max_batch_events
-    if len(values) > limit:
-        raise PayloadTooLarge(f"batch of {len(values)} events exceeds the limit of {limit} (LINEAGE_MAX_BATCH_EVENTS); split it")
-    skip = {i for i, _ in undecodable}
-    good, bad = parse_events([v for i, v in enumerate(values) if i not in skip]) if not skip else _parse_with_gaps(values, skip)
-    bad = sorted(bad + undecodable, key=lambda b: b[0])
-    result = await run_in_threadpool(_store, request, good) if good else IngestResult(0, 0)
+    if len(items) > limit:
+        raise PayloadTooLarge(f"batch of {len(items)} events exceeds the limit of {limit} (LINEAGE_MAX_BATCH_EVENTS); split it")
+    result, bad = await run_in_threadpool(_store_batch, request, items)
     return JSONResponse({
-        "received": len(values),
+        "received": len(items),
         "stored": result.stored,
         "duplicates": result.duplicates,
         "rejected": [{"index": i, "errors": [p.as_dict() for p in exc.problems]} for i, exc in bad],
     })
-
-
-def _parse_with_gaps(values: list, skip: set[int]):
-    good, bad = [], []
-    for i, v in enumerate(values):
-        if i in skip:
-            continue
-        try:
-            good.append(parse_event(v))
-        except InvalidEvent as exc:
-            bad.append((i, exc))
-    return good, bad
 
 
 def _walk(request: Request, direction: str | None, node_id: str | None, depth: str | None, as_of: str | None) -> dict:

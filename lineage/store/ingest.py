@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import msgspec
 import psycopg
 
-from lineage.events.model import DatasetRef, ParsedEvent, parse_event
+from lineage.errors import InvalidEvent
+from lineage.events.model import DatasetRef, ParsedEvent, decode_body, parse_event
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
@@ -287,16 +288,45 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
     raise psycopg.errors.UniqueViolation("raw_events: could not settle concurrent inserts of the same events")
 
 
-def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
-    """Store ``events`` in the caller's transaction; see the module docstring."""
-    if not events:
-        return IngestResult(0, 0)
+def _append(conn: psycopg.Connection, events: list[ParsedEvent]) -> int:
+    """Store the raw events not seen yet and stage their facts; returns how many were new."""
     unique = list({ev.key: ev for ev in reversed(events)}.values())[::-1]  # first occurrence wins
     new, ids = _store_raw(conn, unique)
     if new:
         _stage(conn, new, ids)
+    return len(new)
+
+
+def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
+    """Store ``events`` in the caller's transaction; see the module docstring."""
+    if not events:
+        return IngestResult(0, 0)
+    stored = _append(conn, events)
+    if stored:
         _derive(conn)
-    return IngestResult(stored=len(new), duplicates=len(events) - len(new))
+    return IngestResult(stored=stored, duplicates=len(events) - stored)
+
+
+def _parse_chunk(items: list, offset: int) -> tuple[list[ParsedEvent], list[tuple[int, InvalidEvent]]]:
+    good, bad = [], []
+    for i, item in enumerate(items, start=offset):
+        try:
+            good.append(parse_event(decode_body(item) if isinstance(item, (bytes, bytearray, memoryview)) else item))
+        except InvalidEvent as exc:
+            bad.append((i, exc))
+    return good, bad
+
+
+def ingest_batch(conn: psycopg.Connection, items: list) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
+    """Validate and store a batch (raw JSON bytes or decoded values) in the caller's transaction.
+
+    Returns the result for the valid events and ``(index, error)`` for each rejected one.
+    (Parsing the next chunk in a helper thread while storing this one was tried: the parse
+    thread starves the storing thread of the GIL between its many short libpq calls, and some
+    batches took ten times longer, so parsing stays in line.)
+    """
+    good, bad = _parse_chunk(items, 0)
+    return ingest_events(conn, good), bad
 
 
 def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -136,3 +137,14 @@ def test_order_and_batching_do_not_change_the_graph_and_replay_rebuilds_it(db, s
         assert _snapshot(conn) == in_order
         rebuild(conn)
         assert _snapshot(conn) == in_order
+
+
+def test_ingest_batch_reports_rejects_by_index_and_stores_the_rest(db):
+    from lineage.store.ingest import ingest_batch
+
+    events = ml_pipeline_sample()
+    items = [json.dumps(e).encode() for e in events] + [b"{not json", json.dumps(dict(events[0], eventType="DONE")).encode(), json.dumps(events[0]).encode()]
+    with db.connection() as conn:
+        result, rejected = ingest_batch(conn, items)
+    assert (result.stored, result.duplicates) == (len(events), 1)
+    assert [(i, exc.problems[0].path) for i, exc in rejected] == [(len(events), "$"), (len(events) + 1, "$.eventType")]
