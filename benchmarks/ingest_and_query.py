@@ -932,7 +932,9 @@ def _findings(report: dict, summ: dict) -> list[str]:
         endpoint = sp["endpoint: split_batch + decode_body + parse_event"] * 1000
         split = sp["reference: decode_body + parse_event per pre-split event"] * 1000
         out.append(
-            f"**HTTP batch is slower than in-process by {gap:.0f} ms per batch.** Splitting the body and validating its events "
+            (f"**HTTP batch is slower than in-process by {gap:.0f} ms per batch.** " if gap > 0 else
+             f"**HTTP batch costs about what in-process does ({gap:+.0f} ms per batch).** ")
+            + f"Splitting the body and validating its events "
             f"takes {endpoint:.0f} ms per batch (measured in this process; {split:.0f} ms for pre-split events); the rest is the "
             "HTTP request and response, and a server process competing with PostgreSQL for the same 2 cores."
         )

@@ -295,12 +295,13 @@ def _run_facts(parsed: ParsedEvent, facets: dict[str, Any], problems: list[Field
 
 
 def parse_events(values: list[Any]) -> tuple[list[ParsedEvent], list[tuple[int, InvalidEvent]]]:
-    """Parse a batch: the valid events, and ``(index, error)`` for each rejected one."""
+    """Parse a batch of raw JSON (bytes) or decoded values: the valid events, and
+    ``(index, error)`` for each rejected one."""
     good: list[ParsedEvent] = []
     bad: list[tuple[int, InvalidEvent]] = []
     for i, value in enumerate(values):
         try:
-            good.append(parse_event(value))
+            good.append(parse_event(decode_body(value) if isinstance(value, (bytes, bytearray, memoryview)) else value))
         except InvalidEvent as exc:
             bad.append((i, exc))
     return good, bad

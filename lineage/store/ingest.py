@@ -24,7 +24,7 @@ import msgspec
 import psycopg
 
 from lineage.errors import InvalidEvent
-from lineage.events.model import DatasetRef, ParsedEvent, decode_body, parse_event
+from lineage.events.model import DatasetRef, ParsedEvent, parse_event, parse_events
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
@@ -288,44 +288,24 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
     raise psycopg.errors.UniqueViolation("raw_events: could not settle concurrent inserts of the same events")
 
 
-def _append(conn: psycopg.Connection, events: list[ParsedEvent]) -> int:
-    """Store the raw events not seen yet and stage their facts; returns how many were new."""
-    unique = list({ev.key: ev for ev in reversed(events)}.values())[::-1]  # first occurrence wins
-    new, ids = _store_raw(conn, unique)
-    if new:
-        _stage(conn, new, ids)
-    return len(new)
-
-
 def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
     """Store ``events`` in the caller's transaction; see the module docstring."""
-    if not events:
-        return IngestResult(0, 0)
-    stored = _append(conn, events)
-    if stored:
+    unique = list({ev.key: ev for ev in reversed(events)}.values())[::-1]  # first occurrence wins
+    new, ids = _store_raw(conn, unique) if unique else ([], [])
+    if new:
+        _stage(conn, new, ids)
         _derive(conn)
-    return IngestResult(stored=stored, duplicates=len(events) - stored)
-
-
-def _parse_chunk(items: list, offset: int) -> tuple[list[ParsedEvent], list[tuple[int, InvalidEvent]]]:
-    good, bad = [], []
-    for i, item in enumerate(items, start=offset):
-        try:
-            good.append(parse_event(decode_body(item) if isinstance(item, (bytes, bytearray, memoryview)) else item))
-        except InvalidEvent as exc:
-            bad.append((i, exc))
-    return good, bad
+    return IngestResult(stored=len(new), duplicates=len(events) - len(new))
 
 
 def ingest_batch(conn: psycopg.Connection, items: list) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
     """Validate and store a batch (raw JSON bytes or decoded values) in the caller's transaction.
 
     Returns the result for the valid events and ``(index, error)`` for each rejected one.
-    (Parsing the next chunk in a helper thread while storing this one was tried: the parse
-    thread starves the storing thread of the GIL between its many short libpq calls, and some
-    batches took ten times longer, so parsing stays in line.)
+    (Parsing the next chunk in a helper thread while storing this one was tried; over HTTP
+    some batches then took ten times longer, so parsing stays in line.)
     """
-    good, bad = _parse_chunk(items, 0)
+    good, bad = parse_events(items)
     return ingest_events(conn, good), bad
 
 
