@@ -27,16 +27,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from lineage.api.deps import read_body
+from lineage.api.deps import get_db, read_body
 from lineage.errors import BadRequest
 from lineage.store.db import Database
 
 router = APIRouter(prefix="/api/v1/contracts", tags=["contracts"])
 gate_router = APIRouter(prefix="/api/v1/gate", tags=["gate"])
-
-
-def get_db(request: Request) -> Database:
-    return request.app.state.db
 
 
 class Approval(BaseModel):

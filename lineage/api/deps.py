@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import zlib
-from datetime import datetime
-from typing import Iterator
+from datetime import datetime, timezone
 
-import psycopg
 from fastapi import Request
 
 from lineage.errors import BadRequest, PayloadTooLarge
@@ -16,12 +13,6 @@ from lineage.store.db import Database
 
 def get_db(request: Request) -> Database:
     return request.app.state.db
-
-
-def connection(request: Request) -> Iterator[psycopg.Connection]:
-    """A pooled connection in a transaction for the duration of the request."""
-    with request.app.state.db.connection() as conn:
-        yield conn
 
 
 async def read_body(request: Request) -> bytes:
@@ -81,7 +72,5 @@ def time_param(field: str, value: str | None) -> datetime | None:
     except ValueError:
         raise BadRequest(field, f"must be an ISO 8601 date-time, got `{value}`") from None
     if t.tzinfo is None:
-        from datetime import timezone
-
         t = t.replace(tzinfo=timezone.utc)
     return t
