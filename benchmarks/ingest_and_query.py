@@ -381,7 +381,7 @@ def run_queries(db: Database, base: str, wl: Workload, loaded: int, n: int, rng:
 
 
 # -- spec validity of the workload ------------------------------------------------------------------
-SPEC_DIR = ROOT.parent / "shared" / "openlineage-spec"
+SPEC_DIR = ROOT / "tests" / "data" / "openlineage-spec"
 
 
 def validate_sample(events: list[bytes]) -> dict:
@@ -968,7 +968,7 @@ def _spec_sentence(report: dict) -> str:
     sc = report.get("spec_check", {})
     if not sc.get("checked"):
         return f"Spec validity was not checked in this run ({sc.get('why', 'no check')})."
-    return (f"{sc['checked']} events sampled across the first increment were validated against `../shared/openlineage-spec` "
+    return (f"{sc['checked']} events sampled across the first increment were validated against `tests/data/openlineage-spec` "
             f"(envelope, and each of their {sc['facets']:,} facets against its own schema): {sc['problem_count']} problems.")
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 
-# shared/ sits beside the checkout, on developers' machines and in CI alike.
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"
+# The official schema travels with the repository (tests/data/openlineage-spec/README.md).
+SPEC_DIR = Path(__file__).resolve().parent / "data" / "openlineage-spec"
 
 _schema = json.loads((SPEC_DIR / "OpenLineage.json").read_text())
 SPEC_VALIDATOR = jsonschema.Draft202012Validator(_schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
