@@ -7,3 +7,7 @@ The package is laid out by what the system does: ``events`` (the OpenLineage mod
 """
 
 __version__ = "0.1.0"
+
+# The one producer URL for everything this package emits (events and facets), as OpenLineage
+# asks: a URI naming the producing software and its version.
+PRODUCER = f"https://github.com/lineage-ml/lineage/tree/{__version__}"

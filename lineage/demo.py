@@ -31,6 +31,7 @@ from typing import Any
 
 from lineage.airflow.pipeline import PARTNERS, Partner
 from lineage.config import Settings
+from lineage.events.ids import parse_node_id
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = REPO / "contracts"
@@ -160,8 +161,8 @@ def render_tree(graph: dict, start: str) -> list[str]:
     lines: list[str] = []
 
     def label(node_id: str) -> str:
-        kind, _, rest = node_id.partition(":")
-        return f"[{kind}] {rest}"
+        node = parse_node_id(node_id)
+        return f"[{node.type}] {node.namespace}:{node.name}"
 
     def walk(node: str, indent: str, seen: set[str]) -> None:
         kids = [c for c in sorted(children.get(node, [])) if c not in seen]

@@ -11,7 +11,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-PRODUCER = "https://github.com/lineage-gate/lineage/tree/0.1.0"
+from lineage import PRODUCER
+
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 FACET_BASE = "https://openlineage.io/spec/facets/1-0-1/"
 _NS = uuid.UUID("5b1d4a2e-0d9c-4f5e-9a51-0c0ffee00001")

@@ -42,13 +42,12 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.facet_v2 import dataset_version_dataset
 from openlineage.client.generated.base import DatasetFacet, RunFacet
 
+from lineage import PRODUCER
 from lineage.airflow.pipeline import DatasetSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
-PRODUCER = "https://github.com/lineage-ml/lineage/tree/main/lineage/airflow"
 SCHEMA_BASE = "https://lineage-ml.github.io/spec/facets/1-0-0"
 
 

@@ -40,8 +40,11 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from openlineage.client.event_v2 import InputDataset
 
-from lineage.airflow.datasets import PRODUCER, ContractGateRunFacet
+from lineage import PRODUCER
+from lineage.airflow.datasets import ContractGateRunFacet
 from lineage.airflow.pipeline import TRAINING_PURPOSE
+from lineage.errors import LineageError
+from lineage.events.ids import parse_node_id
 
 DEFAULT_GATE = "lineage.gate.service.check_gate"
 
@@ -140,9 +143,13 @@ class ContractGateOperator(BaseOperator):
                 self.log.warning("could not build gate facets for OpenLineage", exc_info=True)
         out = []
         for dataset in dict.fromkeys([*self.inputs, *self.data]):
-            ns, _, name = dataset.removeprefix("dataset:").rpartition(":")
-            extra = facets.get(f"{ns}:{name}", {})
-            out.append(InputDataset(namespace=ns, name=name, facets=extra.get("facets", {}), inputFacets=extra.get("inputFacets", {})))
+            try:
+                node = parse_node_id(dataset, "inputs", kind="dataset")
+            except LineageError:  # an input the gate could not read either: no lineage for it
+                self.log.warning("input `%s` is not a dataset id; left out of OpenLineage", dataset)
+                continue
+            extra = facets.get(f"{node.namespace}:{node.name}", {})
+            out.append(InputDataset(namespace=node.namespace, name=node.name, facets=extra.get("facets", {}), inputFacets=extra.get("inputFacets", {})))
         return out
 
     def _run_facets(self) -> dict:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lineage.events.ids import node_id
+
 DROPS = "partner-drops"
 RAW = "raw-zone"
 CURATED = "curated"
@@ -47,7 +49,7 @@ class DatasetSpec:
 
     @property
     def node_id(self) -> str:
-        return f"dataset:{self.namespace}:{self.name}"
+        return node_id("dataset", self.namespace, self.name)
 
     @property
     def asset_uri(self) -> str:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lineage import __version__
 from lineage.config import Settings
@@ -74,6 +75,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"field": "$", "reason": "invalid request"}
         return JSONResponse({"code": 400, "message": f"{first['field']}: {first['reason']}", "errors": errors}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes and methods answer in the same {"code","message"} shape as the rest.
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse({"code": exc.status_code, "message": f"{message}: {request.method} {request.url.path}"},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,11 +1,25 @@
-"""Shared request plumbing: the database dependency, bounded body reading, query-parameter checks."""
+"""Shared request plumbing: the database dependency, bounded body reading, typed read parameters.
+
+Read parameters are declared with FastAPI's own validation (``Query(ge=, le=)``, typed
+``datetime``), so the OpenAPI document shows every bound and a bad value is a 400 naming the
+parameter (``query.limit: ...``) through the app's validation handler, never a 500:
+
+* names, node ids and filters may not contain NUL, which PostgreSQL cannot hold in ``text``;
+* integers are bounded so they fit PostgreSQL's ``bigint`` (``offset`` < 2^63);
+* times are read as UTC when they carry no offset, and refused when their UTC value does not
+  fit Python's ``datetime`` (``9999-12-31T23:59:59-14:00``).
+"""
+
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Query, Request
+from pydantic import AfterValidator
 
 from lineage.errors import BadRequest, PayloadTooLarge
 from lineage.store.db import Database
@@ -43,34 +57,46 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
-def paging(limit: str | None, offset: str | None, default: int = 100, maximum: int = 1000) -> tuple[int, int]:
-    return _int("limit", limit, default, 1, maximum), _int("offset", offset, 0, 0, None)
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000)")
+    return value
 
 
-def depth_param(value: str | None, default: int) -> int:
-    return _int("depth", value, default, 0, 100)
-
-
-def _int(field: str, value: str | None, default: int, low: int, high: int | None) -> int:
-    if value is None or value == "":
-        return default
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:  # no offset: read as UTC, as ingest does
+        value = value.replace(tzinfo=timezone.utc)
     try:
-        n = int(value)
-    except ValueError:
-        raise BadRequest(field, f"must be an integer, got `{value}`") from None
-    if n < low or (high is not None and n > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(field, f"must be {bound}, got {n}")
-    return n
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is outside the representable range (years 1 to 9999 in UTC)") from None
 
 
-def time_param(field: str, value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(field, f"must be an ISO 8601 date-time, got `{value}`") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string parameter that PostgreSQL can compare: no NUL."""
+
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+"""An ISO 8601 date-time, in UTC; no offset means UTC."""
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items to return.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many matching items to skip (prefer `cursor` on long lists).")] = 0,
+) -> Page:
+    """``limit``/``offset`` as Marquez clients send them."""
+    return Page(limit, offset)
+
+
+NodeIdParam = Annotated[Text, Query(description="`dataset:NAMESPACE:NAME` or `job:NAMESPACE:NAME`", examples=["dataset:curated:training.face_photos_v1"])]
+DepthParam = Annotated[int | None, Query(ge=0, le=100, description="How many jobs away to walk (default: LINEAGE_DEFAULT_DEPTH, 20).")]
+AsOfParam = Annotated[UtcTime | None, Query(description="Answer from the edges recorded at or before this moment.")]
+CursorParam = Annotated[Text | None, Query(max_length=200, description="Opaque key of the last item of the previous page (`nextCursor`); pages by key, not by offset.")]

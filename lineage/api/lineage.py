@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from lineage.api.deps import depth_param, read_body, time_param
+from lineage.api import models
+from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body
 from lineage.errors import BadRequest, FieldProblem, InvalidEvent, PayloadTooLarge
 from lineage.events import decode_body, parse_event, parse_node_id
 from lineage.events.model import ParsedEvent
@@ -76,28 +77,25 @@ async def post_batch(request: Request) -> JSONResponse:
     })
 
 
-def _walk(request: Request, direction: str | None, node_id: str | None, depth: str | None, as_of: str | None) -> dict:
-    if not node_id:
-        raise BadRequest("nodeId", "required, e.g. nodeId=dataset:NAMESPACE:NAME")
+def _walk(request: Request, direction: str | None, node_id: str, depth: int | None, as_of) -> dict:
     node = parse_node_id(node_id)
-    d = depth_param(depth, request.app.state.settings.default_depth)
-    t = time_param("asOf", as_of)
+    d = request.app.state.settings.default_depth if depth is None else depth
     with request.app.state.db.connection() as conn:
         if direction is None:
-            return graph.marquez_lineage(conn, node, d, t)
-        return graph.walk(conn, node, direction, d, t).as_dict()  # type: ignore[arg-type]
+            return graph.marquez_lineage(conn, node, d, as_of)
+        return graph.walk(conn, node, direction, d, as_of).as_dict()  # type: ignore[arg-type]
 
 
-@router.get("/lineage", summary="Marquez-shaped lineage graph around a node (both directions)")
-def get_lineage(request: Request, nodeId: str | None = None, depth: str | None = None, asOf: str | None = None) -> dict:
+@router.get("/lineage", summary="Marquez-shaped lineage graph around a node (both directions)", response_model=models.LineageGraph)
+def get_lineage(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, None, nodeId, depth, asOf)
 
 
-@router.get("/lineage/upstream", summary="Everything a node was built from, up to `depth` jobs away")
-def get_upstream(request: Request, nodeId: str | None = None, depth: str | None = None, asOf: str | None = None) -> dict:
+@router.get("/lineage/upstream", summary="Everything a node was built from, up to `depth` jobs away", response_model=models.Walk)
+def get_upstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "upstream", nodeId, depth, asOf)
 
 
-@router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away")
-def get_downstream(request: Request, nodeId: str | None = None, depth: str | None = None, asOf: str | None = None) -> dict:
+@router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away", response_model=models.Walk)
+def get_downstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "downstream", nodeId, depth, asOf)

@@ -21,10 +21,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lineage import __version__
+from lineage import PRODUCER
 from lineage.gate.decision import Decision
 
-PRODUCER = f"https://github.com/lineage-ml/lineage/tree/{__version__}/lineage/gate"
 FACET_VERSION = "1-0-0"
 SOURCE_CONTRACT_SCHEMA_URL = (
     f"https://lineage-ml.github.io/spec/facets/{FACET_VERSION}/SourceContractDatasetFacet.json"

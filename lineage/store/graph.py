@@ -21,7 +21,8 @@ from typing import Literal
 import psycopg
 
 from lineage.errors import NotFound
-from lineage.events.ids import NodeId
+from lineage.events.ids import NodeId, node_id
+from lineage.store.reads import PROCESSING_TYPE_SQL, RUN_STATES, marquez_fields, iso, marquez_job_type
 
 Direction = Literal["upstream", "downstream"]
 
@@ -92,7 +93,7 @@ SELECT 's', n.name, x.name, NULL, NULL FROM (
 
 
 def _node(kind: str, namespace: str, name: str) -> dict:
-    return {"id": f"{kind}:{namespace}:{name}", "type": kind, "namespace": namespace, "name": name}
+    return {"id": node_id(kind, namespace, name), "type": kind, "namespace": namespace, "name": name}
 
 
 def walk(conn: psycopg.Connection, node: NodeId, direction: Direction, depth: int, as_of: datetime | None = None) -> Graph:
@@ -148,30 +149,31 @@ def marquez_lineage(conn: psycopg.Connection, node: NodeId, depth: int = 20, as_
     datasets = [(n["namespace"], n["name"]) for n in nodes.values() if n["type"] == "dataset"]
     data: dict[str, dict] = {}
     if jobs:
-        for ns, name, jtype, desc, loc, created, updated, state in conn.execute(
-            """SELECT n.name, j.name, j.job_type, j.description, j.location, j.created_at, j.updated_at, r.state
+        for ns, name, jtype, desc, loc, created, updated, state, processing in conn.execute(
+            f"""SELECT n.name, j.name, j.job_type, j.description, j.location, j.created_at, j.updated_at, r.state,
+                      {PROCESSING_TYPE_SQL}
                FROM unnest(%s::text[], %s::text[]) AS k(ns, name)
                JOIN namespaces n ON n.name = k.ns JOIN jobs j ON j.namespace_id = n.id AND j.name = k.name
                LEFT JOIN runs r ON r.run_uuid = j.latest_run_uuid""",
             ([j[0] for j in jobs], [j[1] for j in jobs]),
         ):
-            data[f"job:{ns}:{name}"] = {
-                "id": {"namespace": ns, "name": name}, "type": jtype or "BATCH", "name": name, "namespace": ns,
-                "description": desc, "location": loc, "createdAt": created.isoformat(),
-                "updatedAt": updated.isoformat(), "latestRunState": state,
+            data[node_id("job", ns, name)] = {
+                "id": {"namespace": ns, "name": name}, "type": marquez_job_type(processing, jtype), "name": name,
+                "namespace": ns, "description": desc, "location": loc, "createdAt": iso(created),
+                "updatedAt": iso(updated), "latestRunState": RUN_STATES.get(state, "NEW") if state else None,
             }
     if datasets:
-        for ns, name, source, desc, fields, created, updated in conn.execute(
-            """SELECT n.name, d.name, d.source_name, d.description, s.fields, d.created_at, d.updated_at
+        for ns, name, source, desc, fields, created, updated, version in conn.execute(
+            """SELECT n.name, d.name, d.source_name, d.description, s.fields, d.created_at, d.updated_at, d.current_version
                FROM unnest(%s::text[], %s::text[]) AS k(ns, name)
                JOIN namespaces n ON n.name = k.ns JOIN datasets d ON d.namespace_id = n.id AND d.name = k.name
                LEFT JOIN dataset_schemas s ON s.id = d.schema_id""",
             ([d[0] for d in datasets], [d[1] for d in datasets]),
         ):
-            data[f"dataset:{ns}:{name}"] = {
-                "id": {"namespace": ns, "name": name}, "type": "DB_TABLE", "name": name, "namespace": ns,
-                "sourceName": source, "description": desc, "fields": fields or [],
-                "createdAt": created.isoformat(), "updatedAt": updated.isoformat(),
+            data[node_id("dataset", ns, name)] = {
+                "id": {"namespace": ns, "name": name}, "type": "DB_TABLE", "name": name, "physicalName": name,
+                "namespace": ns, "sourceName": source or "default", "description": desc, "fields": marquez_fields(fields),
+                "tags": [], "facets": {}, "createdAt": iso(created), "updatedAt": iso(updated), "currentVersion": version,
             }
     ins: dict[str, list[dict]] = {k: [] for k in nodes}
     outs: dict[str, list[dict]] = {k: [] for k in nodes}
@@ -179,12 +181,12 @@ def marquez_lineage(conn: psycopg.Connection, node: NodeId, depth: int = 20, as_
         outs[o].append({"origin": o, "destination": d})
         ins[d].append({"origin": o, "destination": d})
     graph = []
-    for node_id, n in nodes.items():
+    for key, n in nodes.items():
         graph.append({
-            "id": node_id,
+            "id": key,
             "type": "DATASET" if n["type"] == "dataset" else "JOB",
-            "data": data.get(node_id, {}),
-            "inEdges": ins[node_id],
-            "outEdges": outs[node_id],
+            "data": data.get(key, {}),
+            "inEdges": ins[key],
+            "outEdges": outs[key],
         })
     return {"graph": graph}

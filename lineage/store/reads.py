@@ -1,28 +1,119 @@
 """Marquez-compatible reads: namespaces, datasets and versions, jobs, runs, raw events.
 
 Each function returns plain dicts in the shape Marquez's REST API answers with (camelCase
-keys, list envelopes ``{"<plural>": [...], "totalCount": N}``), so ``marquez-python`` and
-other Marquez clients read this store unchanged.  Unknown names raise
-:class:`~lineage.errors.NotFound`.
+keys, list envelopes ``{"<plural>": [...], "totalCount": N}``; see Marquez's ``openapi.yml``,
+carried in ``tests/data/marquez/``), so ``marquez-python`` and other Marquez clients read this
+store unchanged.  Unknown names raise :class:`~lineage.errors.NotFound`.
+
+Conventions, the same on every answer:
+
+* **Times** are ISO 8601 in UTC with microseconds and ``Z`` (``2026-11-26T10:00:00.123456Z``),
+  all written by :func:`iso`.  Raw events in ``/events/lineage`` are served as stored.
+* **Job type** is Marquez's ``BATCH``, ``STREAM`` or ``SERVICE``: ``STREAM`` when the job's
+  latest run reported ``jobType.processingType`` ``STREAMING``, ``SERVICE`` when the
+  OpenLineage ``jobType.jobType`` is ``SERVICE``, ``BATCH`` otherwise (Marquez's default).
+* **Versions.** A dataset version is the ``datasetVersion`` facet's value when the producer
+  gave one, otherwise a UUID derived from the run and the dataset.  A run's
+  ``inputDatasetVersions``/``outputDatasetVersions`` name ``{namespace, name, version}``: for
+  an output the version that run wrote; for an input the latest version recorded when the run
+  read it, or, for a dataset no recorded run wrote, its *origin version*
+  (:func:`origin_version`, a UUID derived from namespace and name), which
+  ``/versions/{version}`` resolves too.
+* **totalCount** is the number of items matching the request, whatever ``limit``/``offset``
+  /``cursor`` select (so it is the same past the last page).  Namespaces, datasets and jobs
+  are counted exactly.  Lists that grow with every event (runs, dataset versions, raw events)
+  are counted exactly up to :data:`COUNT_CAP`; beyond it ``totalCount`` is PostgreSQL's
+  planner estimate (never below ``COUNT_CAP + 1``) and ``totalCountExact`` is ``false``, so
+  a request never counts a million events.
+* **Paging.** Those growing lists page by key: each page carries ``nextCursor`` (``null`` on
+  the last page), an opaque key of its last item; passing it as ``cursor`` continues after
+  that item with an index range scan, however deep the page.  ``limit``/``offset`` stay
+  accepted for Marquez clients (``offset`` costs a scan of the skipped rows); ``cursor`` and a
+  non-zero ``offset`` together are a 400.  Namespaces, datasets and jobs are ordered by name
+  and page by ``offset``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from lineage.errors import NotFound
+from lineage.errors import BadRequest, NotFound
 
 # Marquez's run states for OpenLineage's event types.
 RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", "COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED", "OTHER": "NEW"}
 
+COUNT_CAP = 10_000
 
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
+
+def iso(t: datetime | None) -> str | None:
+    """The one timestamp format of every answer: ``2026-11-26T10:00:00.123456Z``."""
+    if t is None:
+        return None
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def marquez_job_type(processing_type: str | None, job_type: str | None) -> str:
+    """Marquez's job type from OpenLineage's ``jobType`` facet; see the module docstring."""
+    if (processing_type or "").upper() in ("STREAMING", "STREAM"):
+        return "STREAM"
+    if (job_type or "").upper() == "SERVICE":
+        return "SERVICE"
+    return "BATCH"
+
+
+def origin_version(namespace: str, name: str) -> str:
+    """The version of a dataset no recorded run wrote: a UUID derived from its identity."""
+    return str(uuid.UUID(hashlib.md5(f"{namespace}:{name}".encode()).hexdigest()))
+
+
+# The processing type as the job's latest run reported it: an index lookup by run, not a scan.
+PROCESSING_TYPE_SQL = """(SELECT x.payload -> 'job' -> 'facets' -> 'jobType' ->> 'processingType' FROM raw_events x
+    WHERE x.run_uuid = j.latest_run_uuid AND x.payload -> 'job' -> 'facets' ? 'jobType'
+    ORDER BY x.event_time DESC, x.id DESC LIMIT 1)"""
+
+
+# -- keys and counts ----------------------------------------------------------------------
+def encode_cursor(t: datetime, key: object) -> str:
+    raw = json.dumps([iso(t), str(key)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, field: str = "cursor") -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        t, key = json.loads(raw)
+        when = datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        if not isinstance(key, str) or "\x00" in key:
+            raise ValueError(key)
+        return when, key
+    except (ValueError, TypeError):
+        raise BadRequest(field, "is not a cursor this server gave out; pass `nextCursor` from the previous page") from None
+
+
+def _count(conn: psycopg.Connection, from_where: str, params: dict[str, Any]) -> tuple[int, bool]:
+    """``(count, exact)`` of ``SELECT 1 {from_where}``: exact up to COUNT_CAP, else an estimate."""
+    params = {**params, "_cap": COUNT_CAP + 1}
+    n = conn.execute(f"SELECT count(*) FROM (SELECT 1 {from_where} LIMIT %(_cap)s) c", params).fetchone()[0]
+    if n <= COUNT_CAP:
+        return n, True
+    plan = conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {from_where}", params).fetchone()[0]
+    return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_CAP + 1), False
+
+
+def _keyset(cursor: str | None, offset: int) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    if offset:
+        raise BadRequest("offset", "page with either `cursor` or `offset`, not both")
+    return decode_cursor(cursor)
 
 
 def _rows(conn: psycopg.Connection, sql: str, params: dict[str, Any]) -> list[dict]:
@@ -39,22 +130,21 @@ def _namespace_id(conn: psycopg.Connection, name: str) -> int:
 
 # -- namespaces ---------------------------------------------------------------------------
 def _namespace(r: dict) -> dict:
-    return {"name": r["name"], "createdAt": _iso(r["created_at"]), "updatedAt": _iso(r["updated_at"]),
+    return {"name": r["name"], "createdAt": iso(r["created_at"]), "updatedAt": iso(r["updated_at"]),
             "ownerName": "anonymous", "description": None, "isHidden": False}
 
 
 _NAMESPACE_SQL = """
 SELECT n.*, greatest(n.created_at,
                      (SELECT max(updated_at) FROM jobs j WHERE j.namespace_id = n.id),
-                     (SELECT max(updated_at) FROM datasets d WHERE d.namespace_id = n.id)) AS updated_at,
-       count(*) OVER () AS total
+                     (SELECT max(updated_at) FROM datasets d WHERE d.namespace_id = n.id)) AS updated_at
 FROM namespaces n {where} ORDER BY n.name LIMIT %(l)s OFFSET %(o)s
 """
 
 
 def list_namespaces(conn: psycopg.Connection, limit: int, offset: int) -> dict:
     rows = _rows(conn, _NAMESPACE_SQL.format(where=""), {"l": limit, "o": offset})
-    total = rows[0]["total"] if rows else conn.execute("SELECT count(*) FROM namespaces").fetchone()[0]
+    total = conn.execute("SELECT count(*) FROM namespaces").fetchone()[0]
     return {"namespaces": [_namespace(r) for r in rows], "totalCount": total}
 
 
@@ -67,7 +157,7 @@ def get_namespace(conn: psycopg.Connection, name: str) -> dict:
 
 # -- datasets -----------------------------------------------------------------------------
 _DATASET_SQL = """
-SELECT d.*, n.name AS namespace, s.fields, count(*) OVER () AS total
+SELECT d.*, n.name AS namespace, s.fields
 FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
 LEFT JOIN dataset_schemas s ON s.id = d.schema_id
 WHERE n.id = %(ns)s {extra}
@@ -75,7 +165,7 @@ ORDER BY d.name LIMIT %(l)s OFFSET %(o)s
 """
 
 
-def _fields(fields: list[dict] | None) -> list[dict]:
+def marquez_fields(fields: list[dict] | None) -> list[dict]:
     return [{"name": f["name"], "type": f.get("type"), "tags": [], "description": f.get("description")} for f in (fields or [])]
 
 
@@ -85,13 +175,13 @@ def _dataset(r: dict) -> dict:
         "type": "DB_TABLE",
         "name": r["name"],
         "physicalName": r["name"],
-        "createdAt": _iso(r["created_at"]),
-        "updatedAt": _iso(r["updated_at"]),
+        "createdAt": iso(r["created_at"]),
+        "updatedAt": iso(r["updated_at"]),
         "namespace": r["namespace"],
         "sourceName": r["source_name"] or "default",
-        "fields": _fields(r["fields"]),
+        "fields": marquez_fields(r["fields"]),
         "tags": [],
-        "lastModifiedAt": _iso(r["updated_at"]),
+        "lastModifiedAt": iso(r["updated_at"]),
         "description": r["description"],
         "currentVersion": r["current_version"],
         "facets": {},
@@ -102,7 +192,7 @@ def _dataset(r: dict) -> dict:
 def list_datasets(conn: psycopg.Connection, namespace: str, limit: int, offset: int) -> dict:
     ns = _namespace_id(conn, namespace)
     rows = _rows(conn, _DATASET_SQL.format(extra=""), {"ns": ns, "l": limit, "o": offset})
-    total = rows[0]["total"] if rows else conn.execute("SELECT count(*) FROM datasets WHERE namespace_id = %s", (ns,)).fetchone()[0]
+    total = conn.execute("SELECT count(*) FROM datasets WHERE namespace_id = %s", (ns,)).fetchone()[0]
     return {"datasets": [_dataset(r) for r in rows], "totalCount": total}
 
 
@@ -115,8 +205,7 @@ def get_dataset(conn: psycopg.Connection, namespace: str, name: str) -> dict:
 
 
 _VERSION_SQL = """
-SELECT v.*, d.name, n.name AS namespace, d.source_name, d.description, s.fields,
-       r.payload AS raw, count(*) OVER () AS total
+SELECT v.*, d.name, n.name AS namespace, d.source_name, d.description, s.fields, r.payload AS raw
 FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id JOIN namespaces n ON n.id = d.namespace_id
 LEFT JOIN dataset_schemas s ON s.id = v.schema_id
 JOIN raw_events r ON r.id = v.raw_event_id
@@ -135,11 +224,11 @@ def _version(r: dict) -> dict:
         "type": "DB_TABLE",
         "name": r["name"],
         "physicalName": r["name"],
-        "createdAt": _iso(r["created_at"]),
+        "createdAt": iso(r["created_at"]),
         "version": r["version"],
         "namespace": r["namespace"],
         "sourceName": r["source_name"] or "default",
-        "fields": _fields(r["fields"]),
+        "fields": marquez_fields(r["fields"]),
         "tags": [],
         "description": r["description"],
         "createdByRun": {"id": str(r["run_uuid"])} if r["run_uuid"] else None,
@@ -157,24 +246,47 @@ def _dataset_id(conn: psycopg.Connection, namespace: str, name: str) -> int:
     return row[0]
 
 
-def list_dataset_versions(conn: psycopg.Connection, namespace: str, name: str, limit: int, offset: int) -> dict:
+def list_dataset_versions(conn: psycopg.Connection, namespace: str, name: str, limit: int, offset: int,
+                          cursor: str | None = None) -> dict:
+    """Versions newest first; pages by ``cursor`` (see the module docstring)."""
     d = _dataset_id(conn, namespace, name)
-    rows = _rows(conn, _VERSION_SQL.format(extra=""), {"d": d, "l": limit, "o": offset})
-    total = rows[0]["total"] if rows else 0
-    return {"versions": [_version(r) for r in rows], "totalCount": total}
+    key = _keyset(cursor, offset)
+    params: dict[str, Any] = {"d": d, "l": limit + 1, "o": offset}
+    extra = ""
+    if key is not None:
+        params["ct"], params["ck"] = key[0], _int_key(key[1])
+        extra = "AND (v.created_at, v.id) < (%(ct)s, %(ck)s)"
+    rows = _rows(conn, _VERSION_SQL.format(extra=extra), params)
+    more, rows = len(rows) > limit, rows[:limit]
+    total, exact = _count(conn, "FROM dataset_versions v WHERE v.dataset_id = %(d)s", {"d": d})
+    return {"versions": [_version(r) for r in rows], "totalCount": total, "totalCountExact": exact,
+            "nextCursor": encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None}
 
 
 def get_dataset_version(conn: psycopg.Connection, namespace: str, name: str, version: str) -> dict:
     d = _dataset_id(conn, namespace, name)
     rows = _rows(conn, _VERSION_SQL.format(extra="AND v.version = %(v)s"), {"d": d, "v": version, "l": 1, "o": 0})
-    if not rows:
-        raise NotFound("dataset version", f"{namespace}:{name}@{version}")
-    return _version(rows[0])
+    if rows:
+        return _version(rows[0])
+    if version == origin_version(namespace, name):  # the dataset as first seen, before any run wrote it
+        ds = get_dataset(conn, namespace, name)
+        return {"id": {"namespace": namespace, "name": name, "version": version}, "type": "DB_TABLE", "name": name,
+                "physicalName": name, "createdAt": ds["createdAt"], "version": version, "namespace": namespace,
+                "sourceName": ds["sourceName"], "fields": ds["fields"], "tags": [], "description": ds["description"],
+                "createdByRun": None, "facets": {}}
+    raise NotFound("dataset version", f"{namespace}:{name}@{version}")
+
+
+def _int_key(key: str) -> int:
+    try:
+        return int(key)
+    except ValueError:
+        raise BadRequest("cursor", "is not a cursor this server gave out; pass `nextCursor` from the previous page") from None
 
 
 # -- jobs and runs ------------------------------------------------------------------------
-_JOB_SQL = """
-SELECT j.*, n.name AS namespace, count(*) OVER () AS total,
+_JOB_SQL = f"""
+SELECT j.*, n.name AS namespace, {PROCESSING_TYPE_SQL} AS processing_type,
   (SELECT coalesce(json_agg(json_build_object('namespace', dn.name, 'name', d.name) ORDER BY dn.name, d.name), '[]')
      FROM job_io e JOIN datasets d ON d.id = e.dataset_id JOIN namespaces dn ON dn.id = d.namespace_id
      WHERE e.job_id = j.id AND e.direction = 'i') AS inputs,
@@ -182,13 +294,13 @@ SELECT j.*, n.name AS namespace, count(*) OVER () AS total,
      FROM job_io e JOIN datasets d ON d.id = e.dataset_id JOIN namespaces dn ON dn.id = d.namespace_id
      WHERE e.job_id = j.id AND e.direction = 'o') AS outputs
 FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
-WHERE n.id = %(ns)s {extra}
+WHERE n.id = %(ns)s {{extra}}
 ORDER BY j.name LIMIT %(l)s OFFSET %(o)s
 """
 
 _RUN_SQL = """
-SELECT r.*, count(*) OVER () AS total FROM runs r WHERE {where}
-ORDER BY r.created_at DESC LIMIT %(l)s OFFSET %(o)s
+SELECT r.* FROM runs r WHERE {where}
+ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT %(l)s OFFSET %(o)s
 """
 
 
@@ -198,13 +310,13 @@ def _run(r: dict) -> dict:
         duration = int((r["ended_at"] - r["started_at"]).total_seconds() * 1000)
     return {
         "id": str(r["run_uuid"]),
-        "createdAt": _iso(r["created_at"]),
-        "updatedAt": _iso(r["updated_at"]),
-        "nominalStartTime": _iso(r["nominal_start"]),
-        "nominalEndTime": _iso(r["nominal_end"]),
-        "state": RUN_STATES.get(r["state"], r["state"]),
-        "startedAt": _iso(r["started_at"]),
-        "endedAt": _iso(r["ended_at"]),
+        "createdAt": iso(r["created_at"]),
+        "updatedAt": iso(r["updated_at"]),
+        "nominalStartTime": iso(r["nominal_start"]),
+        "nominalEndTime": iso(r["nominal_end"]),
+        "state": RUN_STATES.get(r["state"], "NEW"),
+        "startedAt": iso(r["started_at"]),
+        "endedAt": iso(r["ended_at"]),
         "durationMs": duration,
         "parentRunId": str(r["parent_run_uuid"]) if r["parent_run_uuid"] else None,
         "args": {},
@@ -215,12 +327,12 @@ def _run(r: dict) -> dict:
 def _job(r: dict, latest_run: dict | None) -> dict:
     return {
         "id": {"namespace": r["namespace"], "name": r["name"]},
-        "type": r["job_type"] or "BATCH",
+        "type": marquez_job_type(r["processing_type"], r["job_type"]),
         "name": r["name"],
         "simpleName": r["name"].rsplit(".", 1)[-1],
         "parentJobName": None,
-        "createdAt": _iso(r["created_at"]),
-        "updatedAt": _iso(r["updated_at"]),
+        "createdAt": iso(r["created_at"]),
+        "updatedAt": iso(r["updated_at"]),
         "namespace": r["namespace"],
         "inputs": r["inputs"],
         "outputs": r["outputs"],
@@ -243,7 +355,7 @@ def list_jobs(conn: psycopg.Connection, namespace: str, limit: int, offset: int)
     ns = _namespace_id(conn, namespace)
     rows = _rows(conn, _JOB_SQL.format(extra=""), {"ns": ns, "l": limit, "o": offset})
     runs = _latest_runs(conn, rows)
-    total = rows[0]["total"] if rows else 0
+    total = conn.execute("SELECT count(*) FROM jobs WHERE namespace_id = %s", (ns,)).fetchone()[0]
     return {"jobs": [_job(r, runs.get(r["latest_run_uuid"])) for r in rows], "totalCount": total}
 
 
@@ -255,14 +367,27 @@ def get_job(conn: psycopg.Connection, namespace: str, name: str) -> dict:
     return _job(rows[0], _latest_runs(conn, rows).get(rows[0]["latest_run_uuid"]))
 
 
-def list_runs(conn: psycopg.Connection, namespace: str, job: str, limit: int, offset: int) -> dict:
+def list_runs(conn: psycopg.Connection, namespace: str, job: str, limit: int, offset: int, cursor: str | None = None) -> dict:
+    """Runs newest first; pages by ``cursor`` (see the module docstring)."""
     row = conn.execute(
         "SELECT j.id FROM jobs j JOIN namespaces n ON n.id = j.namespace_id WHERE n.name = %s AND j.name = %s", (namespace, job)
     ).fetchone()
     if row is None:
         raise NotFound("job", f"{namespace}:{job}")
-    rows = _rows(conn, _RUN_SQL.format(where="r.job_id = %(j)s"), {"j": row[0], "l": limit, "o": offset})
-    return {"runs": [_run(r) for r in rows], "totalCount": rows[0]["total"] if rows else 0}
+    key = _keyset(cursor, offset)
+    params: dict[str, Any] = {"j": row[0], "l": limit + 1, "o": offset}
+    where = "r.job_id = %(j)s"
+    if key is not None:
+        try:
+            params["ct"], params["ck"] = key[0], uuid.UUID(key[1])
+        except ValueError:
+            raise BadRequest("cursor", "is not a cursor this server gave out; pass `nextCursor` from the previous page") from None
+        where += " AND (r.created_at, r.run_uuid) < (%(ct)s, %(ck)s)"
+    rows = _rows(conn, _RUN_SQL.format(where=where), params)
+    more, rows = len(rows) > limit, rows[:limit]
+    total, exact = _count(conn, "FROM runs r WHERE r.job_id = %(j)s", {"j": row[0]})
+    return {"runs": [_run(r) for r in rows], "totalCount": total, "totalCountExact": exact,
+            "nextCursor": encode_cursor(rows[-1]["created_at"], rows[-1]["run_uuid"]) if more else None}
 
 
 def get_run(conn: psycopg.Connection, run_id: uuid.UUID) -> dict:
@@ -276,26 +401,59 @@ def get_run(conn: psycopg.Connection, run_id: uuid.UUID) -> dict:
         (run_id,),
     ).fetchone()
     run["facets"] = raw[0] if raw and raw[0] else {}
+    # Each dataset with the version this run wrote (outputs) or saw when it read (inputs).
     io = _rows(
         conn,
-        """SELECT e.direction, n.name AS namespace, d.name FROM run_io e JOIN datasets d ON d.id = e.dataset_id
-           JOIN namespaces n ON n.id = d.namespace_id WHERE e.run_uuid = %(r)s ORDER BY n.name, d.name""",
+        """SELECT e.direction, n.name AS namespace, d.name, v.version FROM run_io e
+           JOIN datasets d ON d.id = e.dataset_id JOIN namespaces n ON n.id = d.namespace_id
+           LEFT JOIN LATERAL (
+               SELECT x.version FROM dataset_versions x
+               WHERE x.dataset_id = e.dataset_id
+                 AND CASE WHEN e.direction = 'o' THEN x.run_uuid = e.run_uuid ELSE x.created_at <= e.event_time END
+               ORDER BY x.created_at DESC, x.id DESC LIMIT 1) v ON true
+           WHERE e.run_uuid = %(r)s ORDER BY n.name, d.name""",
         {"r": run_id},
     )
-    run["inputDatasetVersions"] = [{"datasetVersionId": {"namespace": r["namespace"], "name": r["name"]}} for r in io if r["direction"] == "i"]
-    run["outputDatasetVersions"] = [{"datasetVersionId": {"namespace": r["namespace"], "name": r["name"]}} for r in io if r["direction"] == "o"]
+
+    def ref(r: dict) -> dict:
+        version = r["version"] or origin_version(r["namespace"], r["name"])
+        return {"datasetVersionId": {"namespace": r["namespace"], "name": r["name"], "version": version}, "facets": {}}
+
+    run["inputDatasetVersions"] = [ref(r) for r in io if r["direction"] == "i"]
+    run["outputDatasetVersions"] = [ref(r) for r in io if r["direction"] == "o"]
     return run
 
 
 # -- raw events ---------------------------------------------------------------------------
 def list_events(conn: psycopg.Connection, *, before: datetime | None, after: datetime | None,
-                limit: int, offset: int, namespace: str | None = None) -> dict:
-    """Raw events, newest first, as Marquez's ``/api/v1/events/lineage`` lists them."""
-    params = {"b": before, "a": after, "ns": namespace, "l": limit, "o": offset}
-    where = """(%(b)s::timestamptz IS NULL OR event_time <= %(b)s) AND (%(a)s::timestamptz IS NULL OR event_time >= %(a)s)
-               AND (%(ns)s::text IS NULL OR job_namespace = %(ns)s)"""
+                limit: int, offset: int, namespace: str | None = None, cursor: str | None = None,
+                ascending: bool = False) -> dict:
+    """Raw events as Marquez's ``/api/v1/events/lineage`` lists them (newest first by default).
+
+    ``before``/``after`` bound ``eventTime`` (inclusive); ``namespace`` is the job's namespace.
+    Pages by ``cursor`` over the ``(event_time, id)`` index; see the module docstring for
+    ``totalCount``.
+    """
+    key = _keyset(cursor, offset)
+    params: dict[str, Any] = {"b": before, "a": after, "ns": namespace, "l": limit + 1, "o": offset}
+    conds = []
+    if before is not None:
+        conds.append("event_time <= %(b)s")
+    if after is not None:
+        conds.append("event_time >= %(a)s")
+    if namespace is not None:
+        conds.append("job_namespace = %(ns)s")
+    where = " AND ".join(conds) or "true"
+    page_where = where
+    if key is not None:
+        params["ct"], params["ck"] = key[0], _int_key(key[1])
+        page_where += f" AND (event_time, id) {'>' if ascending else '<'} (%(ct)s, %(ck)s)"
+    order = "ASC" if ascending else "DESC"
     rows = conn.execute(
-        f"SELECT payload::text FROM raw_events WHERE {where} ORDER BY event_time DESC, id DESC LIMIT %(l)s OFFSET %(o)s", params
+        f"SELECT payload::text, event_time, id FROM raw_events WHERE {page_where} "
+        f"ORDER BY event_time {order}, id {order} LIMIT %(l)s OFFSET %(o)s", params
     ).fetchall()
-    total = conn.execute(f"SELECT count(*) FROM raw_events WHERE {where}", params).fetchone()[0]
-    return {"events_raw": [r[0] for r in rows], "totalCount": total}
+    more, rows = len(rows) > limit, rows[:limit]
+    total, exact = _count(conn, f"FROM raw_events WHERE {where}", params)
+    return {"events_raw": [r[0] for r in rows], "totalCount": total, "totalCountExact": exact,
+            "nextCursor": encode_cursor(rows[-1][1], rows[-1][2]) if more else None}

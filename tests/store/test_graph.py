@@ -99,7 +99,7 @@ def test_marquez_shape_has_in_and_out_edges(db):
     assert [e["origin"] for e in curated["inEdges"]] == ["job:ml-pipeline:build_training_set.curate"]
     assert [e["destination"] for e in curated["outEdges"]] == ["job:ml-pipeline:train_model.train"]
     assert curated["data"]["fields"][0]["name"] == "photo_uri"
-    assert nodes["job:ml-pipeline:train_model.train"]["data"]["latestRunState"] == "COMPLETE"
+    assert nodes["job:ml-pipeline:train_model.train"]["data"]["latestRunState"] == "COMPLETED"  # Marquez's run state
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
