@@ -68,3 +68,8 @@ class Settings(BaseSettings):
     @property
     def server_url(self) -> str:
         return self.url or f"http://{self.host}:{self.port}"
+
+
+def api_url(base: str, path: str) -> str:
+    """The one way to join a server's base URL and an API path: exactly one ``/`` between them."""
+    return base.rstrip("/") + "/" + path.lstrip("/")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lineage.airflow.pipeline import PARTNERS, Partner
-from lineage.config import Settings
+from lineage.config import Settings, api_url
 from lineage.events.ids import parse_node_id
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ def replay_spool(settings: Settings) -> int:
 def _graph(settings: Settings, direction: str, node: str) -> dict:
     import httpx
 
-    r = httpx.get(f"{settings.server_url}/api/v1/lineage/{direction}", params={"nodeId": node}, timeout=30)
+    r = httpx.get(api_url(settings.server_url, f"/api/v1/lineage/{direction}"), params={"nodeId": node}, timeout=30)
     r.raise_for_status()
     return r.json()
 

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lineage.config import Settings
+from lineage.config import Settings, api_url
 from lineage.errors import InvalidEvent, LineageError
 
 
@@ -83,7 +83,7 @@ class _HttpSender:
     def __init__(self, settings: Settings) -> None:
         import httpx
 
-        self.url = settings.server_url.rstrip("/") + "/api/v1/lineage/batch"
+        self.url = api_url(settings.server_url, "/api/v1/lineage/batch")
         self.client = httpx.Client(timeout=60)
 
     def send(self, events: list) -> tuple[int, int, list[tuple[int, str]]]:

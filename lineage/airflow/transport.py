@@ -47,6 +47,8 @@ import httpx
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
 
+from lineage.config import api_url
+
 log = logging.getLogger(__name__)
 
 ENDPOINT = "api/v1/lineage"
@@ -124,7 +126,7 @@ class SpoolingTransport(Transport):
             headers = {"Content-Type": "application/json"}
             if self.config.api_key:
                 headers["Authorization"] = f"Bearer {self.config.api_key}"
-            url = f"{self.config.url.rstrip('/')}/{self.config.endpoint.lstrip('/')}"
+            url = api_url(self.config.url, self.config.endpoint)
             response = self._http().post(url, content=body.encode(), headers=headers)
         except Exception as exc:  # any failure to talk to the server means: spool it
             return f"{type(exc).__name__}: {exc}", False

@@ -87,3 +87,13 @@ def open_database(settings: Settings, *, migrate: bool = False) -> Database:
 
         upgrade(url)
     return Database(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The one rewrite of a libpq URL (``postgresql://``, ``postgres://``) into SQLAlchemy's
+    psycopg 3 form (``postgresql+psycopg://``), for alembic and Great Expectations; any other
+    URL is returned unchanged."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

@@ -14,7 +14,9 @@ def _alembic_config(url: str):
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
+    from lineage.store.db import sqlalchemy_url
+
+    sa_url = sqlalchemy_url(url)
     # ConfigParser interpolation treats % specially.
     cfg.set_main_option("sqlalchemy.url", sa_url.replace("%", "%%"))
     return cfg
