@@ -28,7 +28,9 @@ def upgrade(url: str, revision: str = "head") -> None:
     try:
         command.upgrade(_alembic_config(url), revision)
     except OperationalError as exc:
-        raise StoreUnavailable(f"cannot migrate the lineage store: {exc.orig}") from exc
+        from lineage.config import redact_text
+
+        raise StoreUnavailable(f"cannot migrate the lineage store: {redact_text(str(exc.orig), url)}") from exc
 
 
 def current(url: str) -> str | None:
