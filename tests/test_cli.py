@@ -108,3 +108,13 @@ def test_names_print_literally_never_as_markup_or_terminal_codes(tmp_path, setti
     for text in (down_tree, down_table):
         assert "dataset:t:[/]" in text and "dataset:t:evil\\x1b[31mred" in text
         assert "dataset:t:out\\x9b2J\\u202egnp.exe" in text
+
+
+def test_ingest_summary_prints_rejected_values_and_paths_literally(tmp_path, settings):
+    good, bad = ml_pipeline_sample()[0], dict(ml_pipeline_sample()[1], eventType="[/]")
+    f = tmp_path / "drop[bold].ndjson"
+    f.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    r = _run(["ingest", str(f), "--direct"], settings, env={"COLUMNS": "250"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "MarkupError" not in r.stderr, r.stderr
+    assert f"rejected {f}:2: $.eventType: Invalid enum value '[/]'" in r.stderr
+    assert f"{f}: 1 stored, 0 duplicate, 1 rejected" in r.stderr
