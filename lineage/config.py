@@ -65,10 +65,6 @@ class Settings(BaseSettings):
             raise ValueError("still holds the CHANGE_ME placeholder from lineage.env.example; set the real password")
         return v
 
-    def redact(self, text: str) -> str:
-        """``text`` with the configured database password (and any other credential) masked."""
-        return redact_text(text, self.database_url.get_secret_value() if self.database_url else None)
-
     @property
     def embedded(self) -> bool:
         return self.database_url is None
