@@ -2,6 +2,11 @@
 
 Every deliberate error is printed as one line (``error: ...``) with exit code 2; nothing
 prints a stack trace.  Heavy imports happen inside commands so ``lineage --help`` is instant.
+
+Names come from events anyone can send: every one printed goes through
+:func:`lineage.console.safe` (rich markup) or :func:`lineage.console.plain` (plain echo), and
+every error message through the settings' password masking
+(:func:`lineage.config.redact_text`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from lineage.console import plain, safe
 
 app = typer.Typer(
     help="OpenLineage store, source contracts and a consent gate for ML training.\n\n"
@@ -108,12 +115,12 @@ def _graph_command(direction: str, node: str, depth: int, as_json: bool, as_tabl
     if as_table:
         from rich.table import Table
 
-        table = Table(title=f"{direction} of {node} (depth {depth}): {len(g.nodes) - 1} nodes")
+        table = Table(title=f"{direction} of {safe(node)} (depth {depth}): {len(g.nodes) - 1} nodes")
         for col in ("from", "to"):
             table.add_column(col, overflow="fold")
         for e in g.edges:
-            table.add_row(e["origin"], e["destination"])
-        Console().print(table)
+            table.add_row(safe(e["origin"]), safe(e["destination"]))  # cells are rendered as markup
+        Console().print(table, highlight=False)
         return
     Console().print(render_tree(g, direction), soft_wrap=True, highlight=False)
 
@@ -126,12 +133,12 @@ def render_tree(g, direction: str):
     for e in g.edges:
         a, b = (e["origin"], e["destination"]) if direction == "downstream" else (e["destination"], e["origin"])
         nxt.setdefault(a, []).append(b)
-    root = Tree(f"[bold]{g.start}[/bold]  ({direction}, {len(g.nodes) - 1} nodes)")
+    root = Tree(f"[bold]{safe(g.start)}[/bold]  ({direction}, {len(g.nodes) - 1} nodes)")
     seen = {g.start}
 
     def grow(branch, node: str) -> None:
         for child in sorted(nxt.get(node, [])):
-            label = child if child.startswith("dataset:") else f"[dim]{child}[/dim]"
+            label = safe(child) if child.startswith("dataset:") else f"[dim]{safe(child)}[/dim]"
             if child in seen:
                 branch.add(f"{label} [dim](see above)[/dim]")
                 continue
@@ -183,13 +190,36 @@ def main() -> None:
     except ValidationError as exc:  # settings from the environment
         for err in exc.errors():
             field = "LINEAGE_" + "_".join(str(p) for p in err["loc"]).upper()
-            typer.echo(f"error: {field}: {err['msg'].removeprefix('Value error, ')}", err=True)
+            _error(f"{field}: {err['msg'].removeprefix('Value error, ')}")
         sys.exit(2)
     except LineageError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        _error(exc.message)
         sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug: one line, masked; a raw traceback could quote the password
+        _error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in lineage; please report it)")
+        sys.exit(70)
+
+
+def _error(message: str) -> None:
+    """Print one error line with credentials masked and control characters escaped."""
+    from lineage.config import redact_text
+
+    typer.echo(f"error: {plain(redact_text(message, _configured_url()))}", err=True)
+
+
+def _configured_url() -> str | None:
+    """The configured database URL, to mask its password wherever it appears."""
+    import os
+
+    try:
+        from lineage.config import Settings
+
+        url = Settings().database_url
+        return url.get_secret_value() if url else None
+    except Exception:  # the settings themselves are invalid: the environment is all there is
+        return os.environ.get("LINEAGE_DATABASE_URL")
 
 
 if __name__ == "__main__":

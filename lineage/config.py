@@ -9,14 +9,23 @@ Precedence, highest first:
 
 Settings are built by the caller (``Settings()``) and passed in; nothing in the package
 builds them at import time.
+
+:func:`redact_url` and :func:`redact_text` are the one place database passwords are masked:
+every message or log line that may carry a connection string or a driver's error text goes
+through them before it reaches a user, a log or the decision log.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MASK = "***"
+DEFAULT_MAX_CONTRACT_BYTES = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -38,6 +47,9 @@ class Settings(BaseSettings):
     port: int = Field(default=5000, ge=1, le=65535)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="Largest accepted request body (after gunzip).")
     max_batch_events: int = Field(default=50_000, ge=1)
+    max_contract_bytes: int = Field(
+        default=DEFAULT_MAX_CONTRACT_BYTES, ge=1024, description="Largest accepted contract document (YAML or JSON).",
+    )
     default_depth: int = Field(default=20, ge=0, le=100)
     url: str | None = Field(default=None, description="Base URL of a running `lineage serve`, for clients and the Airflow transport.")
 
@@ -73,3 +85,48 @@ class Settings(BaseSettings):
 def api_url(base: str, path: str) -> str:
     """The one way to join a server's base URL and an API path: exactly one ``/`` between them."""
     return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+# -- masking credentials ------------------------------------------------------------------------
+# Each pattern captures what precedes the password (`pre`) and the password itself (`pw`).
+_PATTERNS = (
+    # `scheme://user:PASSWORD@`: a correctly encoded URL password holds no raw `@` nor blank.
+    re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:)(?P<pw>[^\s@]+)(?=@)"),
+    # `?password=...` / `&password=...` in a URL's query.
+    re.compile(r"(?P<pre>[?&]password=)(?P<pw>[^&#\s'\"]+)", re.IGNORECASE),
+    # libpq's key=value form: `password=secret` or `password='it\'s quoted'`.
+    re.compile(r"(?<![?&\w])(?P<pre>password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE),
+)
+
+
+def redact_url(url: str) -> str:
+    """A database URL or libpq ``key=value`` string with its password replaced by ``***``.
+
+    Handles ``postgresql://user:pw@host/db``, ``...?password=pw`` and ``host=h password=pw``;
+    a string without a password comes back unchanged.
+    """
+    return redact_text(url, url)
+
+
+def redact_text(text: str, *urls: str | None) -> str:
+    """``text`` with every credential masked: anything shaped like a password in a URL or a
+    ``key=value`` connection string, and every literal occurrence (raw, percent-encoded or
+    decoded) of the passwords held by ``urls``, since a driver's error may quote them bare."""
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group("pre") + MASK, text)
+    for secret in sorted({s for u in urls if u for s in _passwords(u)}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _passwords(url: str) -> set[str]:
+    """Every form in which ``url``'s password could appear in a message."""
+    found = {m.group("pw") for pattern in _PATTERNS for m in pattern.finditer(url)}
+    found |= {re.sub(r"\\(.)", r"\1", pw[1:-1]) for pw in found if len(pw) > 1 and pw[0] == pw[-1] == "'"}
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        found.add(str(conninfo_to_dict(url).get("password") or ""))
+    except Exception:  # not a valid connection string: the patterns above are all we have
+        pass
+    return {form for pw in found if pw and pw != MASK for form in (pw, unquote(pw), quote(pw, safe=""))}

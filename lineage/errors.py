@@ -100,6 +100,12 @@ class ContractError(LineageError):
         return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason}
 
 
+class ContractTooLarge(ContractError):
+    """A contract document over ``LINEAGE_MAX_CONTRACT_BYTES``: refused before it is parsed."""
+
+    status = 413
+
+
 class SelfApprovalRefused(Forbidden):
     """Separation of duties: a contract's requester, or an owner of a job that consumes its
     data, may not approve it."""

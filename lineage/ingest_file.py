@@ -48,6 +48,7 @@ def ingest_file(path: Path, settings: Settings, *, batch_size: int = 1000, direc
     from rich.console import Console
     from rich.progress import Progress
 
+    from lineage.console import safe
     from lineage.events import decode_body, parse_event
 
     console = Console(stderr=True, quiet=quiet)
@@ -63,7 +64,7 @@ def ingest_file(path: Path, settings: Settings, *, batch_size: int = 1000, direc
     sender = _DirectSender(settings) if direct else _HttpSender(settings)
     try:
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"ingesting {path}", total=len(good))
+            task = progress.add_task(f"ingesting {safe(path)}", total=len(good))
             for start in range(0, len(good), batch_size):
                 chunk = good[start : start + batch_size]
                 stored, dups, rejected = sender.send([ev for _, ev in chunk])
@@ -73,9 +74,9 @@ def ingest_file(path: Path, settings: Settings, *, batch_size: int = 1000, direc
                 progress.advance(task, len(chunk))
     finally:
         sender.close()
-    for line in summary.rejected:
-        console.print(f"[red]rejected[/red] {line}", highlight=False, soft_wrap=True)
-    console.print(f"{path}: {summary.stored} stored, {summary.duplicates} duplicate, {len(summary.rejected)} rejected", highlight=False, soft_wrap=True)
+    for line in summary.rejected:  # reasons quote names from the events: escape them
+        console.print(f"[red]rejected[/red] {safe(line)}", highlight=False, soft_wrap=True)
+    console.print(f"{safe(path)}: {summary.stored} stored, {summary.duplicates} duplicate, {len(summary.rejected)} rejected", highlight=False, soft_wrap=True)
     return summary
 
 

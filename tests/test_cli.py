@@ -70,3 +70,51 @@ def test_errors_are_one_line_without_traceback(tmp_path, settings):
 def test_db_upgrade_reports_revision(settings):
     r = _run(["db", "upgrade"], settings)
     assert r.returncode == 0 and "store at revision" in r.stdout
+
+
+def test_names_print_literally_never_as_markup_or_terminal_codes(tmp_path, settings):
+    """Names are data from anyone who can send an event: `[/]` used to raise rich's MarkupError,
+    `[bold red]...` was rendered as style and ANSI escapes reached the terminal raw."""
+    base = ml_pipeline_sample()[1]
+    odd = ["[/]", "[bold red]x[/bold red]", "evil\x1b[31mred"]
+
+    def event(inputs, outputs, job, run_id):
+        return dict(base, run={"runId": run_id}, job={"namespace": "t", "name": job},
+                    inputs=[{"namespace": "t", "name": n} for n in inputs],
+                    outputs=[{"namespace": "t", "name": n} for n in outputs])
+
+    events = [
+        event(odd[:2], [odd[2]], "[dim]job[/dim]", "01890a5d-ac96-774b-bcce-b302099a8057"),
+        event([odd[2]], ["out\x9b2J\u202egnp.exe"], "second", "01890a5d-ac96-774b-bcce-b302099a8058"),
+    ]
+    f = tmp_path / "odd.ndjson"
+    f.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    r = _run(["ingest", str(f), "--direct"], settings)
+    assert r.returncode == 0 and "2 stored" in r.stderr, r.stderr
+    wide = {"COLUMNS": "250"}
+    outputs = [
+        _run(["upstream", "dataset:t:evil\x1b[31mred"], settings, env=wide),
+        _run(["upstream", "dataset:t:evil\x1b[31mred", "--table"], settings, env=wide),
+        _run(["downstream", "dataset:t:[/]"], settings, env=wide),
+        _run(["downstream", "dataset:t:[/]", "--table"], settings, env=wide),
+    ]
+    for out in outputs:
+        assert out.returncode == 0 and "Traceback" not in out.stderr and "MarkupError" not in out.stderr, out.stderr
+        assert "\x1b" not in out.stdout and "\x9b" not in out.stdout and "\u202e" not in out.stdout
+    up_tree, up_table, down_tree, down_table = (o.stdout for o in outputs)
+    for text in (up_tree, up_table):
+        assert "dataset:t:[/]" in text and "dataset:t:[bold red]x[/bold red]" in text
+        assert "job:t:[dim]job[/dim]" in text and "dataset:t:evil\\x1b[31mred" in text
+    for text in (down_tree, down_table):
+        assert "dataset:t:[/]" in text and "dataset:t:evil\\x1b[31mred" in text
+        assert "dataset:t:out\\x9b2J\\u202egnp.exe" in text
+
+
+def test_ingest_summary_prints_rejected_values_and_paths_literally(tmp_path, settings):
+    good, bad = ml_pipeline_sample()[0], dict(ml_pipeline_sample()[1], eventType="[/]")
+    f = tmp_path / "drop[bold].ndjson"
+    f.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    r = _run(["ingest", str(f), "--direct"], settings, env={"COLUMNS": "250"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "MarkupError" not in r.stderr, r.stderr
+    assert f"rejected {f}:2: $.eventType: Invalid enum value '[/]'" in r.stderr
+    assert f"{f}: 1 stored, 0 duplicate, 1 rejected" in r.stderr

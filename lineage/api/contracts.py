@@ -2,8 +2,12 @@
 
 Handlers are thin: they parse the request, call :mod:`lineage.contracts.registry` or
 :func:`lineage.gate.service.check_gate`, and return JSON.  No SQL here.  Deliberate errors
-(``ContractError`` 400 naming file/line/field, ``SelfApprovalRefused`` 403, ``Conflict`` 409,
-``NotFound`` 404) are rendered by the app's error handler.
+(``ContractError`` 400 naming file/line/field, ``ContractTooLarge`` 413, ``SelfApprovalRefused``
+403, ``Conflict`` 409, ``NotFound`` 404) are rendered by the app's error handler.
+
+Nothing CPU-bound runs on the event loop: parsing a contract (up to
+``LINEAGE_MAX_CONTRACT_BYTES``, seconds of work for a large one) happens in the thread pool, and
+every other handler is a plain ``def``, which FastAPI runs there too.
 
 Contracts
     ``POST /api/v1/contracts[?as=USER]``   body: the ODCS YAML (or JSON) document → 201, state
@@ -53,23 +57,34 @@ class GateRequest(BaseModel):
 
 @router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)")
 async def register(request: Request, as_: str | None = Query(None, alias="as"), db: Database = Depends(get_db)) -> JSONResponse:
+    # The one async handler here, because it streams the body; everything after that runs in
+    # the thread pool so a large or hostile document cannot stall other requests.
+    from lineage.contracts.document import too_large
+
+    limit = request.app.state.settings.max_contract_bytes
+    label = request.headers.get("x-contract-file") or "request body"
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(label, f"{declared} bytes", limit)
+    body = await read_body(request)
+    if len(body) > limit:
+        raise too_large(label, f"{len(body)} bytes", limit)
+    state = await run_in_threadpool(_parse_and_register, db, body, label, as_, limit)
+    return JSONResponse(state.as_dict(), status_code=201)
+
+
+def _parse_and_register(db: Database, body: bytes, label: str, as_: str | None, limit: int):
+    """Decode, parse, check and record a contract; runs in a worker thread."""
     from lineage.contracts import registry
     from lineage.contracts.document import load_contract
 
-    body = await read_body(request)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("body", "the contract must be UTF-8 YAML or JSON") from None
-    label = request.headers.get("x-contract-file") or "request body"
-    doc = load_contract(label, text=text)
-
-    def run():
-        with db.connection() as conn:
-            return registry.register(conn, doc, as_)
-
-    state = await run_in_threadpool(run)
-    return JSONResponse(state.as_dict(), status_code=201)
+    doc = load_contract(label, text=text, max_bytes=limit)
+    with db.connection() as conn:
+        return registry.register(conn, doc, as_)
 
 
 @router.get("", summary="Every contract with its current status")

@@ -3,7 +3,8 @@
 Thin commands over :mod:`lineage.contracts.registry` and :mod:`lineage.contracts.compile`.
 Errors are :class:`~lineage.errors.LineageError`s; the top-level ``lineage`` command prints them
 as one line and exits 2.  The store is the one configured by ``LINEAGE_*`` settings (migrated on
-first use).
+first use).  Everything a document or a user supplied (ids, names, actors, reasons) is printed
+through :func:`lineage.console.plain`, so it cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -14,17 +15,28 @@ from typing import Optional
 
 import typer
 
+from lineage.console import plain
+
 app = typer.Typer(
     help="Source contracts: ODCS v3 documents that say which purposes a partner's data may serve.",
     no_args_is_help=True,
 )
 
 
-def _db():
+def _settings():
     from lineage.config import Settings
+
+    return Settings()
+
+
+def _db(settings=None):
     from lineage.store.db import open_database
 
-    return open_database(Settings(), migrate=True)
+    return open_database(settings or _settings(), migrate=True)
+
+
+def _echo(text: str) -> None:
+    typer.echo(plain(text))
 
 
 def _print_state(state, as_json: bool, full: bool = False) -> None:
@@ -32,20 +44,20 @@ def _print_state(state, as_json: bool, full: bool = False) -> None:
         typer.echo(json.dumps(state.as_dict(full=full), indent=2, default=str))
         return
     t = state.terms
-    typer.echo(f"{state.ref}  {state.status}  (revision {state.revision}, by {state.actor}, {state.recorded_at:%Y-%m-%d %H:%M}Z)")
-    typer.echo(f"  provider    {t.provider}    requester {t.requester}    legal basis {t.legal_basis}")
-    typer.echo(f"  datasets    {', '.join(d.key for d in t.datasets)}")
-    typer.echo(f"  categories  {', '.join(t.data_categories)}")
+    _echo(f"{state.ref}  {state.status}  (revision {state.revision}, by {state.actor}, {state.recorded_at:%Y-%m-%d %H:%M}Z)")
+    _echo(f"  provider    {t.provider}    requester {t.requester}    legal basis {t.legal_basis}")
+    _echo(f"  datasets    {', '.join(d.key for d in t.datasets)}")
+    _echo(f"  categories  {', '.join(t.data_categories)}")
     permitted = ", ".join(p.purpose + (f" [{', '.join(p.categories)}]" if p.categories else "") for p in t.permitted)
-    typer.echo(f"  permits     {permitted}")
+    _echo(f"  permits     {permitted}")
     if t.prohibited:
-        typer.echo(f"  prohibits   {', '.join(t.prohibited)}")
+        _echo(f"  prohibits   {', '.join(t.prohibited)}")
     if t.expires:
-        typer.echo(f"  expires     {t.expires}")
+        _echo(f"  expires     {t.expires}")
     if full:
-        typer.echo("  history")
+        _echo("  history")
         for h in state.history:
-            typer.echo(f"    v{h.version} {h.recorded_at:%Y-%m-%d %H:%M:%S}Z {h.action:<8} {h.status:<9} {h.actor}: {h.reason or ''}")
+            _echo(f"    v{h.version} {h.recorded_at:%Y-%m-%d %H:%M:%S}Z {h.action:<8} {h.status:<9} {h.actor}: {h.reason or ''}")
 
 
 @app.command()
@@ -58,8 +70,9 @@ def register(
     from lineage.contracts import registry
     from lineage.contracts.document import load_contract
 
-    doc = load_contract(file)
-    with _db() as db, db.connection() as conn:
+    settings = _settings()
+    doc = load_contract(file, max_bytes=settings.max_contract_bytes)
+    with _db(settings) as db, db.connection() as conn:
         state = registry.register(conn, doc, as_)
     _print_state(state, json_)
 
@@ -107,7 +120,7 @@ def list_(json_: bool = typer.Option(False, "--json")) -> None:
     if not states:
         typer.echo("no contracts registered (lineage contracts register FILE)")
     for s in states:
-        typer.echo(f"{s.ref:<32} {s.status:<9} {', '.join(d.key for d in s.terms.datasets)}")
+        _echo(f"{s.ref:<32} {s.status:<9} {', '.join(d.key for d in s.terms.datasets)}")
 
 
 @app.command()
@@ -127,7 +140,7 @@ def expire(json_: bool = typer.Option(False, "--json")) -> None:
 
     with _db() as db, db.connection() as conn:
         ids = registry.expire_due(conn)
-    typer.echo(json.dumps(ids) if json_ else ("expired: " + ", ".join(ids) if ids else "nothing to expire"))
+    _echo(json.dumps(ids) if json_ else ("expired: " + ", ".join(ids) if ids else "nothing to expire"))
 
 
 @app.command("compile")
@@ -140,12 +153,12 @@ def compile_(
     from lineage.contracts.compile import write_suites
     from lineage.contracts.document import load_contracts
 
-    paths = write_suites(load_contracts(contracts), out, check=check)
+    paths = write_suites(load_contracts(contracts, max_bytes=_settings().max_contract_bytes), out, check=check)
     if check:
         if paths:
-            typer.echo("stale or missing suites: " + ", ".join(str(p) for p in paths), err=True)
+            typer.echo(plain("stale or missing suites: " + ", ".join(str(p) for p in paths)), err=True)
             raise typer.Exit(1)
-        typer.echo(f"suites in {out} are current")
+        _echo(f"suites in {out} are current")
         return
     for p in paths:
-        typer.echo(f"wrote {p}")
+        _echo(f"wrote {p}")

@@ -3,7 +3,10 @@
 :func:`load_contract` is the only entry point.  Each stage that fails raises
 :class:`~lineage.errors.ContractError` naming the file, the line and the field:
 
-1. YAML syntax (the parser's own mark gives the line);
+0. size: a document over ``max_bytes`` (``LINEAGE_MAX_CONTRACT_BYTES``) is refused before it
+   is parsed (:class:`~lineage.errors.ContractTooLarge`, HTTP 413);
+1. YAML, read strictly (see :mod:`lineage.contracts.yaml_strict`): syntax, safe types only, no
+   anchors or aliases, no duplicate keys, bounded nesting;
 2. the ODCS JSON Schema shipped with ``open-data-contract-standard`` (the error's path is mapped
    back to a line through the composed YAML node tree);
 3. the package's pydantic model (:class:`OpenDataContractStandard`), which forbids unknown
@@ -12,11 +15,11 @@
    Fides taxonomy keys checked.
 
 Nothing here touches the store; a document that fails any stage is never registered.
+Parsing is CPU-bound: callers on an event loop run :func:`load_contract` in a thread.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
@@ -27,8 +30,10 @@ from typing import Any
 
 import yaml
 
+from lineage.config import DEFAULT_MAX_CONTRACT_BYTES
 from lineage.contracts.terms import ContractTerms, TermProblem, extract_terms, render_path
-from lineage.errors import ContractError
+from lineage.contracts.yaml_strict import jsonable, parse_yaml
+from lineage.errors import ContractError, ContractTooLarge
 
 
 @dataclass(frozen=True)
@@ -45,26 +50,23 @@ class ContractDocument:
         return self.terms.id
 
 
-def load_contract(source: str | Path, *, text: str | None = None) -> ContractDocument:
-    """Parse and check a contract from ``source`` (a path), or from ``text`` labelled ``source``."""
+def load_contract(
+    source: str | Path, *, text: str | None = None, max_bytes: int = DEFAULT_MAX_CONTRACT_BYTES
+) -> ContractDocument:
+    """Parse and check a contract from ``source`` (a path), or from ``text`` labelled ``source``.
+
+    A document larger than ``max_bytes`` (UTF-8) is refused unparsed with
+    :class:`~lineage.errors.ContractTooLarge`; a file is never read past that.
+    """
     file = str(source)
     if text is None:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ContractError(file, None, "$", f"cannot read the file: {exc.strerror or exc}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = f"malformed YAML: {exc.problem or exc.context}"
-        raise ContractError(file, mark.line + 1 if mark else None, "$", reason) from None
-    except yaml.YAMLError as exc:
-        raise ContractError(file, None, "$", f"malformed YAML: {exc}") from None
+        text = _read(file, max_bytes)
+    elif len(text) > max_bytes or len(text.encode("utf-8")) > max_bytes:
+        raise too_large(file, f"{len(text.encode('utf-8'))} bytes", max_bytes)
+    root, data = parse_yaml(file, text)
     if not isinstance(data, dict):
         raise ContractError(file, 1, "$", "a contract must be a YAML mapping (an ODCS v3 document)")
-    data = _jsonable(data)
+    data = jsonable(data)
 
     errors = list(_validator().iter_errors(data))
     if errors:
@@ -90,10 +92,33 @@ def load_contract(source: str | Path, *, text: str | None = None) -> ContractDoc
     return ContractDocument(data, terms, hashlib.sha256(canonical.encode()).hexdigest(), file)
 
 
-def load_contracts(directory: str | Path) -> list[ContractDocument]:
+def load_contracts(directory: str | Path, *, max_bytes: int = DEFAULT_MAX_CONTRACT_BYTES) -> list[ContractDocument]:
     """Every ``*.yaml``/``*.yml`` contract in a directory, sorted by file name."""
     paths = sorted(p for p in Path(directory).iterdir() if p.suffix in (".yaml", ".yml"))
-    return [load_contract(p) for p in paths]
+    return [load_contract(p, max_bytes=max_bytes) for p in paths]
+
+
+def too_large(file: str, size: str, limit: int) -> ContractTooLarge:
+    """The error for a document of ``size`` (text) over ``limit`` bytes."""
+    return ContractTooLarge(
+        file, None, "$", f"the document is {size}, over the limit of {limit} bytes (LINEAGE_MAX_CONTRACT_BYTES)"
+    )
+
+
+def _read(file: str, max_bytes: int) -> str:
+    """The file's text, reading at most one byte past the limit (a huge file is never loaded)."""
+    try:
+        with open(file, "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ContractError(file, None, "$", f"cannot read the file: {exc.strerror or exc}") from exc
+    if len(raw) > max_bytes:
+        raise too_large(file, f"more than {max_bytes} bytes", max_bytes)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ContractError(file, line, "$", f"the file is not UTF-8 text (byte {exc.start})") from None
 
 
 @lru_cache(maxsize=1)
@@ -124,17 +149,6 @@ def _unexpected_key(error) -> tuple[str, ...]:
             if name in error.instance:
                 return (name,)
     return ()
-
-
-def _jsonable(value: Any) -> Any:
-    """YAML turns unquoted dates into date objects; JSON Schema and the store want strings."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
 
 
 def _line(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:

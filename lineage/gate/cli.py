@@ -2,7 +2,8 @@
 
 ``check`` prints the decision and exits 0 when the run may go ahead, 1 when it is blocked
 (including when the store cannot be reached: the gate fails closed).  ``--data DATASET=FILE``
-validates a CSV or Parquet file as that input's data with the compiled suites.
+validates a CSV or Parquet file as that input's data with the compiled suites.  Names and
+reasons are printed through :mod:`lineage.console`, so they cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from lineage.console import plain, plain_lines
 
 app = typer.Typer(help="The consent gate: may a training job read these inputs for this purpose?", no_args_is_help=True)
 
@@ -44,7 +47,7 @@ def check(
     if json_:
         typer.echo(json.dumps(decision.as_dict(), indent=2, default=str))
     else:
-        typer.echo(decision.render())
+        typer.echo(plain_lines(decision.render()))
     raise typer.Exit(0 if decision.allowed else 1)
 
 
@@ -66,4 +69,4 @@ def log(
         return
     for r in rows:
         verdict = "ALLOWED" if r["allowed"] else "BLOCKED"
-        typer.echo(f"{r['decidedAt']} {verdict:<7} {r['job']} for {r['purpose']}: {len(r['reasons'])} reason(s) ({r['decisionId']})")
+        typer.echo(plain(f"{r['decidedAt']} {verdict:<7} {r['job']} for {r['purpose']}: {len(r['reasons'])} reason(s) ({r['decisionId']})"))

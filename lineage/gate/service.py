@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import traceback
 from typing import Any, Mapping, Sequence
 
 import psycopg
@@ -149,18 +150,34 @@ def check_gate(
             record(conn, decision)
         return decision
     except StoreUnavailable as exc:
-        log.error("gate for %s blocked: store unavailable: %s", job, exc.message)
+        log.error("gate for %s blocked: store unavailable: %s", job, _masked(exc.message, db_or_settings))
         return blocked(job, purpose, raw_inputs, "store_unavailable",
-                       f"the lineage store or contract registry cannot be reached ({exc.message}); the gate fails closed, so the run is blocked")
+                       _masked(f"the lineage store or contract registry cannot be reached ({exc.message}); "
+                               "the gate fails closed, so the run is blocked", db_or_settings))
     except LineageError as exc:
-        return blocked(job, purpose, raw_inputs, "gate_error", f"{exc.message}; the run is blocked")
+        return blocked(job, purpose, raw_inputs, "gate_error", _masked(f"{exc.message}; the run is blocked", db_or_settings))
     except Exception as exc:  # fail closed on anything unexpected, naming it
-        log.exception("gate for %s failed", job)
+        # The traceback is logged masked too: a driver's error text can quote the password.
+        log.error("gate for %s failed:\n%s", job, _masked("".join(traceback.format_exception(exc)), db_or_settings))
         return blocked(job, purpose, raw_inputs, "gate_error",
-                       f"the gate could not decide ({type(exc).__name__}: {exc}); it fails closed, so the run is blocked")
+                       _masked(f"the gate could not decide ({type(exc).__name__}: {exc}); it fails closed, so the run is blocked",
+                               db_or_settings))
     finally:
         if owned is not None:
             owned.close()
+
+
+def _masked(text: str, db_or_settings: Any) -> str:
+    """``text`` with the store's password (and any credential-shaped text) masked: exception
+    texts end up in decision texts, the decision log and the server log."""
+    from lineage.config import redact_text
+
+    if hasattr(db_or_settings, "database_url"):  # Settings
+        secret = db_or_settings.database_url
+        url = secret.get_secret_value() if secret is not None else None
+    else:  # an open Database
+        url = getattr(db_or_settings, "url", None)
+    return redact_text(text, url if isinstance(url, str) else None)
 
 
 # -- the decision log ---------------------------------------------------------------------------

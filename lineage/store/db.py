@@ -3,7 +3,9 @@
 :func:`open_database` is the one entry point.  It resolves the URL from settings (starting the
 embedded server when needed), optionally applies migrations, and returns a :class:`Database`
 whose ``connection()`` hands out pooled connections.  Connection failures surface as
-:class:`~lineage.errors.StoreUnavailable`, which the gate treats as a reason to block.
+:class:`~lineage.errors.StoreUnavailable`, which the gate treats as a reason to block; its
+message is built from masked text (:func:`lineage.config.redact_text`), since psycopg's error
+text can quote the connection string.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Iterator
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from lineage.config import Settings
+from lineage.config import Settings, redact_text, redact_url
 from lineage.errors import StoreUnavailable
 
 
@@ -44,7 +46,7 @@ class Database:
             self._pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
             self._pool.close()
-            raise StoreUnavailable(f"cannot connect to the lineage store at {_redact(url)}: {exc}") from exc
+            raise StoreUnavailable(f"cannot connect to the lineage store at {redact_url(url)}: {redact_text(str(exc), url)}") from exc
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -53,7 +55,7 @@ class Database:
             with self._pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreUnavailable(f"the lineage store is unreachable: {exc}") from exc
+            raise StoreUnavailable(f"the lineage store is unreachable: {redact_text(str(exc), self.url)}") from exc
 
     def close(self) -> None:
         self._pool.close()
@@ -68,15 +70,6 @@ class Database:
 def _configure(conn: psycopg.Connection) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
 
 
 def open_database(settings: Settings, *, migrate: bool = False) -> Database:

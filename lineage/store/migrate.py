@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lineage.errors import StoreUnavailable
+from lineage.errors import ConfigError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,12 +25,19 @@ def _alembic_config(url: str):
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply every pending migration up to ``revision``."""
     from alembic import command
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import ArgumentError, OperationalError
 
     try:
         command.upgrade(_alembic_config(url), revision)
+    except ArgumentError:
+        raise ConfigError(
+            "LINEAGE_DATABASE_URL: migrations need the URL form (postgresql://USER:PASSWORD@HOST:PORT/DB), "
+            "not libpq's key=value form"
+        ) from None
     except OperationalError as exc:
-        raise StoreUnavailable(f"cannot migrate the lineage store: {exc.orig}") from exc
+        from lineage.config import redact_text
+
+        raise StoreUnavailable(f"cannot migrate the lineage store: {redact_text(str(exc.orig), url)}") from exc
 
 
 def current(url: str) -> str | None:

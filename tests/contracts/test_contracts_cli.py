@@ -17,9 +17,9 @@ ACME = str(ROOT / "contracts" / "acme-stock-photos.yaml")
 
 @pytest.fixture
 def run(settings):
-    env = {**os.environ, "LINEAGE_DATABASE_URL": settings.database_url.get_secret_value(), "LINEAGE_HOME": str(settings.home)}
-
     def _run(*args: str) -> subprocess.CompletedProcess:
+        # The environment is read at each call, so a test's monkeypatch.setenv reaches the command.
+        env = {**os.environ, "LINEAGE_DATABASE_URL": settings.database_url.get_secret_value(), "LINEAGE_HOME": str(settings.home)}
         return subprocess.run([LINEAGE, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
 
     return _run
@@ -88,3 +88,34 @@ def test_gate_check_validates_data_files(run, tmp_path):
     assert r.returncode == 0 and "validation acme-stock-photos.photos" in r.stdout, r.stdout + r.stderr
     r = run(*args, "--data", f"partner-drops:acme/photos={bad}")
     assert r.returncode == 1 and "[expectation_failed]" in r.stdout and "latitude" in r.stdout
+
+
+def test_duplicate_key_is_refused_with_file_line_and_path(run, tmp_path):
+    text = (ROOT / "contracts" / "lovematch-photos.yaml").read_text()
+    prohibited = "    value: [train_ai_system, third_party_sharing]\n"
+    text = text.replace(prohibited, prohibited + "    value: [third_party_sharing]\n", 1)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if s == "    value: [third_party_sharing]")
+    bad = tmp_path / "lovematch.yaml"
+    bad.write_text(text)
+    r = run("contracts", "register", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{bad}:{line}: customProperties[7].value: duplicate key `value`" in r.stderr
+    assert "no contracts registered" in run("contracts", "list").stdout
+
+
+def test_oversized_contract_is_refused_naming_the_file(run, tmp_path, monkeypatch):
+    big = tmp_path / "big.yaml"
+    big.write_text(Path(ACME).read_text() + "#" * 4096 + "\n")
+    monkeypatch.setenv("LINEAGE_MAX_CONTRACT_BYTES", "4096")
+    r = run("contracts", "register", str(big))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: {big}: $: the document is more than 4096 bytes") and "LINEAGE_MAX_CONTRACT_BYTES" in r.stderr
+
+
+def test_names_and_reasons_cannot_drive_the_terminal(run):
+    assert run("contracts", "register", ACME).returncode == 0
+    r = run("contracts", "revoke", "acme-stock-photos", "--as", "dpo@example.com", "--reason", "gone\x1b[2J\nFORGED LINE")
+    assert r.returncode == 0, r.stderr
+    shown = run("contracts", "show", "acme-stock-photos").stdout
+    assert "\x1b" not in shown and "gone\\x1b[2J\\x0aFORGED LINE" in shown
+    assert not any(line.startswith("FORGED") for line in shown.splitlines())
