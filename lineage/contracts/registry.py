@@ -3,8 +3,11 @@
 Every change appends a row to ``contract_versions`` (who, when, why); registering a new document
 revision also appends to ``contract_documents`` and ``contract_dataset_links``.  Nothing is
 updated or deleted, and the tables' triggers refuse it.  The current state of a contract is its
-highest version.  Changes to one contract are serialised with a transaction-scoped advisory
-lock, so concurrent approvals cannot both win.
+highest version; the state the gate obeys is its *governing* version (its latest approval,
+unless revoked or expired since: see :mod:`lineage.store.contracts`), so registering a new
+revision of an approved contract does not take it out of force until that revision is approved.
+Changes to one contract are serialised with a transaction-scoped advisory lock, so concurrent
+approvals cannot both win.  The SQL lives in :mod:`lineage.store.contracts`.
 
 Rules enforced here (each a specific error):
 
@@ -25,12 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from lineage.contracts.document import ContractDocument
 from lineage.contracts.terms import ContractTerms
 from lineage.errors import BadRequest, Conflict, NotFound, SelfApprovalRefused
+from lineage.store import contracts as sql
 
 
 @dataclass(frozen=True)
@@ -90,17 +92,6 @@ class ContractState:
         return out
 
 
-_CURRENT = """
-SELECT DISTINCT ON (v.contract_id)
-       v.contract_id, v.version, v.revision, v.status, v.actor, v.reason, v.recorded_at,
-       d.terms, d.sha256, d.source_file, d.registered_by, d.document
-FROM contract_versions v
-JOIN contract_documents d ON d.contract_id = v.contract_id AND d.revision = v.revision
-{where}
-ORDER BY v.contract_id, v.version DESC
-"""
-
-
 def _state(row: dict[str, Any], history: Iterable[VersionRow] = (), full: bool = False) -> ContractState:
     return ContractState(
         id=row["contract_id"],
@@ -119,76 +110,48 @@ def _state(row: dict[str, Any], history: Iterable[VersionRow] = (), full: bool =
     )
 
 
-def _lock(conn: psycopg.Connection, contract_id: str) -> None:
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", ("contract:" + contract_id,))
-
-
-def _append(conn: psycopg.Connection, cid: str, revision: int, action: str, status: str, actor: str, reason: str | None) -> None:
-    conn.execute(
-        """INSERT INTO contract_versions (contract_id, version, revision, action, status, actor, reason)
-           SELECT %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s FROM contract_versions WHERE contract_id = %s""",
-        (cid, revision, action, status, actor, reason, cid),
-    )
-
-
 def current(conn: psycopg.Connection, contract_id: str) -> ContractState | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_CURRENT.format(where="WHERE v.contract_id = %s"), (contract_id,)).fetchone()
+    """The contract's highest version (what a steward acts on), or None if unknown."""
+    row = sql.current_row(conn, contract_id)
     return _state(row) if row else None
 
 
 def get(conn: psycopg.Connection, contract_id: str) -> ContractState:
     """The current state with its full history and document; :class:`NotFound` if unknown."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_CURRENT.format(where="WHERE v.contract_id = %s"), (contract_id,)).fetchone()
-        if row is None:
-            raise NotFound("contract", contract_id)
-        rows = cur.execute(
-            "SELECT version, revision, action, status, actor, reason, recorded_at FROM contract_versions "
-            "WHERE contract_id = %s ORDER BY version",
-            (contract_id,),
-        ).fetchall()
-    return _state(row, (VersionRow(**r) for r in rows), full=True)
+    row = sql.current_row(conn, contract_id)
+    if row is None:
+        raise NotFound("contract", contract_id)
+    return _state(row, (VersionRow(**r) for r in sql.version_rows(conn, contract_id)), full=True)
 
 
 def list_contracts(conn: psycopg.Connection) -> list[ContractState]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_CURRENT.format(where="")).fetchall()
-    return [_state(r) for r in rows]
+    return [_state(r) for r in sql.current_rows(conn)]
 
 
 def register(conn: psycopg.Connection, doc: ContractDocument, actor: str | None = None) -> ContractState:
     """Record a new revision of a contract (status ``proposed``); the same document twice is a no-op."""
     cid = doc.id
-    _lock(conn, cid)
-    latest = conn.execute(
-        "SELECT revision, sha256 FROM contract_documents WHERE contract_id = %s ORDER BY revision DESC LIMIT 1", (cid,)
-    ).fetchone()
+    sql.lock(conn, cid)
+    latest = sql.latest_document(conn, cid)
     if latest and latest[1] == doc.sha256:
         state = current(conn, cid)
         if state is not None and state.status != "revoked":
             return state
     revision = (latest[0] if latest else 0) + 1
     who = actor or doc.terms.requester
-    conn.execute(
-        """INSERT INTO contract_documents (contract_id, revision, document, terms, sha256, source_file, registered_by)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-        (cid, revision, Jsonb(doc.document), Jsonb(doc.terms.to_json()), doc.sha256, doc.source_file, who),
+    sql.insert_document(
+        conn, cid, revision, doc.document, doc.terms.to_json(), doc.sha256, doc.source_file, who,
+        [(d.namespace, d.name, d.schema) for d in doc.terms.datasets],
     )
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO contract_dataset_links (contract_id, revision, namespace, name, schema_name) VALUES (%s, %s, %s, %s, %s)",
-            [(cid, revision, d.namespace, d.name, d.schema) for d in doc.terms.datasets],
-        )
     why = f"registered revision {revision} from {doc.source_file}"
-    _append(conn, cid, revision, "register", "proposed", who, why)
+    sql.append_version(conn, cid, revision, "register", "proposed", who, why)
     return current(conn, cid)  # type: ignore[return-value]
 
 
 def approve(conn: psycopg.Connection, contract_id: str, user: str, reason: str | None = None, today: dt.date | None = None) -> ContractState:
     """Approve the current revision as steward ``user``, enforcing separation of duties."""
     user = _who(user)
-    _lock(conn, contract_id)
+    sql.lock(conn, contract_id)
     state = current(conn, contract_id)
     if state is None:
         raise NotFound("contract", contract_id)
@@ -203,7 +166,7 @@ def approve(conn: psycopg.Connection, contract_id: str, user: str, reason: str |
     today = today or dt.datetime.now(dt.timezone.utc).date()
     if state.terms.expires and state.terms.expires < today:
         raise Conflict(f"contract `{state.ref}` expired on {state.terms.expires}: register a revision with a later `expires`")
-    _append(conn, contract_id, state.revision, "approve", "approved", user, reason or "approved")
+    sql.append_version(conn, contract_id, state.revision, "approve", "approved", user, reason or "approved")
     return current(conn, contract_id)  # type: ignore[return-value]
 
 
@@ -212,13 +175,13 @@ def revoke(conn: psycopg.Connection, contract_id: str, user: str, reason: str) -
     user = _who(user)
     if not reason or not reason.strip():
         raise BadRequest("reason", "revoking a contract needs a reason (it is kept in the contract's history)")
-    _lock(conn, contract_id)
+    sql.lock(conn, contract_id)
     state = current(conn, contract_id)
     if state is None:
         raise NotFound("contract", contract_id)
     if state.status in ("revoked", "expired"):
         raise Conflict(f"contract `{state.ref}` is already {state.status}")
-    _append(conn, contract_id, state.revision, "revoke", "revoked", user, reason.strip())
+    sql.append_version(conn, contract_id, state.revision, "revoke", "revoked", user, reason.strip())
     return current(conn, contract_id)  # type: ignore[return-value]
 
 
@@ -228,58 +191,24 @@ def expire_due(conn: psycopg.Connection, today: dt.date | None = None) -> list[s
     expired = []
     for state in list_contracts(conn):
         if state.status == "approved" and state.terms.expires and state.terms.expires < today:
-            _lock(conn, state.id)
-            _append(conn, state.id, state.revision, "expire", "expired", "system", f"expiry date {state.terms.expires} passed")
+            sql.lock(conn, state.id)
+            sql.append_version(conn, state.id, state.revision, "expire", "expired", "system", f"expiry date {state.terms.expires} passed")
             expired.append(state.id)
     return expired
 
 
 def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[ContractState]]:
-    """For each (namespace, name), the current state of every contract whose current revision covers it.
+    """For each (namespace, name), the *governing* state of every contract whose governing revision covers it.
 
-    One query for the whole set; datasets no contract covers are absent from the result.
+    Governing (what the gate obeys; see :mod:`lineage.store.contracts`): the contract's latest
+    approved version, unless it was revoked or expired after that approval, in which case its
+    current state; for a contract never approved, its current state.  One query for the whole
+    set; datasets no contract covers are absent from the result.
     """
-    pairs = sorted(set(datasets))
-    if not pairs:
-        return {}
-    sql = """
-    WITH cur AS (""" + _CURRENT.format(where="WHERE v.contract_id IN (SELECT contract_id FROM contract_dataset_links "
-                                       "WHERE (namespace, name) IN (SELECT * FROM unnest(%s::text[], %s::text[])))") + """)
-    SELECT l.namespace AS link_namespace, l.name AS link_name, cur.*
-    FROM cur JOIN contract_dataset_links l ON l.contract_id = cur.contract_id AND l.revision = cur.revision
-    WHERE (l.namespace, l.name) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
-    """
-    ns, names = [p[0] for p in pairs], [p[1] for p in pairs]
     out: dict[tuple[str, str], list[ContractState]] = {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(sql, (ns, names, ns, names)).fetchall():
-            out.setdefault((row["link_namespace"], row["link_name"]), []).append(_state(row))
+    for row in sql.governing_rows(conn, datasets):
+        out.setdefault((row["link_namespace"], row["link_name"]), []).append(_state(row))
     return out
-
-
-_OWNERS = """
-WITH RECURSIVE ds (dataset_id, depth) AS (
-    SELECT d.id, 0 FROM contract_dataset_links l
-    JOIN namespaces n ON n.name = l.namespace JOIN datasets d ON d.namespace_id = n.id AND d.name = l.name
-    WHERE l.contract_id = %(cid)s AND l.revision = %(rev)s
-    UNION
-    SELECT o.dataset_id, ds.depth + 1 FROM ds
-    JOIN job_io i ON i.dataset_id = ds.dataset_id AND i.direction = 'i'
-    JOIN job_io o ON o.job_id = i.job_id AND o.direction = 'o'
-    WHERE ds.depth < 20
-),
-consumers AS (
-    SELECT DISTINCT n.name AS job_namespace, j.name AS job_name FROM ds
-    JOIN job_io i ON i.dataset_id = ds.dataset_id AND i.direction = 'i'
-    JOIN jobs j ON j.id = i.job_id JOIN namespaces n ON n.id = j.namespace_id
-)
-SELECT DISTINCT c.job_namespace || ':' || c.job_name, owner ->> 'name'
-FROM consumers c
-JOIN raw_events r ON r.job_namespace = c.job_namespace AND r.job_name = c.job_name
-CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(r.payload #> '{job,facets,ownership,owners}') = 'array'
-         THEN r.payload #> '{job,facets,ownership,owners}' ELSE '[]'::jsonb END) AS owner
-"""
 
 
 def _conflict_of_interest(conn: psycopg.Connection, state: ContractState, user: str) -> str | None:
@@ -288,7 +217,7 @@ def _conflict_of_interest(conn: psycopg.Connection, state: ContractState, user: 
         return "its requester"
     if _same(user, state.registered_by):
         return "who registered it"
-    for job, owner in conn.execute(_OWNERS, {"cid": state.id, "rev": state.revision}).fetchall():
+    for job, owner in sql.consumer_owners(conn, state.id, state.revision):
         if owner and _same(user, owner):
             return f"an owner of job `{job}`, which consumes its data"
     return None

@@ -1,18 +1,42 @@
 """The gate's decision, as a pure function over plain data.
 
 :func:`evaluate` answers: may ``job`` read ``inputs`` for ``purpose``?  It is given, for each
-input, its original sources (from lineage) and, for each source, the current state of every
-contract that covers it (from the registry).  A source passes when at least one of its contracts
-is approved, unexpired, permits the purpose (the hierarchy counts: a permission for
-``essential`` covers ``essential.service``), does not prohibit it (in either direction of the
-hierarchy: prohibiting ``train_ai_system`` blocks it and all its sub-uses; prohibiting a sub-use
-blocks a request for the whole), and permits that purpose for every data category the contract
-says the data holds.  Otherwise each failing contract contributes its reasons.
+input, its :class:`~lineage.gate.provenance.Upstream` (every dataset on its upstream graph, the
+input included, and which of them are origins; ``None`` when the store has never seen the
+input) and, for each dataset, the *governing* state of every contract covering it (the latest
+approved version of each contract, unless revoked or expired since; see
+:mod:`lineage.store.contracts`).  No I/O happens here; ``service`` fetches the facts.
 
-The decision is allowed only when every source of every input passes and every data validation
-passed; it lists *every* reason, each naming the input dataset, the source, the contract
-(``id@version``) and the clause.  No I/O happens here; ``service`` fetches the facts, and
-:func:`blocked` builds the fail-closed decision used when they cannot be fetched.
+The rules, in the order they are applied (every rule that fails adds its reasons; the run is
+allowed only when none does):
+
+1. **Inputs.**  A job that declares no inputs is blocked (``no_inputs``): the gate only lets
+   through runs whose data it can trace.
+2. **Unknown provenance.**  An input the lineage store has never seen is blocked
+   (``unknown_provenance``): nothing is known of where its data came from.  (A dataset the
+   store knows but that nothing writes is not unknown: it is an origin, rule 5.)
+3. **Every covered dataset upstream is checked**, not only the roots: for each input, every
+   dataset on its upstream graph (the input itself included) that a contract covers.
+4. **Deny wins.**  Each contract covering such a dataset that is not approved
+   (``not_approved``), revoked (``revoked``), expired by status or by its ``expires`` date
+   (``expired``), or prohibits the purpose or any purpose overlapping it in the Fides
+   hierarchy (``purpose_prohibited``) blocks, whatever other contracts on that dataset permit.
+5. **Permission.**  Each covered dataset also needs at least one covering contract that is
+   approved, unexpired, permits the purpose (a permission for ``essential`` covers
+   ``essential.service``) and permits it for every data category the contract says the data
+   holds.  When none does, the shortfalls of each (``purpose_not_permitted``,
+   ``category_not_permitted``) are the reasons; when one does, the others' shortfalls are not
+   denials and do not block (a contract that merely does not list a purpose does not forbid it).
+6. **Origins.**  Every origin (a dataset with no recorded upstream, including one written by a
+   job that declared no inputs; see :mod:`lineage.gate.provenance`) must be covered by such a
+   contract: an uncovered origin is blocked (``no_contract``).  Derived datasets no contract
+   covers are not checked themselves: their origins and covered ancestors are.
+
+Data validation (``expectation_failed``) comes after, in ``service``, and only for runs these
+rules allow; :func:`blocked` builds the fail-closed decision used when the facts cannot be
+fetched (``store_unavailable``, ``gate_error``).  The decision lists *every* reason, each naming
+the input (``dataset``), the dataset on its upstream where the problem was found (``source``),
+the contract (``id@version``) and the clause.
 """
 
 from __future__ import annotations
@@ -20,23 +44,28 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lineage.contracts.taxonomy import covered_by_any, covers, overlaps
 
+from lineage.gate.provenance import Upstream
+
 if TYPE_CHECKING:  # pragma: no cover
     from lineage.contracts.registry import ContractState
+
+#: Problems that block whatever other contracts on the same dataset permit.
+DENIALS = frozenset({"not_approved", "revoked", "expired", "purpose_prohibited"})
 
 
 @dataclass(frozen=True)
 class Reason:
     """One reason a run is blocked."""
 
-    code: str  # no_inputs, no_contract, not_approved, revoked, expired, purpose_not_permitted,
-    #            purpose_prohibited, category_not_permitted, expectation_failed, store_unavailable, gate_error
+    code: str  # no_inputs, unknown_provenance, no_contract, not_approved, revoked, expired, purpose_prohibited,
+    #            purpose_not_permitted, category_not_permitted, expectation_failed, store_unavailable, gate_error
     message: str
     dataset: str | None = None  # the input, as dataset:NS:NAME
-    source: str | None = None  # the original source, as dataset:NS:NAME
+    source: str | None = None  # where on the input's upstream it was found (an origin or a covered dataset)
     contract: str | None = None  # id@version
     clause: str | None = None  # where in the contract
 
@@ -66,9 +95,11 @@ class Decision:
     inputs: tuple[str, ...]
     allowed: bool
     reasons: tuple[Reason, ...] = ()
-    #: input -> its original sources
+    #: input -> its origins (empty for an input of unknown provenance)
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    #: source -> the contract (id@version) that let it through
+    #: input -> every dataset on its upstream that was checked: its origins and covered datasets
+    checked: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: checked dataset -> the contract (id@version) that permitted it (absent if none did, or a denial blocked it)
     passed_by: Mapping[str, str] = field(default_factory=dict)
     #: every contract consulted: id -> version
     contracts: Mapping[str, int] = field(default_factory=dict)
@@ -108,10 +139,18 @@ class Decision:
         """The decision as text for a terminal, a log, or an Airflow failure."""
         head = "ALLOWED" if self.allowed else "BLOCKED"
         lines = [f"{head}: job `{self.job}` reading {len(self.inputs)} input(s) for purpose `{self.purpose}` (decision {self.decision_id})"]
+        def shown(ids: Sequence[str]) -> str:
+            return ", ".join(f"{s} [{self.passed_by[s]}]" if s in self.passed_by else s for s in ids)
+
         for inp in self.inputs:
-            srcs = self.sources.get(inp, ())
-            shown = ", ".join(f"{s} [{self.passed_by[s]}]" if s in self.passed_by else s for s in srcs) or "unknown"
-            lines.append(f"  input {inp} <- sources: {shown}")
+            if inp not in self.sources:
+                lines.append(f"  input {inp} <- origins: unknown")
+                continue
+            srcs = self.sources[inp]
+            lines.append(f"  input {inp} <- origins: {shown(srcs)}")
+            also = [d for d in self.checked.get(inp, ()) if d not in srcs]
+            if also:
+                lines.append(f"    also checked upstream: {shown(also)}")
         for i, r in enumerate(self.reasons, 1):
             where = ", ".join(
                 f"{k} {v}" for k, v in (("input", r.dataset), ("source", r.source), ("contract", r.contract), ("clause", r.clause)) if v
@@ -130,6 +169,7 @@ class Decision:
             "allowed": self.allowed,
             "reasons": [r.as_dict() for r in self.reasons],
             "sources": {k: list(v) for k, v in self.sources.items()},
+            "checked": {k: list(v) for k, v in self.checked.items()},
             "passedBy": dict(self.passed_by),
             "contracts": dict(self.contracts),
             "validations": [v.as_dict() for v in self.validations],
@@ -177,55 +217,82 @@ def evaluate(
     job: str,
     purpose: str,
     inputs: Sequence[str],
-    sources: Mapping[str, Iterable[str]],
+    upstream: Mapping[str, Upstream | None],
     contracts: Mapping[str, Sequence["ContractState"]],
     today: dt.date | None = None,
     decided_at: dt.datetime | None = None,
 ) -> Decision:
-    """Decide from plain facts; see the module docstring.
+    """Decide from plain facts by the rules in the module docstring.
 
-    ``sources`` maps each input (``dataset:NS:NAME``) to its original sources (same form; an
-    input nothing writes is its own source); ``contracts`` maps a source to the contract states
-    covering it.
+    ``upstream`` maps each input (``dataset:NS:NAME``) to its :class:`Upstream`; an input
+    missing from it, or mapped to ``None``, is of unknown provenance.  ``contracts`` maps a
+    dataset (same form) to the governing states of the contracts covering it.
     """
     decided_at = decided_at or dt.datetime.now(dt.timezone.utc)
     today = today or decided_at.date()
     reasons: list[Reason] = []
     passed_by: dict[str, str] = {}
     consulted: dict[str, int] = {}
-    srcs_by_input = {i: tuple(sorted(set(sources.get(i, ())) or {i})) for i in inputs}
+    origins: dict[str, tuple[str, ...]] = {}
+    checked: dict[str, tuple[str, ...]] = {}
+    verdicts: dict[str, list[Reason]] = {}
     if not inputs:
         reasons.append(Reason("no_inputs", f"job `{job}` declared no inputs; the gate only lets through runs whose data it can trace"))
-    verdicts: dict[str, list[Reason]] = {}
-    for source in sorted({s for v in srcs_by_input.values() for s in v}):
-        found = contracts.get(source, ())
-        problems: list[Reason] = []
-        if not found:
-            problems.append(Reason("no_contract", f"source `{source}` has no contract: register one (`lineage contracts register FILE`) and have an independent steward approve it", source=source))
-        for state in found:
-            consulted[state.id] = state.version
-            mine = contract_problems(state, purpose, today)
-            if not mine:
-                passed_by[source] = state.ref
-                break
-            problems += [Reason(code, msg, source=source, contract=state.ref, clause=clause) for code, clause, msg in mine]
-        if source not in passed_by:
-            verdicts[source] = problems
     for inp in inputs:
-        for source in srcs_by_input[inp]:
-            for r in verdicts.get(source, ()):
-                reasons.append(replace(r, dataset=inp))
+        up = upstream.get(inp)
+        if up is None:
+            reasons.append(Reason(
+                "unknown_provenance",
+                f"input `{inp}` is unknown to the lineage store: nothing records where its data came from; "
+                "run the job that produces it with lineage enabled (or ingest its events) before training on it",
+                dataset=inp, source=inp,
+            ))
+            continue
+        origins[inp] = tuple(sorted(up.origins))
+        checked[inp] = tuple(sorted(d for d in up.datasets | {inp} if d in up.origins or contracts.get(d)))
+        for ds in checked[inp]:
+            if ds not in verdicts:
+                verdicts[ds] = _check(ds, contracts.get(ds, ()), purpose, today, passed_by, consulted)
+            reasons += [replace(r, dataset=inp) for r in verdicts[ds]]
     return Decision(
         job=job,
         purpose=purpose,
         inputs=tuple(inputs),
         allowed=not reasons,
         reasons=tuple(reasons),
-        sources=srcs_by_input,
+        sources=origins,
+        checked=checked,
         passed_by=passed_by,
         contracts=consulted,
         decided_at=decided_at,
     )
+
+
+def _check(
+    ds: str, states: Sequence["ContractState"], purpose: str, today: dt.date, passed_by: dict[str, str], consulted: dict[str, int]
+) -> list[Reason]:
+    """Rules 4-6 for one dataset: its reasons (without the input); records who permitted it."""
+    if not states:
+        return [Reason(
+            "no_contract",
+            f"origin `{ds}` has no contract: nothing upstream of its data is recorded, so an approved contract permitting the "
+            "purpose must cover it; register one (`lineage contracts register FILE`) and have an independent steward approve it",
+            source=ds,
+        )]
+    denials: list[Reason] = []
+    shortfalls: list[Reason] = []
+    permitted_by: str | None = None
+    for state in sorted(states, key=lambda s: (s.id, s.version)):
+        consulted[state.id] = state.version
+        problems = contract_problems(state, purpose, today)
+        if not problems and permitted_by is None:
+            permitted_by = state.ref
+        for code, clause, msg in problems:
+            reason = Reason(code, msg, source=ds, contract=state.ref, clause=clause)
+            (denials if code in DENIALS else shortfalls).append(reason)
+    if permitted_by and not denials:
+        passed_by[ds] = permitted_by
+    return denials + ([] if permitted_by else shortfalls)
 
 
 def blocked(job: str, purpose: str, inputs: Sequence[str], code: str, message: str) -> Decision:

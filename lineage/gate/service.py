@@ -2,20 +2,23 @@
 
 :func:`check_gate` is what the CLI, the HTTP API and the Airflow operator call.  It
 
-1. follows lineage upstream from each input to its original sources (one recursive query per
-   input; an input the store has never seen is its own source);
-2. fetches, in one query, the current state of every contract covering those sources and the
-   inputs themselves;
-3. decides with the pure :func:`~lineage.gate.decision.evaluate`;
-4. if the contracts allow the run and data is given, runs the compiled GX suites on it (the
-   input's own contract suite, or the provenance check for derived data carrying the column),
-   with the ids of the contracts that let its sources through as the approved set;
-5. appends the decision to the decision log (``gate_decisions``, append-only; :func:`record`,
-   read back with :func:`recent`).
+1. records any decisions left pending while the store was unreachable (:mod:`.pending`);
+2. then, in **one transaction**, follows lineage upstream from each input (one recursive query
+   per input, up to :data:`DEPTH` jobs; an input the store has never seen has unknown
+   provenance), fetches in one query the governing state of every contract covering any
+   dataset on those graphs, decides with the pure :func:`~lineage.gate.decision.evaluate`
+   (whose docstring lists the rules in order), runs the compiled GX suites on the data given
+   if the contracts allow the run, and appends the decision to the decision log
+   (``gate_decisions``; :func:`record`, read back with :func:`recent`).  The decision is
+   returned only once that transaction has committed, so no decision is acted on that the
+   log does not hold.
 
 It never raises on a refusal: the returned decision has ``allowed`` False and ``render()``
-explains.  It fails closed: if the store cannot be reached, or anything else goes wrong while
-deciding or recording, the decision is a refusal naming the failure.
+explains.  It fails closed: if the store cannot be reached, or anything goes wrong while
+deciding, validating or recording, the decision is a refusal naming the failure, and that
+refusal is logged too: in the store if it can still be reached, otherwise in a pending file
+under ``LINEAGE_HOME/gate-pending`` that the next check reaching the store records (once: the
+log is idempotent on ``decision_id``).  The SQL lives in :mod:`lineage.store.decisions`.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from lineage.errors import LineageError, NotFound, StoreUnavailable
+from lineage.errors import BadRequest, LineageError, NotFound, StoreUnavailable
+from lineage.events.ids import NodeId, parse_node_id
+from lineage.gate import pending
 from lineage.gate.decision import Decision, Validation, blocked, evaluate
 from lineage.gate.facets import input_facets
+from lineage.gate.provenance import Upstream, upstream_of
+from lineage.store import decisions as log_sql
+from lineage.store.decisions import DecisionRow
 
 log = logging.getLogger("lineage.gate")
 DEPTH = 100
@@ -39,46 +46,42 @@ DEPTH = 100
 
 def dataset_id(value: str) -> str:
     """``dataset:NS:NAME`` from either that or ``NS:NAME`` (split at the last colon)."""
-    body = value[len("dataset:"):] if value.startswith("dataset:") else value
-    ns, sep, name = body.rpartition(":")
-    if not sep or not ns or not name:
-        from lineage.errors import BadRequest
-
-        raise BadRequest("inputs", f"`{value}` is not a dataset; expected `dataset:NAMESPACE:NAME` or `NAMESPACE:NAME`")
-    return f"dataset:{ns}:{name}"
+    full = value if value.startswith("dataset:") else f"dataset:{value}"
+    try:
+        return str(parse_node_id(full, "inputs"))
+    except BadRequest:
+        raise BadRequest("inputs", f"`{value}` is not a dataset; expected `dataset:NAMESPACE:NAME` or `NAMESPACE:NAME`") from None
 
 
-def _pair(ds: str) -> tuple[str, str]:
-    ns, _, name = ds[len("dataset:"):].rpartition(":")
-    return ns, name
+def _node(ds: str) -> NodeId:
+    return parse_node_id(ds, "inputs")
 
 
-def original_sources(conn, inputs: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """For each input, the datasets its data came from (itself, if nothing writes it)."""
-    from lineage.events.ids import NodeId
+def upstreams(conn: psycopg.Connection, inputs: Sequence[str]) -> dict[str, Upstream | None]:
+    """For each input, its :class:`Upstream`, or None when the store has never seen it."""
     from lineage.store import graph
 
-    out: dict[str, tuple[str, ...]] = {}
+    out: dict[str, Upstream | None] = {}
     for inp in inputs:
-        ns, name = _pair(inp)
         try:
-            g = graph.upstream(conn, NodeId("dataset", ns, name), DEPTH)
+            g = graph.upstream(conn, _node(inp), DEPTH)
         except NotFound:
-            out[inp] = (inp,)
+            out[inp] = None
             continue
-        out[inp] = tuple(graph.original_sources(g)) or (inp,)
+        out[inp] = upstream_of(inp, g.nodes, g.edges)
     return out
 
 
 def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date | None = None) -> tuple[Decision, dict]:
-    """The contract-and-lineage part alone; also returns the contracts found, by source pair."""
+    """The contract-and-lineage part alone; also returns the governing contracts, by dataset id."""
     from lineage.contracts import registry
 
-    sources = original_sources(conn, inputs)
-    pairs = {_pair(s) for srcs in sources.values() for s in srcs} | {_pair(i) for i in inputs}
+    ups = upstreams(conn, inputs)
+    datasets = {d for up in ups.values() if up is not None for d in up.datasets} | set(inputs)
+    pairs = {(n.namespace, n.name) for n in map(_node, datasets)}
     found = registry.contracts_for_datasets(conn, pairs)
     by_id = {f"dataset:{ns}:{name}": states for (ns, name), states in found.items()}
-    return evaluate(job=job, purpose=purpose, inputs=inputs, sources=sources, contracts=by_id, today=today), by_id
+    return evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today), by_id
 
 
 def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -> list[Validation]:
@@ -90,11 +93,12 @@ def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -
         frame = data.get(inp)
         if frame is None:
             continue
-        approved = sorted({decision.passed_by[s].split("@")[0] for s in decision.sources.get(inp, ()) if s in decision.passed_by})
+        # Rows may carry the id of any contract that permitted a dataset on this input's upstream.
+        approved = sorted({decision.passed_by[s].split("@")[0] for s in decision.checked.get(inp, ()) if s in decision.passed_by})
         suites: list[tuple[dict, str | None]] = []
-        ns, name = _pair(inp)
+        node = _node(inp)
         for state in contracts.get(inp, ()):
-            link = next((d for d in state.terms.datasets if (d.namespace, d.name) == (ns, name)), None)
+            link = next((d for d in state.terms.datasets if (d.namespace, d.name) == (node.namespace, node.name)), None)
             if link and link.schema:
                 suites.append((compile_terms(state.terms, state.sha256)[suite_name(state.id, link.schema)], state.ref))
                 break
@@ -120,21 +124,24 @@ def check_gate(
     *,
     today: dt.date | None = None,
     connect_timeout: float = 5.0,
+    pending_dir: Path | None = None,
 ) -> Decision:
     """May ``job`` read ``inputs`` for ``purpose``?  See the module docstring; never raises on a refusal.
 
     ``db_or_settings`` is an open :class:`~lineage.store.db.Database` or the
     :class:`~lineage.config.Settings` to open one with (waiting at most ``connect_timeout``
     seconds for the store; then the run is blocked).  ``data`` maps inputs to pandas frames or
-    :class:`~lineage.gate.runner.SqlTable`s to validate.
+    :class:`~lineage.gate.runner.SqlTable`\\ s to validate.  ``pending_dir`` is where refusals
+    are kept while the store is unreachable (default: ``gate-pending`` under the settings'
+    home, or under ``LINEAGE_HOME`` when given a database).
     """
     from lineage.store.db import Database
 
     raw_inputs = list(inputs)
-    owned = None
+    folder = pending_dir if pending_dir is not None else _default_pending(db_or_settings)
+    db: Database | None = None
+    owned: Database | None = None
     try:
-        inputs = [dataset_id(i) for i in raw_inputs]
-        frames = {dataset_id(k): v for k, v in (data or {}).items()}
         if isinstance(db_or_settings, Database):
             db = db_or_settings
         else:
@@ -142,26 +149,36 @@ def check_gate(
 
             settings = db_or_settings
             db = owned = Database(resolve_url(settings), min_size=1, max_size=settings.pool_max_size, timeout=connect_timeout)
-        with db.connection() as conn:
+        if folder is not None:
+            with db.connection() as conn:
+                pending.flush(conn, folder)
+        inputs = [dataset_id(i) for i in raw_inputs]
+        frames = {dataset_id(k): v for k, v in (data or {}).items()}
+        with db.connection() as conn:  # one transaction: the decision commits with its log row
             decision, contracts = decide(conn, job, purpose, inputs, today)
-        if decision.allowed and frames:
-            decision = decision.with_validations(_validations(decision, contracts, frames))
-        with db.connection() as conn:
+            if decision.allowed and frames:
+                decision = decision.with_validations(_validations(decision, contracts, frames))
             record(conn, decision)
         return decision
     except StoreUnavailable as exc:
         log.error("gate for %s blocked: store unavailable: %s", job, _masked(exc.message, db_or_settings))
-        return blocked(job, purpose, raw_inputs, "store_unavailable",
-                       _masked(f"the lineage store or contract registry cannot be reached ({exc.message}); "
-                               "the gate fails closed, so the run is blocked", db_or_settings))
+        refusal = blocked(job, purpose, raw_inputs, "store_unavailable",
+                          _masked(f"the lineage store or contract registry cannot be reached ({exc.message}); "
+                                  "the gate fails closed, so the run is blocked", db_or_settings))
+        _record_refusal(None, refusal, folder)
+        return refusal
     except LineageError as exc:
-        return blocked(job, purpose, raw_inputs, "gate_error", _masked(f"{exc.message}; the run is blocked", db_or_settings))
+        refusal = blocked(job, purpose, raw_inputs, "gate_error", _masked(f"{exc.message}; the run is blocked", db_or_settings))
+        _record_refusal(db, refusal, folder)
+        return refusal
     except Exception as exc:  # fail closed on anything unexpected, naming it
         # The traceback is logged masked too: a driver's error text can quote the password.
         log.error("gate for %s failed:\n%s", job, _masked("".join(traceback.format_exception(exc)), db_or_settings))
-        return blocked(job, purpose, raw_inputs, "gate_error",
-                       _masked(f"the gate could not decide ({type(exc).__name__}: {exc}); it fails closed, so the run is blocked",
-                               db_or_settings))
+        refusal = blocked(job, purpose, raw_inputs, "gate_error",
+                          _masked(f"the gate could not decide ({type(exc).__name__}: {exc}); it fails closed, so the run is blocked",
+                                  db_or_settings))
+        _record_refusal(db, refusal, folder)
+        return refusal
     finally:
         if owned is not None:
             owned.close()
@@ -180,6 +197,38 @@ def _masked(text: str, db_or_settings: Any) -> str:
     return redact_text(text, url if isinstance(url, str) else None)
 
 
+def _default_pending(db_or_settings: Any) -> Path | None:
+    home = getattr(db_or_settings, "home", None)
+    if home is None:
+        try:
+            from lineage.config import Settings
+
+            home = Settings().home
+        except Exception:  # settings that do not load: no pending file, and the log says so
+            log.exception("no LINEAGE_HOME for pending gate decisions")
+            return None
+    return pending.directory(home)
+
+
+def _record_refusal(db: Any, decision: Decision, folder: Path | None) -> None:
+    """Log a refusal: in the store if ``db`` still answers, else in a pending file; never raises."""
+    if db is not None:
+        try:
+            with db.connection() as conn:
+                record(conn, decision)
+            return
+        except Exception as exc:  # the store is gone (or refuses): keep it for later
+            log.warning("could not record refusal %s in the store (%s); keeping it pending", decision.decision_id, type(exc).__name__)
+    if folder is None:
+        log.error("gate refusal %s could not be recorded anywhere: %s", decision.decision_id, decision.render())
+        return
+    try:
+        path = pending.write(folder, decision_row(decision))
+        log.warning("gate refusal %s kept in %s until the store is reachable", decision.decision_id, path)
+    except Exception:
+        log.exception("gate refusal %s could not be written to %s: %s", decision.decision_id, folder, decision.render())
+
+
 # -- the decision log ---------------------------------------------------------------------------
 def split_job(job: str) -> tuple[str, str]:
     body = job[len("job:"):] if job.startswith("job:") else job
@@ -187,42 +236,41 @@ def split_job(job: str) -> tuple[str, str]:
     return ns, name
 
 
-def record(conn: psycopg.Connection, decision: Decision) -> None:
+def decision_row(decision: Decision) -> DecisionRow:
+    """The decision as a ``gate_decisions`` row; text PostgreSQL cannot hold (NUL, lone surrogates) is replaced."""
     ns, name = split_job(decision.job)
     d = decision.as_dict()
-    conn.execute(
-        """INSERT INTO gate_decisions (decision_id, job_namespace, job_name, purpose, allowed, inputs, reasons,
-                                       contracts, validations, facets, decided_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (
-            decision.decision_id,
-            ns,
-            name,
-            decision.purpose,
-            decision.allowed,
-            Jsonb({"inputs": d["inputs"], "sources": d["sources"], "passedBy": d["passedBy"]}),
-            Jsonb(d["reasons"]),
-            Jsonb(d["contracts"]),
-            Jsonb(d["validations"]),
-            Jsonb(input_facets(decision)),
-            decision.decided_at,
-        ),
-    )
+    row: DecisionRow = {
+        "decision_id": decision.decision_id,
+        "job_namespace": ns,
+        "job_name": name,
+        "purpose": decision.purpose,
+        "allowed": decision.allowed,
+        "inputs": {"inputs": d["inputs"], "sources": d["sources"], "checked": d["checked"], "passedBy": d["passedBy"]},
+        "reasons": d["reasons"],
+        "contracts": d["contracts"],
+        "validations": d["validations"],
+        "facets": input_facets(decision),
+        "decided_at": decision.decided_at,
+    }
+    return _storable(row)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return value
+
+
+def record(conn: psycopg.Connection, decision: Decision) -> None:
+    """Append ``decision`` to the log in the caller's transaction (a no-op if already there)."""
+    log_sql.insert(conn, decision_row(decision))
 
 
 def recent(conn: psycopg.Connection, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Stored decisions, newest first, optionally for one job (``NS:NAME``)."""
-    where, params = "", []
-    if job:
-        ns, name = split_job(job)
-        where, params = "WHERE job_namespace = %s AND job_name = %s", [ns, name]
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            f"""SELECT decision_id::text AS "decisionId", job_namespace || ':' || job_name AS job, purpose, allowed,
-                       inputs, reasons, contracts, validations, facets, decided_at AS "decidedAt"
-                FROM gate_decisions {where} ORDER BY decided_at DESC, id DESC LIMIT %s""",
-            [*params, limit],
-        ).fetchall()
-    for r in rows:
-        r["decidedAt"] = r["decidedAt"].isoformat()
-    return rows
+    return log_sql.recent(conn, split_job(job) if job else None, limit)

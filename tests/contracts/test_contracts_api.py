@@ -9,7 +9,13 @@ import pytest
 ACME = (Path(__file__).resolve().parents[2] / "contracts" / "acme-stock-photos.yaml").read_text()
 
 
-def test_contract_lifecycle_over_http(client):
+def test_contract_lifecycle_over_http(client, db):
+    from lineage.events import parse_event
+    from lineage.samples import ml_pipeline_sample
+    from lineage.store.ingest import ingest_events
+
+    with db.connection() as conn:  # the gate refuses inputs of unknown provenance: record the drops' lineage first
+        ingest_events(conn, [parse_event(e) for e in ml_pipeline_sample()])
     r = client.post("/api/v1/contracts", content=ACME, headers={"content-type": "application/yaml"})
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "proposed" and r.json()["version"] == 1

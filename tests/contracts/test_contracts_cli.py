@@ -25,8 +25,19 @@ def run(settings):
     return _run
 
 
+def _known_to_lineage(db) -> None:
+    """The demo pipeline's lineage: the partner drops become known origins (the gate refuses unknown provenance)."""
+    from lineage.events import parse_event
+    from lineage.samples import ml_pipeline_sample
+    from lineage.store.ingest import ingest_events
+
+    with db.connection() as conn:
+        ingest_events(conn, [parse_event(e) for e in ml_pipeline_sample()])
+
+
 @pytest.mark.slow
-def test_register_approve_revoke_list_show(run):
+def test_register_approve_revoke_list_show(run, db):
+    _known_to_lineage(db)
     r = run("contracts", "register", ACME)
     assert r.returncode == 0, r.stderr
     assert "acme-stock-photos@1  proposed" in r.stdout
@@ -57,9 +68,13 @@ def test_bad_contract_is_refused_with_file_and_line_and_nothing_is_registered(ru
     assert "no contracts registered" in r.stdout
 
 
-def test_gate_check_with_nothing_registered_blocks(run):
-    r = run("gate", "check", "--job", "ml:train", "--purpose", "train_ai_system", "--input", "partner-drops:lovematch/photos")
-    assert r.returncode == 1 and "[no_contract]" in r.stdout
+def test_gate_check_with_nothing_registered_blocks(run, db):
+    args = ("gate", "check", "--job", "ml:train", "--purpose", "train_ai_system", "--input", "partner-drops:lovematch/photos")
+    r = run(*args)
+    assert r.returncode == 1 and "[unknown_provenance]" in r.stdout  # nothing records where it came from
+    _known_to_lineage(db)
+    r = run(*args)
+    assert r.returncode == 1 and "[no_contract]" in r.stdout  # a known origin, but no contract covers it
 
 
 def test_compile_check(run):
@@ -69,9 +84,10 @@ def test_compile_check(run):
 
 @pytest.mark.gx
 @pytest.mark.slow
-def test_gate_check_validates_data_files(run, tmp_path):
+def test_gate_check_validates_data_files(run, db, tmp_path):
     import pandas as pd
 
+    _known_to_lineage(db)
     from lineage.contracts.compile import compile_terms
     from lineage.contracts.document import load_contract
 

@@ -111,3 +111,51 @@ def test_lookup_by_dataset(db, acme):
         registry.register(conn, acme)
         found = registry.contracts_for_datasets(conn, [("partner-drops", "acme/photos"), ("partner-drops", "unknown")])
     assert list(found) == [("partner-drops", "acme/photos")] and found[("partner-drops", "acme/photos")][0].id == acme.id
+
+
+def test_lookup_returns_the_governing_version_of_each_contract(db, acme, tmp_path):
+    """The gate obeys the latest approval of each contract unless a revocation or expiry came after it."""
+    from lineage.contracts.document import load_contract
+
+    key = ("partner-drops", "acme/photos")
+    revised_file = tmp_path / "acme.yaml"
+    revised_file.write_text((CONTRACTS / "acme-stock-photos.yaml").read_text().replace("usage: Face detection", "usage: Smile and face detection"))
+    revised = load_contract(revised_file)
+
+    def governing(conn):
+        [s] = registry.contracts_for_datasets(conn, [key])[key]
+        return s.ref, s.status, s.revision
+
+    with db.connection() as conn:
+        registry.register(conn, acme)
+        assert governing(conn) == ("acme-stock-photos@1", "proposed", 1)  # never approved: the current state governs
+        registry.approve(conn, acme.id, STEWARD)
+        registry.register(conn, revised)  # v3: revision 2 proposed
+        assert registry.current(conn, acme.id).status == "proposed"  # what a steward acts on...
+        assert governing(conn) == ("acme-stock-photos@2", "approved", 1)  # ...is not what the gate obeys
+        registry.approve(conn, acme.id, STEWARD)
+        assert governing(conn) == ("acme-stock-photos@4", "approved", 2)
+        registry.register(conn, acme)  # v5: revision 3 (the first text again), proposed
+        registry.revoke(conn, acme.id, STEWARD, "withdrawn")  # v6: a revocation after the approval revokes the contract
+        assert governing(conn) == ("acme-stock-photos@6", "revoked", 3)
+        assert registry.expire_due(conn, today=date(2028, 1, 1)) == []
+
+
+def test_a_dataset_only_a_pending_revision_names_is_not_covered_by_it(db, acme, tmp_path):
+    from lineage.contracts.document import load_contract
+
+    moved = tmp_path / "acme.yaml"
+    moved.write_text((CONTRACTS / "acme-stock-photos.yaml").read_text().replace("name: acme/photos", "name: acme/photos-2026"))
+    with db.connection() as conn:
+        registry.register(conn, acme)
+        registry.approve(conn, acme.id, STEWARD)
+        registry.register(conn, load_contract(moved))
+        found = registry.contracts_for_datasets(conn, [("partner-drops", "acme/photos"), ("partner-drops", "acme/photos-2026")])
+    assert {k: [s.ref for s in v] for k, v in found.items()} == {("partner-drops", "acme/photos"): ["acme-stock-photos@2"]}
+
+
+def test_lookup_matches_names_exactly(db, acme):
+    with db.connection() as conn:
+        registry.register(conn, acme)
+        look_alikes = [("partner-drops", "acme/ph\u043etos"), ("partner-drops", "ACME/photos"), ("partner-drops ", "acme/photos")]
+        assert registry.contracts_for_datasets(conn, look_alikes) == {}

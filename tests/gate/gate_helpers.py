@@ -54,3 +54,39 @@ def register(db, name: str, approve_as: str | None = None):
 
 def codes(decision) -> list[str]:
     return [r.code for r in decision.reasons]
+
+
+def contract_like(folder: Path, base: str, cid: str, dataset: str) -> Path:
+    """A copy of contract ``base`` under id ``cid`` covering ``dataset`` (``dataset:NS:NAME``) instead."""
+    ns, _, name = dataset[len("dataset:"):].rpartition(":")
+    text = (CONTRACTS / base).read_text(encoding="utf-8")
+    doc = load_yaml_contract_id(text)
+    link = f"      - namespace: {doc[1]}\n        name: {doc[2]}\n"
+    assert f"id: {doc[0]}\n" in text and link in text, base
+    text = text.replace(f"id: {doc[0]}\n", f"id: {cid}\n", 1).replace(link, f"      - namespace: {ns}\n        name: {name}\n", 1)
+    path = folder / f"{cid}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_yaml_contract_id(text: str) -> tuple[str, str, str]:
+    """(id, namespace, name) of the first dataset link of a bundled contract's YAML."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    links = next(p["value"] for p in data["customProperties"] if p["property"] == "datasets")
+    return data["id"], links[0]["namespace"], links[0]["name"]
+
+
+def read_event(job: str, inputs: list[str], outputs: list[str], n: int = 1) -> list[dict]:
+    """START and COMPLETE of one run of ``job`` (``NS:NAME``) reading ``inputs`` and writing ``outputs`` (dataset ids)."""
+    from datetime import datetime, timezone
+
+    from lineage.samples import dataset, run_pair
+
+    def ds(i: str) -> dict:
+        ns, _, name = i[len("dataset:"):].rpartition(":")
+        return dataset(ns, name)
+
+    ns, _, name = job.rpartition(":")
+    return run_pair((ns, name), n, [ds(i) for i in inputs], [ds(o) for o in outputs], datetime(2026, 11, 2, tzinfo=timezone.utc))

@@ -1,6 +1,8 @@
 """The issue's "done when", end to end: real store, real lineage, real GX validations on pandas.
 
 The demo pipeline: partner drops (acme, lovematch) → raw zone → curated training set → model.
+The rules are those of ``lineage.gate.decision``; the regression tests for issue 7's bypasses
+are marked as such.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import json
 
 import jsonschema
 import pytest
-from gate_helpers import ACME, CURATED, LOVE, STEWARD, TRAIN_JOB, acme_frame, register
+from gate_helpers import ACME, CURATED, LOVE, STEWARD, TRAIN_JOB, acme_frame, contract_like, ingest, read_event, register
 
 from lineage.contracts import registry
 from lineage.errors import SelfApprovalRefused
@@ -152,3 +154,210 @@ def test_gate_event_is_valid_openlineage_and_ingests(pipeline):
     assert set(inp["facets"]) == {"sourceContract"} and set(inp["inputFacets"]) == {"dataQualityAssertions"}
     with pipeline.connection() as conn:
         assert ingest_events(conn, [parse_event(event)]).stored == 1
+
+
+# -- issue 7: no way around the gate -------------------------------------------------------------
+CLEAN = "dataset:clean:photos"
+MODEL = "dataset:models:face-embedder"
+
+
+def test_regression_laundering_a_prohibited_dataset_through_a_forged_writer_stays_blocked(pipeline, tmp_path):
+    """Bypass (a): one forged event (`x:launder`, clean/photos -> lovematch/photos) made lovematch's data trainable."""
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    register(pipeline, "lovematch-photos.yaml", STEWARD)  # prohibits train_ai_system
+    register(pipeline, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    ingest(pipeline, read_event("x:launder", [CLEAN], [LOVE]))
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert not d.allowed, d.render()
+    assert LOVE not in d.sources[CURATED] and LOVE in d.checked[CURATED]  # no longer an origin, still checked
+    prohibited = [r for r in d.reasons if r.code == "purpose_prohibited"]
+    assert [(r.dataset, r.source, r.contract, r.clause) for r in prohibited] == [
+        (CURATED, LOVE, "lovematch-photos@2", "customProperties[prohibitedPurposes].train_ai_system")]
+    # ...and so is anything further downstream, e.g. a job training on the model.
+    d = check_gate(pipeline, "ml:finetune", "train_ai_system", [MODEL])
+    assert not d.allowed and {r.source for r in d.reasons} == {LOVE}
+
+
+def test_regression_a_dataset_written_by_a_job_without_inputs_is_checked(db, tmp_path):
+    """Bypass (a'): for T <- J1 <- {R, Q} with R <- J0(), only Q was checked."""
+    t, r, q = "dataset:curated:t", "dataset:raw:r", "dataset:raw:q"
+    ingest(db, read_event("ml:j0", [], [r]) + read_event("ml:j1", [r, q], [t]))
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "q-photos", q), STEWARD)
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", [t])
+    assert not d.allowed and set(d.sources[t]) == {r, q}
+    assert [(x.code, x.dataset, x.source) for x in d.reasons] == [("no_contract", t, r)]
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "r-photos", r), STEWARD)
+    assert check_gate(db, TRAIN_JOB, "train_ai_system", [t]).allowed
+
+
+def test_regression_two_contracts_on_one_dataset_deny_wins(pipeline, tmp_path):
+    """Bypass (b): a second permissive contract overrode another contract's prohibition."""
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    register(pipeline, contract_like(tmp_path, "lovematch-photos.yaml", "acme-forbids", ACME), STEWARD)
+    d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME])
+    assert not d.allowed
+    assert ("purpose_prohibited", "acme-forbids@2") in {(r.code, r.contract) for r in d.reasons}
+    assert d.contracts == {"acme-stock-photos": 2, "acme-forbids": 2} and ACME not in d.passed_by
+
+
+def test_regression_a_revoked_contract_beside_a_permissive_one_blocks(pipeline, tmp_path):
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    register(pipeline, contract_like(tmp_path, "acme-stock-photos.yaml", "acme-second-licence", ACME), STEWARD)
+    assert check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME]).allowed
+    with pipeline.connection() as conn:
+        registry.revoke(conn, "acme-second-licence", STEWARD, "second licence withdrawn")
+    d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME])
+    assert [(r.code, r.contract) for r in d.reasons] == [("revoked", "acme-second-licence@3")]
+
+
+def test_regression_an_input_the_store_never_saw_is_unknown_provenance(pipeline, tmp_path):
+    stranger = "dataset:partner-drops:stranger/photos"
+    register(pipeline, contract_like(tmp_path, "acme-stock-photos.yaml", "stranger-photos", stranger), STEWARD)
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [stranger])
+    assert not d.allowed and [(r.code, r.dataset) for r in d.reasons] == [("unknown_provenance", stranger)]
+    # once the store records a job reading it, it is a known origin, and its contract lets it through
+    ingest(pipeline, read_event("ml:ingest_stranger", [stranger], ["dataset:raw-zone:stranger"]))
+    assert check_gate(pipeline, TRAIN_JOB, "train_ai_system", [stranger]).allowed
+
+
+def test_a_unicode_look_alike_name_is_another_dataset_without_a_contract(pipeline):
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    look_alike = "dataset:partner-drops:acme/ph\u043etos"  # Cyrillic о
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [look_alike])
+    assert [r.code for r in d.reasons] == ["unknown_provenance"]
+    ingest(pipeline, read_event("x:copy", [look_alike], ["dataset:curated:copied"]))
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", ["dataset:curated:copied"])
+    assert [(r.code, r.source) for r in d.reasons] == [("no_contract", look_alike)]
+    assert check_gate(pipeline, TRAIN_JOB, "train_ai_system", [ACME]).allowed  # the real one is unaffected
+
+
+def test_a_later_proposed_revision_keeps_the_approved_version_in_force(pipeline, tmp_path):
+    """Registry semantics: the latest approved version of each contract governs until revoked or expired."""
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)  # v1 proposed, v2 approved (revision 1)
+    revised = tmp_path / "acme-v2.yaml"
+    revised.write_text((gate_contracts() / "acme-stock-photos.yaml").read_text().replace(
+        "Face detection and image-quality models.", "Face detection, image-quality and smile models."))
+    assert register(pipeline, revised).ref == "acme-stock-photos@3"  # revision 2, proposed
+    d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME])
+    assert d.allowed and d.passed_by == {ACME: "acme-stock-photos@2"}, d.render()
+    with pipeline.connection() as conn:
+        registry.approve(conn, "acme-stock-photos", STEWARD)  # v4: revision 2 approved, now governs
+    assert check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME]).passed_by == {ACME: "acme-stock-photos@4"}
+    with pipeline.connection() as conn:
+        registry.revoke(conn, "acme-stock-photos", STEWARD, "licence withdrawn")  # v5
+    assert [(r.code, r.contract) for r in check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME]).reasons] == [
+        ("revoked", "acme-stock-photos@5")]
+    register(pipeline, tmp_path / "acme-v2.yaml")  # v6: re-registered after the revocation, not yet approved
+    assert [r.code for r in check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME]).reasons] == ["not_approved"]
+
+
+def test_a_proposed_revision_after_approval_that_drops_a_prohibition_changes_nothing(pipeline, tmp_path):
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    register(pipeline, "lovematch-photos.yaml", STEWARD)
+    softer = tmp_path / "lovematch-softer.yaml"
+    softer.write_text((gate_contracts() / "lovematch-photos.yaml").read_text().replace(
+        "value: [train_ai_system, third_party_sharing]", "value: [third_party_sharing]"))
+    register(pipeline, softer)  # proposed, never approved
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert "purpose_prohibited" in codes(d) and {r.contract for r in d.reasons} == {"lovematch-photos@2"}
+
+
+def gate_contracts():
+    from gate_helpers import CONTRACTS
+
+    return CONTRACTS
+
+
+# -- issue 7 item 8: the decision commits with its log row; refusals by error are logged too -----
+def _logged(db, decision_id: str) -> list[dict]:
+    with db.connection() as conn:
+        return [r for r in recent(conn, limit=1000) if r["decisionId"] == decision_id]
+
+
+def test_store_unreachable_keeps_the_refusal_pending_and_records_it_once_when_back(db, tmp_path):
+    from lineage.config import Settings
+    from lineage.gate import pending
+    from lineage.store import decisions
+
+    home = tmp_path / "home"
+    closed_port = Settings(home=home, database_url="postgresql://nobody@127.0.0.1:18119/lineage?connect_timeout=1")
+    d = check_gate(closed_port, TRAIN_JOB, "train_ai_system", [CURATED], connect_timeout=1.0)
+    assert not d.allowed and codes(d) == ["store_unavailable"]
+    folder = pending.directory(home)
+    [path] = pending.pending(folder)
+    assert path.name == f"{d.decision_id}.json" and [p.name for p in folder.iterdir()] == [path.name]  # no temporary left
+    kept = pending.read(path)
+    assert (kept["allowed"], kept["reasons"][0]["code"], kept["decided_at"]) == (False, "store_unavailable", d.decided_at)
+
+    later = check_gate(db, TRAIN_JOB, "train_ai_system", [CURATED], pending_dir=folder)  # the store is reachable again
+    [row] = _logged(db, d.decision_id)
+    assert not row["allowed"] and row["reasons"][0]["code"] == "store_unavailable" and pending.pending(folder) == []
+    assert len(_logged(db, later.decision_id)) == 1
+    # A crash between the commit and the file's removal leaves the file: flushing it again stores nothing new.
+    pending.write(folder, kept)
+    with db.connection() as conn:
+        assert pending.flush(conn, folder) == 0
+    check_gate(db, TRAIN_JOB, "train_ai_system", [CURATED], pending_dir=folder)
+    with db.connection() as conn:
+        assert decisions.count(conn, d.decision_id) == 1
+
+
+def test_store_lost_after_opening_keeps_the_refusal_under_lineage_home(db, own_home):
+    from lineage.gate import pending
+
+    db.close()
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert not d.allowed and codes(d) == ["store_unavailable"]
+    assert [p.name for p in pending.pending(pending.directory(own_home))] == [f"{d.decision_id}.json"]
+
+
+def test_a_validation_that_raises_is_blocked_and_logged(pipeline, monkeypatch):
+    from lineage.gate import runner
+
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("GX worker crashed")
+
+    monkeypatch.setattr(runner, "validate", crash)  # a fault-injecting runner; the store is real
+    d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME], {ACME: acme_frame()})
+    assert not d.allowed and codes(d) == ["gate_error"] and "GX worker crashed" in d.render()
+    with pipeline.connection() as conn:
+        rows = recent(conn, INGEST_JOB)
+    assert [(r["decisionId"], r["allowed"]) for r in rows] == [(d.decision_id, False)]  # the refusal only, never an allow
+
+
+def test_an_allow_whose_log_row_cannot_be_written_is_not_an_allow(pipeline):
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    with pipeline.connection() as conn:  # a store that refuses to log allowed decisions (e.g. a full disk on that page)
+        conn.execute("""CREATE FUNCTION refuse_allows() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN IF NEW.allowed THEN RAISE EXCEPTION 'cannot write the log'; END IF; RETURN NEW; END $$""")
+        conn.execute("CREATE TRIGGER refuse_allows BEFORE INSERT ON gate_decisions FOR EACH ROW EXECUTE FUNCTION refuse_allows()")
+    d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME])
+    assert not d.allowed and codes(d) == ["gate_error"] and "cannot write the log" in d.render()
+    with pipeline.connection() as conn:
+        assert [(r["decisionId"], r["allowed"]) for r in recent(conn)] == [(d.decision_id, False)]
+
+
+def test_a_bad_pending_file_is_set_aside_and_the_others_recorded(db, tmp_path):
+    from lineage.gate import pending
+    from lineage.gate.decision import blocked
+    from lineage.gate.service import decision_row
+
+    folder = tmp_path / "gate-pending"
+    good = blocked(TRAIN_JOB, "train_ai_system", [CURATED], "store_unavailable", "store down")
+    pending.write(folder, decision_row(good))
+    (folder / "0-garbage.json").write_text("{not json")
+    (folder / ".half-written.json.tmp").write_text('{"decision_id": ')  # a crash mid-write: never read
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", [CURATED], pending_dir=folder)
+    assert codes(d) == ["unknown_provenance"]
+    assert len(_logged(db, good.decision_id)) == 1
+    assert sorted(p.name for p in folder.iterdir()) == [".half-written.json.tmp", "0-garbage.json.rejected"]
+
+
+def test_nul_and_lone_surrogates_in_a_request_are_refused_and_still_logged(pipeline):
+    d = check_gate(pipeline, "ml:tr\x00ain", "train_ai_system", ["dataset:partner-drops:acme/ph\x00otos\ud800"])
+    assert not d.allowed
+    with pipeline.connection() as conn:
+        [row] = recent(conn)
+    assert row["decisionId"] == d.decision_id and not row["allowed"] and row["job"] == "ml:tr\ufffdain"
