@@ -131,11 +131,13 @@ def revoke(contract_id: str, body: Revocation, db: Database = Depends(get_db)) -
 
 
 @gate_router.post("/check", summary="Ask the gate; 200 with `allowed` true or false")
-def gate_check(body: GateRequest, db: Database = Depends(get_db)) -> dict[str, Any]:
+def gate_check(request: Request, body: GateRequest, db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.gate import pending
     from lineage.gate.facets import input_facets
     from lineage.gate.service import check_gate
 
-    decision = check_gate(db, body.job, body.purpose, body.inputs)
+    # Refusals the store cannot take yet wait under this server's own LINEAGE_HOME.
+    decision = check_gate(db, body.job, body.purpose, body.inputs, pending_dir=pending.directory(request.app.state.settings.home))
     return {**decision.as_dict(), "text": decision.render(), "facets": input_facets(decision)}
 
 

@@ -58,3 +58,16 @@ def parse_node_id(value: str, field: str = "nodeId", *, kind: str | None = None)
     if kind is not None and typ != kind:
         raise BadRequest(field, f"`{value}` is a {typ} id; expected a {kind}")
     return NodeId(typ, namespace, name)
+
+
+def split_qualified(value: str, kind: str) -> tuple[str, str]:
+    """``(namespace, name)`` of ``KIND:NS:NAME`` or ``NS:NAME``, without raising.
+
+    For ids that were validated already, or that must be recorded whatever they hold (a
+    gate refusal is logged even for a malformed job name): a value without a colon has an
+    empty namespace.  Use :func:`parse_node_id` to validate input.
+    """
+    prefix = f"{kind}:"
+    body = value[len(prefix):] if value.startswith(prefix) else value
+    namespace, _, name = body.rpartition(":")
+    return namespace, name

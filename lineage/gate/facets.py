@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lineage import PRODUCER
+from lineage.events.ids import split_qualified
 from lineage.gate.decision import Decision
 
 FACET_VERSION = "1-0-0"
@@ -39,9 +40,7 @@ def facet_schema() -> dict[str, Any]:
 
 
 def _split(dataset: str) -> tuple[str, str]:
-    body = dataset[len("dataset:"):] if dataset.startswith("dataset:") else dataset
-    ns, _, name = body.rpartition(":")
-    return ns, name
+    return split_qualified(dataset, "dataset")
 
 
 def source_contract_facet(decision: Decision, dataset: str) -> dict[str, Any]:
@@ -117,8 +116,7 @@ def gate_event(decision: Decision, run_id: str | None = None) -> dict[str, Any]:
     """
     import uuid
 
-    body = decision.job[len("job:"):] if decision.job.startswith("job:") else decision.job
-    ns, _, name = body.rpartition(":")
+    ns, name = split_qualified(decision.job, "job")
     return {
         "eventType": "COMPLETE" if decision.allowed else "FAIL",
         "eventTime": decision.decided_at.isoformat().replace("+00:00", "Z"),

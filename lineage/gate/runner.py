@@ -38,10 +38,9 @@ class SqlTable:
 
     @property
     def sqlalchemy_url(self) -> str:
-        for prefix in ("postgresql://", "postgres://"):
-            if self.url.startswith(prefix):
-                return "postgresql+psycopg://" + self.url[len(prefix):]
-        return self.url
+        from lineage.store.db import sqlalchemy_url
+
+        return sqlalchemy_url(self.url)
 
 
 def context():

@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 import psycopg
 
 from lineage.errors import BadRequest, LineageError, NotFound, StoreUnavailable
-from lineage.events.ids import NodeId, parse_node_id
+from lineage.events.ids import NodeId, parse_node_id, split_qualified
 from lineage.gate import pending
 from lineage.gate.decision import Decision, Validation, blocked, evaluate
 from lineage.gate.facets import input_facets
@@ -231,9 +231,7 @@ def _record_refusal(db: Any, decision: Decision, folder: Path | None) -> None:
 
 # -- the decision log ---------------------------------------------------------------------------
 def split_job(job: str) -> tuple[str, str]:
-    body = job[len("job:"):] if job.startswith("job:") else job
-    ns, _, name = body.rpartition(":")
-    return ns, name
+    return split_qualified(job, "job")
 
 
 def decision_row(decision: Decision) -> DecisionRow:
