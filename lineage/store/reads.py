@@ -57,7 +57,9 @@ def iso(t: datetime | None) -> str | None:
     """The one timestamp format of every answer: ``2026-11-26T10:00:00.123456Z``."""
     if t is None:
         return None
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime("%Y"): glibc writes years below 1000 unpadded ("50-06-01"), which is not
+    # ISO 8601 and which decode_cursor would refuse.  isoformat always pads to four digits.
+    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def marquez_job_type(processing_type: str | None, job_type: str | None) -> str:

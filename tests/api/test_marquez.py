@@ -372,3 +372,27 @@ def test_unknown_routes_and_methods_answer_code_and_message(client):
     assert "detail" not in r.json()
     r = client.delete("/api/v1/namespaces")
     assert r.status_code == 405 and r.json()["code"] == 405
+
+
+def test_times_before_year_1000_keep_the_one_format_and_their_cursors_page(client):
+    # Years 1-999 fit PostgreSQL and Python, so ingest stores them; glibc's strftime("%Y")
+    # writes such a year without padding ("50-06-01..."), which is not ISO 8601 and made the
+    # server refuse its own nextCursor, so paging stopped dead at the first old item.
+    years = [50, 999, 2026]
+    events = []
+    for i, year in enumerate(years):
+        events += run_pair(("old", "job"), i, [], [dataset("old", "out")], datetime(year, 6, 1, tzinfo=timezone.utc))
+    assert client.post("/api/v1/lineage/batch", json=events).json()["stored"] == 6
+    for path in ("/api/v1/namespaces", "/api/v1/namespaces/old/jobs", "/api/v1/namespaces/old/jobs/job/runs",
+                 "/api/v1/namespaces/old/datasets", "/api/v1/namespaces/old/datasets/out/versions",
+                 f"/api/v1/jobs/runs/{run_id('old:job', 0)}", "/api/v1/lineage?nodeId=job:old:job"):
+        for key, value in _timestamps(client.get(path).json()):
+            assert ONE_FORMAT.match(value), (path, key, value)
+    runs = _all_pages(client, "/api/v1/namespaces/old/jobs/job/runs", "runs", 1)
+    assert [r["id"] for r in runs] == [run_id("old:job", i) for i in (2, 1, 0)]
+    assert runs[-1]["createdAt"] == "0050-06-01T00:00:00.000000Z"
+    versions = _all_pages(client, "/api/v1/namespaces/old/datasets/out/versions", "versions", 1)
+    assert len({v["version"] for v in versions}) == 3
+    for direction in ("asc", "desc"):
+        events = _all_pages(client, "/api/v1/events/lineage", "events", 1, sortDirection=direction)
+        assert len(events) == 6, direction
