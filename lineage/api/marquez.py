@@ -9,7 +9,8 @@ Starlette decodes the path before routing, which would turn one segment into two
 routes of this router (and only these) are :class:`EncodedPathRoute`: they match on the
 path *as sent* (``raw_path``), one segment per parameter, and percent-decode each parameter
 afterwards.  A name may therefore hold ``/``, ``:``, ``%`` or any other character, as long
-as the client encodes it; NUL is refused with a 400 naming the parameter.
+as the client encodes it; NUL, and percent bytes that are not UTF-8 (``%FF``), are refused
+with a 400 naming the parameter.
 
 Paging: ``limit``/``offset`` everywhere; lists that grow with events (runs, dataset versions,
 raw events) also take ``cursor`` (the previous page's ``nextCursor``) and page by key.
@@ -42,7 +43,9 @@ class EncodedPathRoute(APIRoute):
         match, child = super().matches({**scope, "path": encoded})
         if match is not Match.NONE:
             child["path_params"] = {
-                k: unquote(v) if k in self.param_convertors and isinstance(v, str) else v
+                # surrogateescape, not the default replacement: `%FF` must not become U+FFFD
+                # and answer for a name really spelt "\ufffd"; the Text validator refuses it.
+                k: unquote(v, errors="surrogateescape") if k in self.param_convertors and isinstance(v, str) else v
                 for k, v in child["path_params"].items()
             }
         return match, child

@@ -122,3 +122,17 @@ def test_no_get_route_answers_5xx(loaded, route, segments, params, encode):
     if r.status_code >= 400:
         body = r.json()
         assert set(body) >= {"code", "message"} and body["code"] == r.status_code
+
+
+@pytest.mark.parametrize("segment", ["%FF", "%C0%AF", "%ED%A0%80", "a%E9b"])
+def test_percent_bytes_that_are_not_utf8_are_400_not_an_alias_of_the_replacement_character(loaded, segment):
+    # Decoding with replacement turned every invalid byte into U+FFFD, so `/namespaces/%FF`
+    # answered for a namespace really named "\ufffd" (and `a%E9b` for "a\ufffdb").
+    from lineage.samples import dataset, run_pair
+
+    events = run_pair(("\ufffd", "a\ufffdb"), 1, [], [dataset("\ufffd", "a\ufffdb")], datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert loaded.post("/api/v1/lineage/batch", json=events).json()["stored"] == 2
+    assert loaded.get("/api/v1/namespaces/%EF%BF%BD").json()["name"] == "\ufffd"
+    _bad(loaded, f"/api/v1/namespaces/{segment}", {}, "namespace")
+    _bad(loaded, f"/api/v1/namespaces/%EF%BF%BD/datasets/{segment}", {}, "dataset")
+    _bad(loaded, f"/api/v1/namespaces/%EF%BF%BD/jobs/{segment}/runs", {}, "job")
