@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -75,6 +76,22 @@ def _utc(value: datetime) -> datetime:
         return value.astimezone(timezone.utc)
     except OverflowError:
         raise ValueError("is outside the representable range (years 1 to 9999 in UTC)") from None
+
+
+def utf8_query(request: Request) -> None:
+    """Refuse a query value whose percent bytes are not UTF-8 (a 400 naming it).
+
+    Starlette decodes the query string with replacement, so ``?namespace=%FF`` would reach
+    the handler as U+FFFD and answer for a name really spelt that way.  Used as a route
+    dependency on the read routes; it reads the raw query string, before that decoding.
+    """
+    for pair in request.scope.get("query_string", b"").split(b"&"):
+        key, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            name = unquote_to_bytes(key.replace(b"+", b" ")).decode("utf-8", "replace")
+            raise BadRequest(f"query.{name}", "is not valid UTF-8 once percent-decoded") from None
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
