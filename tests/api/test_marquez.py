@@ -396,3 +396,28 @@ def test_times_before_year_1000_keep_the_one_format_and_their_cursors_page(clien
     for direction in ("asc", "desc"):
         events = _all_pages(client, "/api/v1/events/lineage", "events", 1, sortDirection=direction)
         assert len(events) == 6, direction
+
+
+def test_a_cursor_only_continues_the_list_and_direction_it_came_from(client):
+    # Versions and events both key on (time, bigint id): a cursor of one used to be taken by
+    # the other (and a descending events cursor by an ascending request), silently answering
+    # a page that continues nothing.  Each cursor now names its list and direction.
+    _many_runs(client, 3)
+    versions = "/api/v1/namespaces/paging/datasets/out/versions"
+    runs = "/api/v1/namespaces/paging/jobs/job/runs"
+    events = "/api/v1/events/lineage"
+    cursors = {
+        "versions": client.get(versions, params={"limit": 1}).json()["nextCursor"],
+        "runs": client.get(runs, params={"limit": 1}).json()["nextCursor"],
+        "desc": client.get(events, params={"limit": 1}).json()["nextCursor"],
+        "asc": client.get(events, params={"limit": 1, "sortDirection": "asc"}).json()["nextCursor"],
+    }
+    assert all(cursors.values())
+    own = {"versions": (versions, {}), "runs": (runs, {}), "desc": (events, {}), "asc": (events, {"sortDirection": "asc"})}
+    for kind, cursor in cursors.items():
+        for other, (path, extra) in own.items():
+            r = client.get(path, params={"limit": 1, "cursor": cursor, **extra})
+            if other == kind:
+                assert r.status_code == 200, (kind, r.text)
+            else:
+                assert r.status_code == 400 and r.json()["message"].startswith("cursor:"), (kind, other, r.text)
