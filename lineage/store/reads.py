@@ -29,7 +29,11 @@ Conventions, the same on every answer:
   the last page), an opaque key of its last item; passing it as ``cursor`` continues after
   that item with an index range scan, however deep the page.  ``limit``/``offset`` stay
   accepted for Marquez clients (``offset`` costs a scan of the skipped rows); ``cursor`` and a
-  non-zero ``offset`` together are a 400, and so is a cursor of another list or direction.  Namespaces, datasets and jobs are ordered by name
+  non-zero ``offset`` together are a 400, and so is a cursor of another list or direction.
+  Events never move, so paging them while events arrive neither repeats nor skips one.  A
+  run's or version's ``createdAt`` is its earliest event time, so an earlier event arriving
+  late (a START after its COMPLETE) moves that item further down: it can then appear again
+  on a later page (never skipped).  A key that never moves needs ingest to keep one.  Namespaces, datasets and jobs are ordered by name
   and page by ``offset``.
 """
 
