@@ -9,12 +9,12 @@ transaction and reports each rejected one by index.
 from __future__ import annotations
 
 import msgspec
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from lineage.api import models
-from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body
+from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body, utf8_query
 from lineage.errors import BadRequest, FieldProblem, InvalidEvent, PayloadTooLarge
 from lineage.events import decode_body, parse_event, parse_node_id
 from lineage.events.model import ParsedEvent
@@ -86,16 +86,16 @@ def _walk(request: Request, direction: str | None, node_id: str, depth: int | No
         return graph.walk(conn, node, direction, d, as_of).as_dict()  # type: ignore[arg-type]
 
 
-@router.get("/lineage", summary="Marquez-shaped lineage graph around a node (both directions)", response_model=models.LineageGraph)
+@router.get("/lineage", summary="Marquez-shaped lineage graph around a node (both directions)", dependencies=[Depends(utf8_query)], response_model=models.LineageGraph)
 def get_lineage(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, None, nodeId, depth, asOf)
 
 
-@router.get("/lineage/upstream", summary="Everything a node was built from, up to `depth` jobs away", response_model=models.Walk)
+@router.get("/lineage/upstream", summary="Everything a node was built from, up to `depth` jobs away", dependencies=[Depends(utf8_query)], response_model=models.Walk)
 def get_upstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "upstream", nodeId, depth, asOf)
 
 
-@router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away", response_model=models.Walk)
+@router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away", dependencies=[Depends(utf8_query)], response_model=models.Walk)
 def get_downstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "downstream", nodeId, depth, asOf)

@@ -9,7 +9,8 @@ Starlette decodes the path before routing, which would turn one segment into two
 routes of this router (and only these) are :class:`EncodedPathRoute`: they match on the
 path *as sent* (``raw_path``), one segment per parameter, and percent-decode each parameter
 afterwards.  A name may therefore hold ``/``, ``:``, ``%`` or any other character, as long
-as the client encodes it; NUL is refused with a 400 naming the parameter.
+as the client encodes it; NUL, and percent bytes that are not UTF-8 (``%FF``), are refused
+with a 400 naming the parameter.
 
 Paging: ``limit``/``offset`` everywhere; lists that grow with events (runs, dataset versions,
 raw events) also take ``cursor`` (the previous page's ``nextCursor``) and page by key.
@@ -27,7 +28,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 
 from lineage.api import models
-from lineage.api.deps import CursorParam, Page, Text, UtcTime, paging
+from lineage.api.deps import CursorParam, Page, Text, UtcTime, paging, utf8_query
 from lineage.store import reads
 
 
@@ -42,13 +43,15 @@ class EncodedPathRoute(APIRoute):
         match, child = super().matches({**scope, "path": encoded})
         if match is not Match.NONE:
             child["path_params"] = {
-                k: unquote(v) if k in self.param_convertors and isinstance(v, str) else v
+                # surrogateescape, not the default replacement: `%FF` must not become U+FFFD
+                # and answer for a name really spelt "\ufffd"; the Text validator refuses it.
+                k: unquote(v, errors="surrogateescape") if k in self.param_convertors and isinstance(v, str) else v
                 for k, v in child["path_params"].items()
             }
         return match, child
 
 
-router = APIRouter(prefix="/api/v1", tags=["marquez"], route_class=EncodedPathRoute)
+router = APIRouter(prefix="/api/v1", tags=["marquez"], route_class=EncodedPathRoute, dependencies=[Depends(utf8_query)])
 
 Namespace = Annotated[Text, Path(description="The namespace, percent-encoded (`s3%3A%2F%2Fbucket`).")]
 DatasetName = Annotated[Text, Path(description="The dataset name, percent-encoded (`acme%2Fphotos`).")]

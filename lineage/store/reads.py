@@ -29,7 +29,11 @@ Conventions, the same on every answer:
   the last page), an opaque key of its last item; passing it as ``cursor`` continues after
   that item with an index range scan, however deep the page.  ``limit``/``offset`` stay
   accepted for Marquez clients (``offset`` costs a scan of the skipped rows); ``cursor`` and a
-  non-zero ``offset`` together are a 400.  Namespaces, datasets and jobs are ordered by name
+  non-zero ``offset`` together are a 400, and so is a cursor of another list or direction.
+  Events never move, so paging them while events arrive neither repeats nor skips one.  A
+  run's or version's ``createdAt`` is its earliest event time, so an earlier event arriving
+  late (a START after its COMPLETE) moves that item further down: it can then appear again
+  on a later page (never skipped).  A key that never moves needs ingest to keep one.  Namespaces, datasets and jobs are ordered by name
   and page by ``offset``.
 """
 
@@ -57,7 +61,9 @@ def iso(t: datetime | None) -> str | None:
     """The one timestamp format of every answer: ``2026-11-26T10:00:00.123456Z``."""
     if t is None:
         return None
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime("%Y"): glibc writes years below 1000 unpadded ("50-06-01"), which is not
+    # ISO 8601 and which decode_cursor would refuse.  isoformat always pads to four digits.
+    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def marquez_job_type(processing_type: str | None, job_type: str | None) -> str:
@@ -81,21 +87,28 @@ PROCESSING_TYPE_SQL = """(SELECT x.payload -> 'job' -> 'facets' -> 'jobType' ->>
 
 
 # -- keys and counts ----------------------------------------------------------------------
-def encode_cursor(t: datetime, key: object) -> str:
-    raw = json.dumps([iso(t), str(key)], separators=(",", ":")).encode()
+def encode_cursor(kind: str, t: datetime, key: object) -> str:
+    """An opaque cursor: the list it continues (``kind``, with its direction), time and key."""
+    raw = json.dumps([kind, iso(t), str(key)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, field: str = "cursor") -> tuple[datetime, str]:
+def decode_cursor(cursor: str, kind: str, field: str = "cursor") -> tuple[datetime, str]:
+    """``(time, key)`` of a cursor :func:`encode_cursor` gave out for ``kind``; a 400 otherwise.
+
+    A cursor of another list or direction is refused: versions and events both key on a
+    bigint id, and taking one for the other would answer a page that continues nothing.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        t, key = json.loads(raw)
+        got, t, key = json.loads(raw)
         when = datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-        if not isinstance(key, str) or "\x00" in key:
+        if got != kind or not isinstance(key, str) or "\x00" in key:
             raise ValueError(key)
         return when, key
     except (ValueError, TypeError):
-        raise BadRequest(field, "is not a cursor this server gave out; pass `nextCursor` from the previous page") from None
+        raise BadRequest(field, f"is not a cursor this server gave out for this list ({kind}); "
+                                "pass `nextCursor` from the previous page") from None
 
 
 def _count(conn: psycopg.Connection, from_where: str, params: dict[str, Any]) -> tuple[int, bool]:
@@ -108,12 +121,12 @@ def _count(conn: psycopg.Connection, from_where: str, params: dict[str, Any]) ->
     return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_CAP + 1), False
 
 
-def _keyset(cursor: str | None, offset: int) -> tuple[datetime, str] | None:
+def _keyset(cursor: str | None, offset: int, kind: str) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
     if offset:
         raise BadRequest("offset", "page with either `cursor` or `offset`, not both")
-    return decode_cursor(cursor)
+    return decode_cursor(cursor, kind)
 
 
 def _rows(conn: psycopg.Connection, sql: str, params: dict[str, Any]) -> list[dict]:
@@ -250,7 +263,7 @@ def list_dataset_versions(conn: psycopg.Connection, namespace: str, name: str, l
                           cursor: str | None = None) -> dict:
     """Versions newest first; pages by ``cursor`` (see the module docstring)."""
     d = _dataset_id(conn, namespace, name)
-    key = _keyset(cursor, offset)
+    key = _keyset(cursor, offset, "versions")
     params: dict[str, Any] = {"d": d, "l": limit + 1, "o": offset}
     extra = ""
     if key is not None:
@@ -260,7 +273,7 @@ def list_dataset_versions(conn: psycopg.Connection, namespace: str, name: str, l
     more, rows = len(rows) > limit, rows[:limit]
     total, exact = _count(conn, "FROM dataset_versions v WHERE v.dataset_id = %(d)s", {"d": d})
     return {"versions": [_version(r) for r in rows], "totalCount": total, "totalCountExact": exact,
-            "nextCursor": encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None}
+            "nextCursor": encode_cursor("versions", rows[-1]["created_at"], rows[-1]["id"]) if more else None}
 
 
 def get_dataset_version(conn: psycopg.Connection, namespace: str, name: str, version: str) -> dict:
@@ -374,7 +387,7 @@ def list_runs(conn: psycopg.Connection, namespace: str, job: str, limit: int, of
     ).fetchone()
     if row is None:
         raise NotFound("job", f"{namespace}:{job}")
-    key = _keyset(cursor, offset)
+    key = _keyset(cursor, offset, "runs")
     params: dict[str, Any] = {"j": row[0], "l": limit + 1, "o": offset}
     where = "r.job_id = %(j)s"
     if key is not None:
@@ -387,7 +400,7 @@ def list_runs(conn: psycopg.Connection, namespace: str, job: str, limit: int, of
     more, rows = len(rows) > limit, rows[:limit]
     total, exact = _count(conn, "FROM runs r WHERE r.job_id = %(j)s", {"j": row[0]})
     return {"runs": [_run(r) for r in rows], "totalCount": total, "totalCountExact": exact,
-            "nextCursor": encode_cursor(rows[-1]["created_at"], rows[-1]["run_uuid"]) if more else None}
+            "nextCursor": encode_cursor("runs", rows[-1]["created_at"], rows[-1]["run_uuid"]) if more else None}
 
 
 def get_run(conn: psycopg.Connection, run_id: uuid.UUID) -> dict:
@@ -434,7 +447,8 @@ def list_events(conn: psycopg.Connection, *, before: datetime | None, after: dat
     Pages by ``cursor`` over the ``(event_time, id)`` index; see the module docstring for
     ``totalCount``.
     """
-    key = _keyset(cursor, offset)
+    kind = "events:asc" if ascending else "events:desc"
+    key = _keyset(cursor, offset, kind)
     params: dict[str, Any] = {"b": before, "a": after, "ns": namespace, "l": limit + 1, "o": offset}
     conds = []
     if before is not None:
@@ -456,4 +470,4 @@ def list_events(conn: psycopg.Connection, *, before: datetime | None, after: dat
     more, rows = len(rows) > limit, rows[:limit]
     total, exact = _count(conn, f"FROM raw_events WHERE {where}", params)
     return {"events_raw": [r[0] for r in rows], "totalCount": total, "totalCountExact": exact,
-            "nextCursor": encode_cursor(rows[-1][1], rows[-1][2]) if more else None}
+            "nextCursor": encode_cursor(kind, rows[-1][1], rows[-1][2]) if more else None}

@@ -122,3 +122,37 @@ def test_no_get_route_answers_5xx(loaded, route, segments, params, encode):
     if r.status_code >= 400:
         body = r.json()
         assert set(body) >= {"code", "message"} and body["code"] == r.status_code
+
+
+@pytest.mark.parametrize("segment", ["%FF", "%C0%AF", "%ED%A0%80", "a%E9b"])
+def test_percent_bytes_that_are_not_utf8_are_400_not_an_alias_of_the_replacement_character(loaded, segment):
+    # Decoding with replacement turned every invalid byte into U+FFFD, so `/namespaces/%FF`
+    # answered for a namespace really named "\ufffd" (and `a%E9b` for "a\ufffdb").
+    from lineage.samples import dataset, run_pair
+
+    events = run_pair(("\ufffd", "a\ufffdb"), 1, [], [dataset("\ufffd", "a\ufffdb")], datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert loaded.post("/api/v1/lineage/batch", json=events).json()["stored"] == 2
+    assert loaded.get("/api/v1/namespaces/%EF%BF%BD").json()["name"] == "\ufffd"
+    _bad(loaded, f"/api/v1/namespaces/{segment}", {}, "namespace")
+    _bad(loaded, f"/api/v1/namespaces/%EF%BF%BD/datasets/{segment}", {}, "dataset")
+    _bad(loaded, f"/api/v1/namespaces/%EF%BF%BD/jobs/{segment}/runs", {}, "job")
+
+
+@pytest.mark.parametrize("path, query, field", [
+    ("/api/v1/events/lineage", "namespace=%FF", "namespace"),
+    ("/api/v1/events/lineage", "limit=1&namespace=%C3%A9%E9", "namespace"),
+    ("/api/v1/lineage", "nodeId=dataset:%FF:a%EF%BF%BDb", "nodeId"),
+    ("/api/v1/lineage/upstream", "nodeId=dataset:%FF:a%EF%BF%BDb", "nodeId"),
+    ("/api/v1/lineage/downstream", "depth=1&nodeId=dataset:%ED%A0%80:a", "nodeId"),
+])
+def test_query_values_that_are_not_utf8_are_400_not_an_alias_of_the_replacement_character(loaded, path, query, field):
+    from lineage.samples import dataset, run_pair
+
+    events = run_pair(("\ufffd", "j"), 1, [], [dataset("\ufffd", "a\ufffdb")], datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert loaded.post("/api/v1/lineage/batch", json=events).json()["stored"] == 2
+    # The same names spelt in valid UTF-8 are found ...
+    good = loaded.get(path, params={"namespace": "\ufffd", "nodeId": "dataset:\ufffd:a\ufffdb"})
+    assert good.status_code == 200 and good.json().get("totalCount", 1) > 0
+    # ... but undecodable bytes are refused rather than read as U+FFFD.
+    r = loaded.get(f"{path}?{query}")
+    assert r.status_code == 400 and r.json()["message"].startswith(f"query.{field}:"), r.text
