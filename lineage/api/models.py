@@ -2,7 +2,7 @@
 
 They follow Marquez's component schemas (``Namespace``, ``Dataset``, ``DatasetVersion``,
 ``Job``, ``Run``, ``LineageGraph``) with the fields this server fills.  Times are strings in
-the one format of :func:`lineage.store.reads.iso` (declared ``format: date-time``), not
+the one format of :func:`lineage.times.iso` (declared ``format: date-time``), not
 ``datetime``, so the serialiser cannot change their form.  Every model allows extra keys:
 a field added in the store reaches clients even before it is modelled here.
 """

@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 import psycopg
 
+from lineage.times import iso
 from lineage.contracts.document import ContractDocument
 from lineage.contracts.terms import ContractTerms
 from lineage.errors import BadRequest, Conflict, NotFound, SelfApprovalRefused
@@ -46,7 +47,7 @@ class VersionRow:
     recorded_at: dt.datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "recorded_at": self.recorded_at.isoformat()}
+        return {**self.__dict__, "recorded_at": iso(self.recorded_at)}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class ContractState:
             "status": self.status,
             "changedBy": self.actor,
             "reason": self.reason,
-            "changedAt": self.recorded_at.isoformat(),
+            "changedAt": iso(self.recorded_at),
             "registeredBy": self.registered_by,
             "sourceFile": self.source_file,
             "sha256": self.sha256,

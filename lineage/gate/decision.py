@@ -46,6 +46,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from lineage.times import iso
 from lineage.contracts.taxonomy import covered_by_any, covers, overlaps
 
 from lineage.gate.provenance import Upstream
@@ -173,7 +174,7 @@ class Decision:
             "passedBy": dict(self.passed_by),
             "contracts": dict(self.contracts),
             "validations": [v.as_dict() for v in self.validations],
-            "decidedAt": self.decided_at.isoformat(),
+            "decidedAt": iso(self.decided_at),
         }
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lineage import PRODUCER
+from lineage.times import iso
 from lineage.events.ids import split_qualified
 from lineage.gate.decision import Decision
 
@@ -55,7 +56,7 @@ def source_contract_facet(decision: Decision, dataset: str) -> dict[str, Any]:
         "job": decision.job,
         "purpose": decision.purpose,
         "allowed": decision.allowed,
-        "decidedAt": decision.decided_at.isoformat(),
+        "decidedAt": iso(decision.decided_at),
         "sources": sources,
         "reasons": [
             {k: v for k, v in r.as_dict().items() if v is not None and k != "dataset"}
@@ -119,7 +120,7 @@ def gate_event(decision: Decision, run_id: str | None = None) -> dict[str, Any]:
     ns, name = split_qualified(decision.job, "job")
     return {
         "eventType": "COMPLETE" if decision.allowed else "FAIL",
-        "eventTime": decision.decided_at.isoformat().replace("+00:00", "Z"),
+        "eventTime": iso(decision.decided_at),
         "producer": PRODUCER,
         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
         "run": {"runId": run_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"lineage-gate/{decision.decision_id}")), "facets": {}},

@@ -19,6 +19,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from lineage.times import iso
+
 
 class DecisionRow(TypedDict):
     decision_id: str
@@ -63,8 +65,8 @@ def recent(conn: psycopg.Connection, job: tuple[str, str] | None = None, limit: 
             [*params, limit],
         ).fetchall()
     for r in rows:
-        r["decidedAt"] = r["decidedAt"].isoformat()
-        r["recordedAt"] = r["recordedAt"].isoformat()
+        r["decidedAt"] = iso(r["decidedAt"])
+        r["recordedAt"] = iso(r["recordedAt"])
     return rows
 
 

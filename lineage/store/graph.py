@@ -22,7 +22,8 @@ import psycopg
 
 from lineage.errors import NotFound
 from lineage.events.ids import NodeId, node_id
-from lineage.store.reads import PROCESSING_TYPE_SQL, RUN_STATES, marquez_fields, iso, marquez_job_type
+from lineage.store.reads import PROCESSING_TYPE_SQL, RUN_STATES, marquez_fields, marquez_job_type
+from lineage.times import iso
 
 Direction = Literal["upstream", "downstream"]
 

@@ -49,21 +49,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from lineage.times import iso
 from lineage.errors import BadRequest, NotFound
 
 # Marquez's run states for OpenLineage's event types.
 RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", "COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED", "OTHER": "NEW"}
 
 COUNT_CAP = 10_000
-
-
-def iso(t: datetime | None) -> str | None:
-    """The one timestamp format of every answer: ``2026-11-26T10:00:00.123456Z``."""
-    if t is None:
-        return None
-    # Not strftime("%Y"): glibc writes years below 1000 unpadded ("50-06-01"), which is not
-    # ISO 8601 and which decode_cursor would refuse.  isoformat always pads to four digits.
-    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def marquez_job_type(processing_type: str | None, job_type: str | None) -> str:

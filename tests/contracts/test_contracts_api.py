@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,11 @@ def test_contract_lifecycle_over_http(client, db):
     assert [h["action"] for h in history] == ["register", "approve", "revoke"]
     assert client.get("/api/v1/contracts").json()["totalCount"] == 1
     assert client.get("/api/v1/contracts/acme-stock-photos/suites").json()["suites"][0]["name"] == "acme-stock-photos.photos"
-    assert len(client.get("/api/v1/gate/decisions").json()["decisions"]) == 2
+    decisions = client.get("/api/v1/gate/decisions").json()["decisions"]
+    assert len(decisions) == 2
+    # One timestamp format across the API (the read API's): UTC, microseconds, `Z`.
+    stamps = [h["changedAt"] for h in history] + [d["decidedAt"] for d in decisions] + [r.json()["decidedAt"]]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in stamps), stamps
 
 
 def test_bad_contract_is_a_400_naming_the_line(client):
