@@ -41,7 +41,7 @@ def test_contract_lifecycle_over_http(client, db):
     decisions = client.get("/api/v1/gate/decisions").json()["decisions"]
     assert len(decisions) == 2
     # One timestamp format across the API (the read API's): UTC, microseconds, `Z`.
-    stamps = [h["changedAt"] for h in history] + [d["decidedAt"] for d in decisions] + [r.json()["decidedAt"]]
+    stamps = [h["recorded_at"] for h in history] + [d["decidedAt"] for d in decisions] + [r.json()["decidedAt"]]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in stamps), stamps
 
 
