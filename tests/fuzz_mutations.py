@@ -257,10 +257,14 @@ def serialise(event: Any, rng: random.Random | None = None) -> bytes:
     return body
 
 
-def mutated_body(rng: random.Random) -> bytes:
-    """One event's bytes, sometimes damaged after serialisation (encodings, truncation)."""
+def mutated_body(rng: random.Random, *, truncate: bool = True) -> bytes:
+    """One event's bytes, sometimes damaged after serialisation (bad bytes, a byte-order mark,
+    truncation).  Inside a JSON array a truncated item makes the whole body something other
+    than an array, so array batches ask for ``truncate=False``."""
     body = serialise(mutated_event(rng), rng)
     roll = rng.random()
+    if not truncate and 0.04 <= roll < 0.06:
+        roll = 1.0
     if roll < 0.04:
         at = rng.randrange(len(body))
         body = body[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"]) + body[at:]

@@ -70,8 +70,12 @@ def split_batch(body: bytes, content_type: str) -> list[bytes]:
     """Split a JSON array or NDJSON body into each event's raw JSON, without decoding the events.
 
     Each event is decoded and validated on its own later, so a bad one is rejected by its
-    index (its line, for NDJSON) and the rest are stored.
+    index (its line, for NDJSON) and the rest are stored: a line that is not JSON at all,
+    even the first, is one rejected item.  Only a JSON array whose brackets do not balance
+    is refused whole (its items cannot be told apart).
     """
+    if body[:3] == _BOM:
+        body = body[3:]
     stripped = body.lstrip()
     if stripped.startswith(b"[") and "ndjson" not in content_type:
         try:
@@ -81,9 +85,10 @@ def split_batch(body: bytes, content_type: str) -> list[bytes]:
             if items is None:
                 raise InvalidEvent([FieldProblem("$", "not a valid JSON array of events (brackets do not balance)")]) from None
             return items
-    if stripped and not stripped.startswith((b"{", b"[")):
-        raise BadRequest("$", "a batch must be a JSON array of events or NDJSON")
     return [line for line in body.splitlines() if line.strip()]
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def _store_batch(request: Request, items: list[bytes]):

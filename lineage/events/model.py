@@ -309,6 +309,8 @@ def _check_kind(value: dict) -> tuple[type[_Base], str]:
 
 def parse_raw(body: bytes) -> ParsedEvent:
     """Decode and validate one event's JSON bytes (the ingest hot path)."""
+    if body[:3] == b"\xef\xbb\xbf":
+        body = body[3:]  # a UTF-8 byte-order mark, which RFC 8259 lets a parser ignore
     value, floats = _decode(body)
     return _parse(value, floats)
 

@@ -88,7 +88,7 @@ def test_batches_store_every_valid_event_and_report_each_bad_one(client, db, rng
             good_runs[i] = event["run"]["runId"]
             items.append(fm.serialise(event, rng))
         else:
-            items.append(fm.mutated_body(rng))
+            items.append(fm.mutated_body(rng, truncate=ndjson))
     if ndjson:
         body, ctype = b"\n".join(items), "application/x-ndjson"
     else:
