@@ -67,6 +67,25 @@ def store_url(home: Path) -> str:
     return resolve_url(Settings(home=home))
 
 
+class _NoAnswer:
+    """A request that got no HTTP answer (connection reset): counted as status 599."""
+
+    status_code = 599
+
+    def __init__(self, exc: Exception) -> None:
+        self.text = f"{type(exc).__name__}: {exc}"
+
+    def json(self) -> dict:
+        return {"rejected": []}
+
+
+def _post(client: httpx.Client, path: str, body: bytes, ctype: str):
+    try:
+        return client.post(path, content=body, headers={"Content-Type": ctype})
+    except httpx.TransportError as exc:
+        return _NoAnswer(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000, help="mutated events to send (default: %(default)s)")
@@ -95,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     body = fm.mutated_body(rng)
                     mutated += 1
                     singles += 1
-                    r = client.post("/api/v1/lineage", content=body, headers={"Content-Type": "application/json"})
+                    r = _post(client, "/api/v1/lineage", body, "application/json")
                     statuses[r.status_code] += 1
                     if r.status_code == 201:
                         accepted_single += 1
@@ -116,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                         items.append(fm.mutated_body(rng, truncate=ndjson))
                         mutated += 1
                 body = b"\n".join(items) if ndjson else b"[" + b",".join(items) + b"]"
-                r = client.post("/api/v1/lineage/batch", content=body,
-                                headers={"Content-Type": "application/x-ndjson" if ndjson else "application/json"})
+                r = _post(client, "/api/v1/lineage/batch", body, "application/x-ndjson" if ndjson else "application/json")
                 batches += 1
                 batch_items += size
                 batch_statuses[r.status_code] += 1
@@ -180,6 +198,7 @@ def render(args, elapsed, mutated, singles, batches, batch_items, statuses, batc
         f"| valid events mixed into batches (distinct run ids) | {expected:,} |",
         f"| of them found in the store | {found:,} |",
         f"| rows in raw_events at the end | {stored_total:,} ({noted:,} with normalisation notes) |",
+        "Status 599 would count requests that got no HTTP answer at all (connection reset).",
         "",
         "Single events, answers by status:",
         "",

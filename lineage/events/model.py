@@ -427,6 +427,9 @@ def _run_facts(parsed: ParsedEvent, facets: dict[str, Any], problems: list[Field
         for key in ("nominalStartTime", "nominalEndTime"):
             if nominal.get(key) is None and key == "nominalEndTime":
                 continue  # optional; a null end is the same as none
+            if key not in nominal:
+                problems.append(FieldProblem("$.run.facets.nominalTime.nominalStartTime", "required field is missing"))
+                continue
             got = _parse_time(nominal[key], f"$.run.facets.nominalTime.{key}", problems, notes, date_only=True)
             if got is not None:
                 nominal[key] = got[1]
