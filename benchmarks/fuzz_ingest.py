@@ -198,6 +198,7 @@ def render(args, elapsed, mutated, singles, batches, batch_items, statuses, batc
         f"| valid events mixed into batches (distinct run ids) | {expected:,} |",
         f"| of them found in the store | {found:,} |",
         f"| rows in raw_events at the end | {stored_total:,} ({noted:,} with normalisation notes) |",
+        "",
         "Status 599 would count requests that got no HTTP answer at all (connection reset).",
         "",
         "Single events, answers by status:",

@@ -36,9 +36,19 @@ MAX_SAFE_INT = 2**53 - 1
 
 _sorted = msgspec.json.Encoder(order="sorted")
 # Where msgspec's sorted output could differ from RFC 8785: characters outside the BMP (the
-# RFC sorts keys by UTF-16 code units, msgspec by code points) and integers of 16 or more
-# digits (possibly beyond the safe range).  Floats are detected while decoding.
-_FAST_UNSAFE = re.compile(rb"[\xf0-\xff]|\d{16}")
+# RFC sorts keys by UTF-16 code units, msgspec by code points; in UTF-8 their lead byte is
+# F0-F4) and integers of 16 or more digits (possibly beyond the safe range).  Floats are
+# detected while decoding.  Both checks run in C: a regex scan of 3 KB costs ~80 us, these ~3.
+_ASTRAL = re.compile(rb"[\xf0-\xff]")
+_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))  # digits -> "0", rest -> " "
+_SIXTEEN_DIGITS = b"0" * 16
+
+
+def _fast_path_exact(out: bytes) -> bool:
+    """Is msgspec's sorted encoding ``out`` (of a float-free value) RFC 8785's bytes too?"""
+    if not out.isascii() and _ASTRAL.search(out) is not None:
+        return False
+    return _SIXTEEN_DIGITS not in out.translate(_DIGIT_RUNS)
 _STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
@@ -50,7 +60,7 @@ def canonical(value: Any, *, floats: bool = True) -> bytes:
             out = _sorted.encode(value)
         except (UnicodeEncodeError, RecursionError, TypeError):
             out = b"\xff"  # not fast-path material; the slow path names the problem
-        if _FAST_UNSAFE.search(out) is None:
+        if _fast_path_exact(out):
             if b"\\u0000" in out:
                 _raise_problem(value)
             return out
