@@ -30,6 +30,10 @@ class StoreUnavailable(LineageError):
     status = 503
 
 
+class StoreBusy(StoreUnavailable):
+    """Concurrent writes kept conflicting (serialization failure, deadlock) after the retries."""
+
+
 @dataclass
 class FieldProblem:
     """One reason an input was rejected: a JSON path such as ``$.run.runId`` and why."""
@@ -71,8 +75,16 @@ class BadRequest(LineageError):
         super().__init__(f"{field}: {reason}")
 
 
+class StoreRefused(BadRequest):
+    """The database refused a value of the request (a data, constraint or size limit)."""
+
+    def __init__(self, reason: str, field: str = "$") -> None:
+        super().__init__(field, reason)
+
+
 class PayloadTooLarge(LineageError):
     status = 413
+    field = "$"
 
 
 class Conflict(LineageError):

@@ -3,7 +3,10 @@
 :func:`create_app` takes settings (and optionally an open :class:`Database`, which tests pass);
 otherwise the app opens the store on start-up, applying migrations, and closes it on exit.
 Every deliberate error becomes ``{"code": N, "message": "..."}`` with its status; a request
-that fails validation names the field; an unexpected error is a 500 without a stack trace.
+that fails validation names the field (``errors: [{"field", "reason"}]`` on every 400); a
+database failure is classified in :mod:`lineage.store.db` (503 with ``Retry-After`` when
+unreachable or busy, 400 when it refused a value); an unexpected error is a 500 without a
+stack trace or SQL text.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from lineage import __version__
 from lineage.config import Settings
-from lineage.errors import InvalidEvent, LineageError
+from lineage.errors import BadRequest, InvalidEvent, LineageError, PayloadTooLarge, StoreUnavailable
 from lineage.store.db import Database, open_database
 
 log = logging.getLogger("lineage.api")
@@ -66,9 +70,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         body: dict = {"code": exc.status, "message": exc.message}
         if isinstance(exc, InvalidEvent):
             body["errors"] = [p.as_dict() for p in exc.problems]
+        elif isinstance(exc, BadRequest):
+            body["errors"] = [{"field": exc.field, "reason": exc.reason}]
+        elif isinstance(exc, PayloadTooLarge):
+            body["errors"] = [{"field": exc.field, "reason": exc.message}]
+        headers = {}
+        if isinstance(exc, StoreUnavailable):
+            headers["Retry-After"] = "1"
         if exc.status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse(body, status_code=exc.status)
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client went away mid-body: nobody reads this answer, and it is not our failure.
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,9 @@
 Ingest answers as Marquez does (201, empty body) so the OpenLineage HTTP transport and
 Airflow's provider work unchanged.  A rejected event is a 400 whose body names each field
 at fault; nothing of it is stored.  The batch endpoint stores the valid events in one
-transaction and reports each rejected one by index.
+transaction and reports each rejected one by index: one bad event (even one whose bytes are
+not JSON) never fails the batch.  Conflicts with concurrent writers are retried inside the
+server (``Database.run``); no input answers a 500.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from lineage.api import models
 from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body, utf8_query
 from lineage.errors import BadRequest, FieldProblem, InvalidEvent, PayloadTooLarge
-from lineage.events import decode_body, parse_event, parse_node_id
+import re
+
+from lineage.events import parse_node_id, parse_raw
 from lineage.events.model import ParsedEvent
 from lineage.store import graph
 from lineage.store.ingest import IngestResult, ingest_batch, ingest_events
@@ -25,40 +29,71 @@ router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
 
 def _store(request: Request, events: list[ParsedEvent]) -> IngestResult:
-    with request.app.state.db.connection() as conn:
-        return ingest_events(conn, events)
+    return request.app.state.db.run(lambda conn: ingest_events(conn, events))
 
 
 @router.post("/lineage", status_code=201, summary="Ingest one OpenLineage event")
 async def post_event(request: Request) -> Response:
-    event = parse_event(decode_body(await read_body(request)))
+    event = parse_raw(await read_body(request))
     await run_in_threadpool(_store, request, [event])
     return Response(status_code=201)
 
 
 _split_array = msgspec.json.Decoder(list[msgspec.Raw])
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+
+
+def _split_tolerant(body: bytes) -> list[bytes] | None:
+    """Split a JSON array at its top-level commas without decoding the items, so an item that
+    msgspec cannot skip (bad escapes, nesting past its recursion limit) is still one item,
+    to be rejected alone.  None if the brackets do not close into one array."""
+    start = body.find(b"[")
+    items: list[bytes] = []
+    depth, item_start = 0, start + 1
+    for m in _TOKENS.finditer(body, start):
+        c = m.group()[:1]
+        if c in (b"[", b"{"):
+            depth += 1
+        elif c in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                last = body[item_start:m.start()]
+                if last.strip() or items:
+                    items.append(last)
+                return items if not body[m.end():].strip() else None
+        elif c == b"," and depth == 1:
+            items.append(body[item_start:m.start()])
+            item_start = m.end()
+    return None
 
 
 def split_batch(body: bytes, content_type: str) -> list[bytes]:
     """Split a JSON array or NDJSON body into each event's raw JSON, without decoding the events.
 
     Each event is decoded and validated on its own later, so a bad one is rejected by its
-    index (its line, for NDJSON) and the rest are stored.
+    index (its line, for NDJSON) and the rest are stored: a line that is not JSON at all,
+    even the first, is one rejected item.  Only a JSON array whose brackets do not balance
+    is refused whole (its items cannot be told apart).
     """
+    if body[:3] == _BOM:
+        body = body[3:]
     stripped = body.lstrip()
     if stripped.startswith(b"[") and "ndjson" not in content_type:
         try:
             return [bytes(item) for item in _split_array.decode(body)]
-        except msgspec.DecodeError as exc:
-            raise InvalidEvent([FieldProblem("$", f"not a valid JSON array: {exc}")]) from None
-    if stripped and not stripped.startswith((b"{", b"[")):
-        raise BadRequest("$", "a batch must be a JSON array of events or NDJSON")
+        except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError, ValueError):
+            items = _split_tolerant(body)
+            if items is None:
+                raise InvalidEvent([FieldProblem("$", "not a valid JSON array of events (brackets do not balance)")]) from None
+            return items
     return [line for line in body.splitlines() if line.strip()]
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _store_batch(request: Request, items: list[bytes]):
-    with request.app.state.db.connection() as conn:
-        return ingest_batch(conn, items)
+    return request.app.state.db.run(lambda conn: ingest_batch(conn, items))
 
 
 @router.post("/lineage/batch", summary="Ingest a JSON array (or NDJSON) of OpenLineage events")

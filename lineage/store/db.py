@@ -2,22 +2,76 @@
 
 :func:`open_database` is the one entry point.  It resolves the URL from settings (starting the
 embedded server when needed), optionally applies migrations, and returns a :class:`Database`
-whose ``connection()`` hands out pooled connections.  Connection failures surface as
-:class:`~lineage.errors.StoreUnavailable`, which the gate treats as a reason to block; its
-message is built from masked text (:func:`lineage.config.redact_text`), since psycopg's error
-text can quote the connection string.
+whose ``connection()`` hands out pooled connections.
+
+Database errors are classified by SQLSTATE, never by message, and no message carries SQL
+text or PostgreSQL's own wording (which can quote values and statements):
+
+* the store cannot be reached (lost connection, pool timeout, too many connections, shutdown,
+  statement cancelled): :class:`~lineage.errors.StoreUnavailable`, 503, which the gate treats
+  as a reason to block;
+* the store refused a value (data exception, constraint, program limit such as an index row
+  too large): :class:`~lineage.errors.StoreRefused`, 400;
+* a serialization failure or deadlock: :class:`~lineage.errors.StoreBusy` (503);
+  :meth:`Database.run` retries the whole transaction a bounded number of times first;
+* anything else propagates unchanged (the API answers a bare 500 and logs it).
+
+The driver's own text for an unreachable store goes to the server log only, masked with
+:func:`lineage.config.redact_text` (libpq's messages can quote the connection string).
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lineage.config import Settings, redact_text, redact_url
-from lineage.errors import StoreUnavailable
+from lineage.errors import LineageError, StoreBusy, StoreRefused, StoreUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("lineage.store")
+
+# SQLSTATE classes: 22 data exception, 23 integrity constraint, 54 program limit exceeded.
+_REFUSED = ("22", "23", "54")
+_RETRY = ("40001", "40P01")  # serialization failure, deadlock detected
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown,
+# statement cancelled), 58 system error (I/O).
+_UNAVAILABLE = ("08", "53", "57", "58")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return getattr(exc, "sqlstate", None) or ""
+
+
+def refused_input(exc: BaseException) -> bool:
+    """Did the store refuse a *value* (the request's fault) rather than fail?"""
+    return _sqlstate(exc)[:2] in _REFUSED
+
+
+def refusal(exc: BaseException) -> str:
+    """A safe description of a database error: its class and SQLSTATE, no SQL, no values."""
+    state = _sqlstate(exc)
+    return f"{type(exc).__name__}, SQLSTATE {state}" if state else type(exc).__name__
+
+
+def classify(exc: BaseException) -> LineageError | None:
+    """The deliberate error a database failure stands for, or None to let it propagate."""
+    if isinstance(exc, PoolTimeout):
+        return StoreUnavailable("no connection to the lineage store came free in time (PoolTimeout); retry shortly")
+    state = _sqlstate(exc)
+    if refused_input(exc):
+        return StoreRefused(f"the store refused a value of this request ({refusal(exc)}); check its text, numbers and times")
+    if state in _RETRY:
+        return StoreBusy(f"concurrent writes kept conflicting ({refusal(exc)}); retry")
+    if isinstance(exc, psycopg.OperationalError) and (not state or state[:2] in _UNAVAILABLE):
+        return StoreUnavailable(f"the lineage store is unreachable ({refusal(exc)}); retry when it is back")
+    return None
 
 
 def resolve_url(settings: Settings) -> str:
@@ -54,8 +108,26 @@ class Database:
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreUnavailable(f"the lineage store is unreachable: {redact_text(str(exc), self.url)}") from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            mapped = classify(exc)
+            if mapped is None:
+                raise
+            if isinstance(mapped, StoreUnavailable):
+                log.warning("lineage store unreachable: %s", redact_text(str(exc), self.url))
+            raise mapped from exc
+
+    def run(self, fn: Callable[[psycopg.Connection], T], *, attempts: int = 6) -> T:
+        """``fn(conn)`` in its own transaction, retried (with jittered back-off) when it ends
+        in a serialization failure or deadlock; :class:`StoreBusy` after ``attempts``."""
+        for attempt in range(attempts):
+            try:
+                with self.connection() as conn:
+                    return fn(conn)
+            except StoreBusy:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._pool.close()

@@ -10,27 +10,37 @@ Contract:
   size, so a 10k-event batch costs about as many round trips as a single event.
 * Events may arrive in any order.  A run's state is the latest *terminal* state (COMPLETE,
   FAIL, ABORT) if it has one, else its latest state, so COMPLETE-before-START ends COMPLETE.
+* Concurrent writers of overlapping batches do not fail on each other: raw rows go in key
+  order with a duplicate-tolerant fallback, derived upserts in a fixed order; what is left
+  (a serialization failure or deadlock) is retried by the caller (``Database.run``).
+* A value the store refuses fails only its own event (:func:`ingest_batch`).
 * :func:`rebuild` drops every derived row and replays the raw events: the derived tables are
-  a pure function of ``raw_events``.
+  a pure function of ``raw_events``, including each row's ``recorded_at``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 import psycopg
 
-from lineage.errors import InvalidEvent
+from lineage.errors import FieldProblem, InvalidEvent
 from lineage.events.model import DatasetRef, ParsedEvent, parse_event, parse_events
+from lineage.store.db import refusal, refused_input
+
+log = logging.getLogger("lineage.store.ingest")
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
     key uuid, kind text, event_type text, event_time timestamptz, run_uuid uuid,
     job_ns text, job_name text, parent_run uuid, nominal_start timestamptz, nominal_end timestamptz,
-    job_type text, job_description text, job_location text, raw_id bigint, job_id bigint
+    job_type text, job_description text, job_location text, raw_id bigint, job_id bigint,
+    recorded_at timestamptz DEFAULT now()
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_io (
     key uuid, direction "char", ns text, name text, schema_hash uuid, version text,
@@ -40,32 +50,35 @@ CREATE TEMP TABLE IF NOT EXISTS stage_schemas (hash uuid, fields jsonb) ON COMMI
 """
 
 # Statements that turn the staged (new) events into derived rows.  Upserts touch rows in a
-# fixed order (by name / id) so concurrent batches cannot deadlock on each other.
+# fixed order (by name / id) so concurrent batches cannot deadlock on each other.  Every
+# derived row's recorded_at is the earliest recorded_at of the raw events behind it (not the
+# time it was derived), so a rebuild keeps it and as-of answers do not change.
 _DERIVE = [
     # Namespaces: insert-only, and an UPDATE only when an earlier event arrives late, so
     # concurrent ingests into one namespace do not queue on its row lock.
     """
     WITH seen AS (
-        SELECT ns, min(t) AS t FROM (
-            SELECT job_ns AS ns, event_time AS t FROM stage_events WHERE job_ns IS NOT NULL
+        SELECT ns, min(t) AS t, min(r) AS r FROM (
+            SELECT job_ns AS ns, event_time AS t, recorded_at AS r FROM stage_events WHERE job_ns IS NOT NULL
             UNION ALL
-            SELECT i.ns, e.event_time FROM stage_io i JOIN stage_events e ON e.key = i.key
+            SELECT i.ns, e.event_time, e.recorded_at FROM stage_io i JOIN stage_events e ON e.key = i.key
         ) x GROUP BY ns
     ), ins AS (
-        INSERT INTO namespaces (name, created_at) SELECT ns, t FROM seen ORDER BY ns
+        INSERT INTO namespaces (name, created_at, recorded_at) SELECT ns, t, r FROM seen ORDER BY ns
         ON CONFLICT (name) DO NOTHING
     )
-    UPDATE namespaces n SET created_at = seen.t FROM seen WHERE n.name = seen.ns AND seen.t < n.created_at
+    UPDATE namespaces n SET created_at = least(n.created_at, seen.t), recorded_at = least(n.recorded_at, seen.r)
+    FROM seen WHERE n.name = seen.ns AND (seen.t < n.created_at OR seen.r < n.recorded_at)
     """,
     """
-    INSERT INTO jobs (namespace_id, name, job_type, description, location, created_at, updated_at)
-    SELECT n.id, j.job_name, j.job_type, j.job_description, j.job_location, j.created, j.updated
+    INSERT INTO jobs (namespace_id, name, job_type, description, location, created_at, updated_at, recorded_at)
+    SELECT n.id, j.job_name, j.job_type, j.job_description, j.job_location, j.created, j.updated, j.recorded
     FROM (
         SELECT job_ns, job_name,
                (array_agg(job_type ORDER BY event_time DESC) FILTER (WHERE job_type IS NOT NULL))[1] AS job_type,
                (array_agg(job_description ORDER BY event_time DESC) FILTER (WHERE job_description IS NOT NULL))[1] AS job_description,
                (array_agg(job_location ORDER BY event_time DESC) FILTER (WHERE job_location IS NOT NULL))[1] AS job_location,
-               min(event_time) AS created, max(event_time) AS updated
+               min(event_time) AS created, max(event_time) AS updated, min(recorded_at) AS recorded
         FROM stage_events WHERE job_ns IS NOT NULL GROUP BY job_ns, job_name
     ) j JOIN namespaces n ON n.name = j.job_ns
     ORDER BY n.id, j.job_name
@@ -74,7 +87,8 @@ _DERIVE = [
         description = CASE WHEN excluded.updated_at >= jobs.updated_at THEN coalesce(excluded.description, jobs.description) ELSE coalesce(jobs.description, excluded.description) END,
         location = CASE WHEN excluded.updated_at >= jobs.updated_at THEN coalesce(excluded.location, jobs.location) ELSE coalesce(jobs.location, excluded.location) END,
         created_at = least(jobs.created_at, excluded.created_at),
-        updated_at = greatest(jobs.updated_at, excluded.updated_at)
+        updated_at = greatest(jobs.updated_at, excluded.updated_at),
+        recorded_at = least(jobs.recorded_at, excluded.recorded_at)
     """,
     """
     UPDATE stage_events s SET job_id = j.id
@@ -83,15 +97,15 @@ _DERIVE = [
     """,
     "INSERT INTO dataset_schemas (hash, fields) SELECT DISTINCT ON (hash) hash, fields FROM stage_schemas ORDER BY hash ON CONFLICT (hash) DO NOTHING",
     """
-    INSERT INTO datasets (namespace_id, name, source_name, description, schema_id, schema_time, created_at, updated_at)
-    SELECT n.id, d.name, d.source, d.description, s.id, d.schema_time, d.created, d.updated
+    INSERT INTO datasets (namespace_id, name, source_name, description, schema_id, schema_time, created_at, updated_at, recorded_at)
+    SELECT n.id, d.name, d.source, d.description, s.id, d.schema_time, d.created, d.updated, d.recorded
     FROM (
         SELECT i.ns, i.name,
                (array_agg(i.source ORDER BY e.event_time DESC) FILTER (WHERE i.source IS NOT NULL))[1] AS source,
                (array_agg(i.description ORDER BY e.event_time DESC) FILTER (WHERE i.description IS NOT NULL))[1] AS description,
                (array_agg(i.schema_hash ORDER BY e.event_time DESC, i.schema_hash DESC) FILTER (WHERE i.schema_hash IS NOT NULL))[1] AS schema_hash,
                max(e.event_time) FILTER (WHERE i.schema_hash IS NOT NULL) AS schema_time,
-               min(e.event_time) AS created, max(e.event_time) AS updated
+               min(e.event_time) AS created, max(e.event_time) AS updated, min(e.recorded_at) AS recorded
         FROM stage_io i JOIN stage_events e ON e.key = i.key
         GROUP BY i.ns, i.name
     ) d
@@ -104,7 +118,8 @@ _DERIVE = [
         schema_id = CASE WHEN lineage_newer_schema(excluded.schema_id, excluded.schema_time, datasets.schema_id, datasets.schema_time) THEN excluded.schema_id ELSE datasets.schema_id END,
         schema_time = CASE WHEN lineage_newer_schema(excluded.schema_id, excluded.schema_time, datasets.schema_id, datasets.schema_time) THEN excluded.schema_time ELSE datasets.schema_time END,
         created_at = least(datasets.created_at, excluded.created_at),
-        updated_at = greatest(datasets.updated_at, excluded.updated_at)
+        updated_at = greatest(datasets.updated_at, excluded.updated_at),
+        recorded_at = least(datasets.recorded_at, excluded.recorded_at)
     """,
     """
     UPDATE stage_io i SET dataset_id = d.id
@@ -114,7 +129,7 @@ _DERIVE = [
     # Runs.  rank: terminal states beat START/RUNNING, which beat OTHER; ties go to the later event.
     """
     INSERT INTO runs (run_uuid, job_id, parent_run_uuid, state, state_time, started_at, ended_at,
-                      nominal_start, nominal_end, created_at, updated_at)
+                      nominal_start, nominal_end, created_at, updated_at, recorded_at)
     SELECT run_uuid, (array_agg(job_id ORDER BY event_time DESC))[1],
            (array_agg(parent_run ORDER BY event_time DESC) FILTER (WHERE parent_run IS NOT NULL))[1],
            (array_agg(state ORDER BY lineage_state_rank(state) DESC, event_time DESC))[1],
@@ -123,7 +138,7 @@ _DERIVE = [
            max(event_time) FILTER (WHERE lineage_state_rank(state) = 2),
            (array_agg(nominal_start ORDER BY event_time DESC) FILTER (WHERE nominal_start IS NOT NULL))[1],
            (array_agg(nominal_end ORDER BY event_time DESC) FILTER (WHERE nominal_end IS NOT NULL))[1],
-           min(event_time), max(event_time)
+           min(event_time), max(event_time), min(recorded_at)
     FROM (SELECT *, coalesce(event_type, 'OTHER') AS state FROM stage_events WHERE kind = 'run') e
     GROUP BY run_uuid ORDER BY run_uuid
     ON CONFLICT (run_uuid) DO UPDATE SET
@@ -135,7 +150,8 @@ _DERIVE = [
         nominal_start = coalesce(runs.nominal_start, excluded.nominal_start),
         nominal_end = coalesce(runs.nominal_end, excluded.nominal_end),
         created_at = least(runs.created_at, excluded.created_at),
-        updated_at = greatest(runs.updated_at, excluded.updated_at)
+        updated_at = greatest(runs.updated_at, excluded.updated_at),
+        recorded_at = least(runs.recorded_at, excluded.recorded_at)
     """,
     """
     UPDATE jobs j SET latest_run_uuid = r.run_uuid, latest_run_time = r.created_at
@@ -147,43 +163,50 @@ _DERIVE = [
     WHERE j.id = r.job_id AND (j.latest_run_time IS NULL OR r.created_at >= j.latest_run_time)
     """,
     """
-    INSERT INTO run_io (run_uuid, dataset_id, direction, event_time)
-    SELECT e.run_uuid, i.dataset_id, i.direction, min(e.event_time)
+    INSERT INTO run_io (run_uuid, dataset_id, direction, event_time, recorded_at)
+    SELECT e.run_uuid, i.dataset_id, i.direction, min(e.event_time), min(e.recorded_at)
     FROM stage_io i JOIN stage_events e ON e.key = i.key
     WHERE e.kind = 'run' AND i.direction IN ('i', 'o')
     GROUP BY 1, 2, 3 ORDER BY 1, 3, 2
-    ON CONFLICT (run_uuid, direction, dataset_id) DO UPDATE SET event_time = least(run_io.event_time, excluded.event_time)
-        WHERE excluded.event_time < run_io.event_time
+    ON CONFLICT (run_uuid, direction, dataset_id) DO UPDATE SET
+        event_time = least(run_io.event_time, excluded.event_time),
+        recorded_at = least(run_io.recorded_at, excluded.recorded_at)
+        WHERE excluded.event_time < run_io.event_time OR excluded.recorded_at < run_io.recorded_at
     """,
     """
-    INSERT INTO job_io (job_id, dataset_id, direction, first_seen, last_seen)
-    SELECT e.job_id, i.dataset_id, i.direction, min(e.event_time), max(e.event_time)
+    INSERT INTO job_io (job_id, dataset_id, direction, first_seen, last_seen, recorded_at)
+    SELECT e.job_id, i.dataset_id, i.direction, min(e.event_time), max(e.event_time), min(e.recorded_at)
     FROM stage_io i JOIN stage_events e ON e.key = i.key
     WHERE i.direction IN ('i', 'o')
     GROUP BY 1, 2, 3 ORDER BY 1, 3, 2
     ON CONFLICT (job_id, direction, dataset_id) DO UPDATE SET
         first_seen = least(job_io.first_seen, excluded.first_seen),
-        last_seen = greatest(job_io.last_seen, excluded.last_seen)
+        last_seen = greatest(job_io.last_seen, excluded.last_seen),
+        recorded_at = least(job_io.recorded_at, excluded.recorded_at)
         WHERE excluded.last_seen > job_io.last_seen OR excluded.first_seen < job_io.first_seen
+           OR excluded.recorded_at < job_io.recorded_at
     """,
     # A run's output is a new version of the dataset: the datasetVersion facet names it, or
     # one is derived from the run and the dataset.
     """
-    INSERT INTO dataset_versions (dataset_id, version, run_uuid, schema_id, raw_event_id, created_at)
+    INSERT INTO dataset_versions (dataset_id, version, run_uuid, schema_id, raw_event_id, created_at, recorded_at)
     SELECT DISTINCT ON (v.dataset_id, v.version) v.dataset_id, v.version, v.run_uuid, s.id, v.raw_id,
-           min(v.event_time) OVER (PARTITION BY v.dataset_id, v.version)
+           min(v.event_time) OVER (PARTITION BY v.dataset_id, v.version),
+           min(v.recorded_at) OVER (PARTITION BY v.dataset_id, v.version)
     FROM (
         SELECT i.dataset_id, coalesce(i.version, md5(e.run_uuid::text || i.ns || ':' || i.name)::uuid::text) AS version,
-               e.run_uuid, e.raw_id, e.event_time, i.schema_hash, lineage_state_rank(coalesce(e.event_type, 'OTHER')) AS rank
+               e.run_uuid, e.raw_id, e.event_time, e.recorded_at, i.schema_hash, lineage_state_rank(coalesce(e.event_type, 'OTHER')) AS rank
         FROM stage_io i JOIN stage_events e ON e.key = i.key
         WHERE e.kind = 'run' AND i.direction = 'o'
     ) v LEFT JOIN dataset_schemas s ON s.hash = v.schema_hash
     ORDER BY v.dataset_id, v.version, (s.id IS NOT NULL) DESC, v.rank DESC, v.event_time DESC
     ON CONFLICT (dataset_id, version) DO UPDATE SET
         schema_id = coalesce(dataset_versions.schema_id, excluded.schema_id),
-        created_at = least(dataset_versions.created_at, excluded.created_at)
+        created_at = least(dataset_versions.created_at, excluded.created_at),
+        recorded_at = least(dataset_versions.recorded_at, excluded.recorded_at)
         WHERE (dataset_versions.schema_id IS NULL AND excluded.schema_id IS NOT NULL)
            OR excluded.created_at < dataset_versions.created_at
+           OR excluded.recorded_at < dataset_versions.recorded_at
     """,
     """
     UPDATE datasets d SET current_version = v.version
@@ -208,22 +231,26 @@ def _schema_key(fields: list[dict]) -> tuple[uuid.UUID, bytes]:
     return uuid.UUID(bytes=hashlib.blake2b(encoded, digest_size=16).digest()), encoded
 
 
-def _stage(conn: psycopg.Connection, events: list[ParsedEvent], raw_ids: list[int]) -> None:
-    """COPY the derived facts of ``events`` (already stored as ``raw_ids``) into staging tables."""
+def _stage(conn: psycopg.Connection, events: list[ParsedEvent], raw_ids: list[int], recorded: list[datetime] | None = None) -> None:
+    """COPY the derived facts of ``events`` (already stored as ``raw_ids``) into staging tables.
+
+    ``recorded`` is each raw event's recorded_at (a rebuild passes them); without it the
+    staged rows take this transaction's time, which is the raw rows' recorded_at too.
+    """
     conn.execute(_STAGING)
     schemas: dict[uuid.UUID, bytes] = {}
     io_rows: list[tuple] = []
     cur = conn.cursor()
-    with cur.copy(
-        "COPY stage_events (key, kind, event_type, event_time, run_uuid, job_ns, job_name,"
-        " parent_run, nominal_start, nominal_end, job_type, job_description, job_location, raw_id) FROM STDIN"
-    ) as copy:
-        for ev, raw_id in zip(events, raw_ids):
-            copy.write_row((
+    columns = ("key, kind, event_type, event_time, run_uuid, job_ns, job_name, parent_run, nominal_start,"
+               " nominal_end, job_type, job_description, job_location, raw_id")
+    with cur.copy(f"COPY stage_events ({columns}{', recorded_at' if recorded else ''}) FROM STDIN") as copy:
+        for n, (ev, raw_id) in enumerate(zip(events, raw_ids)):
+            row = (
                 ev.key, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace, ev.job_name,
                 ev.parent_run_id, ev.nominal_start, ev.nominal_end, ev.job_type, ev.job_description,
                 ev.job_location, raw_id,
-            ))
+            )
+            copy.write_row(row + (recorded[n],) if recorded else row)
             for direction, refs in (("i", ev.inputs), ("o", ev.outputs), ("d", [ev.dataset] if ev.dataset else [])):
                 for ref in refs:
                     io_rows.append(_io_row(ev.key, direction, ref, schemas))
@@ -257,35 +284,53 @@ def _io_row(key: uuid.UUID, direction: str, ref: DatasetRef, schemas: dict[uuid.
     return (key, direction, ref.namespace, ref.name, schema_hash, ref.version, ref.source, ref.description)
 
 
+_RAW_COLUMNS = "event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload, normalizations"
+
+
+def _raw_row(ev: ParsedEvent) -> tuple:
+    return (ev.key, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace, ev.job_name,
+            ev.producer, ev.payload.decode(), ev.normalizations or None)
+
+
 def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[list[ParsedEvent], list[int]]:
     """Append the events not stored yet to ``raw_events``; return them with their new ids.
 
     Known keys are looked up first and the rest are COPYed straight into ``raw_events`` with
-    ids drawn from its sequence, so each payload is parsed into jsonb exactly once.  If a
-    concurrent writer stores one of them in between, the unique key refuses the COPY; the
-    savepoint is rolled back and the lookup repeated.
+    ids drawn from its sequence, so each payload is parsed into jsonb exactly once.  Rows go
+    in key order, so two writers storing overlapping events wait for each other instead of
+    deadlocking.  If a concurrent writer stored one of them in between, the unique key
+    refuses the COPY: the savepoint is rolled back and the events are inserted one by one
+    with ``ON CONFLICT DO NOTHING``, which cannot fail on a duplicate however writers race.
     """
-    for _attempt in range(5):
-        keys = [ev.key for ev in events]
-        known = {r[0] for r in conn.execute("SELECT event_key FROM raw_events WHERE event_key = ANY(%s)", (keys,))}
-        new = [ev for ev in events if ev.key not in known]
-        if not new:
-            return [], []
-        ids = [r[0] for r in conn.execute("SELECT nextval('raw_events_id_seq') FROM generate_series(1, %s)", (len(new),))]
-        try:
-            with conn.transaction(), conn.cursor().copy(
-                "COPY raw_events (id, event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload)"
-                " FROM STDIN"
-            ) as copy:
-                for ev, raw_id in zip(new, ids):
-                    copy.write_row((
-                        raw_id, ev.key, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace,
-                        ev.job_name, ev.producer, ev.payload.decode(),
-                    ))
-        except psycopg.errors.UniqueViolation:
-            continue
+    keys = [ev.key for ev in events]
+    known = {r[0] for r in conn.execute("SELECT event_key FROM raw_events WHERE event_key = ANY(%s)", (keys,))}
+    new = sorted((ev for ev in events if ev.key not in known), key=lambda ev: ev.key.bytes)
+    if not new:
+        return [], []
+    ids = [r[0] for r in conn.execute("SELECT nextval('raw_events_id_seq') FROM generate_series(1, %s)", (len(new),))]
+    try:
+        with conn.transaction(), conn.cursor().copy(f"COPY raw_events (id, {_RAW_COLUMNS}) FROM STDIN") as copy:
+            for ev, raw_id in zip(new, ids):
+                copy.write_row((raw_id,) + _raw_row(ev))
         return new, ids
-    raise psycopg.errors.UniqueViolation("raw_events: could not settle concurrent inserts of the same events")
+    except psycopg.errors.UniqueViolation:
+        pass
+    stored: list[ParsedEvent] = []
+    ids = []
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO raw_events ({_RAW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (event_key) DO NOTHING RETURNING id",
+            [_raw_row(ev) for ev in new],
+            returning=True,
+        )
+        for ev in new:
+            row = cur.fetchone()
+            if row is not None:
+                stored.append(ev)
+                ids.append(row[0])
+            cur.nextset()
+    return stored, ids
 
 
 def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
@@ -301,27 +346,69 @@ def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> Ingest
 def ingest_batch(conn: psycopg.Connection, items: list) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
     """Validate and store a batch (raw JSON bytes or decoded values) in the caller's transaction.
 
-    Returns the result for the valid events and ``(index, error)`` for each rejected one.
+    Returns the result for the valid events and ``(index, error)`` for each rejected one.  A
+    batch never fails as a whole because of one event: if the store refuses a value that
+    validation let through (see :func:`lineage.store.db.refused_input`), the events are
+    stored one by one, each in its own savepoint, and the refused ones reported by index.
     (Parsing the next chunk in a helper thread while storing this one was tried; over HTTP
     some batches then took ten times longer, so parsing stays in line.)
     """
     good, bad = parse_events(items)
-    return ingest_events(conn, good), bad
+    rejected = {i for i, _ in bad}
+    positions = [i for i in range(len(items)) if i not in rejected]
+    try:
+        with conn.transaction():
+            return ingest_events(conn, good), bad
+    except psycopg.Error as exc:
+        if not refused_input(exc):
+            raise
+    total = IngestResult(0, 0)
+    for position, ev in zip(positions, good):
+        try:
+            with conn.transaction():
+                one = ingest_events(conn, [ev])
+        except psycopg.Error as exc:
+            if not refused_input(exc):
+                raise
+            bad.append((position, InvalidEvent([FieldProblem("$", f"the store refused a value of this event ({refusal(exc)})")])))
+            continue
+        total.stored += one.stored
+        total.duplicates += one.duplicates
+    bad.sort(key=lambda pair: pair[0])
+    return total, bad
 
 
 def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
-    """Drop every derived row and derive it again from ``raw_events``; returns events replayed."""
+    """Drop every derived row and derive it again from ``raw_events``; returns events replayed.
+
+    Each derived row keeps the recorded_at of the raw events behind it, so as-of answers are
+    the same after a rebuild.  A stored event that today's validation refuses (stored by an
+    older version) is skipped and logged, not allowed to stop the rebuild.
+    """
     conn.execute(
         "TRUNCATE job_io, run_io, dataset_versions, runs, jobs, datasets, dataset_schemas, namespaces RESTART IDENTITY"
     )
     last_id, total = 0, 0
     while True:
         rows = conn.execute(
-            "SELECT id, payload::text FROM raw_events WHERE id > %s ORDER BY id LIMIT %s", (last_id, chunk)
+            "SELECT id, event_key, recorded_at, payload::text FROM raw_events WHERE id > %s ORDER BY id LIMIT %s",
+            (last_id, chunk),
         ).fetchall()
         if not rows:
             return total
-        _stage(conn, [parse_event(msgspec.json.decode(payload)) for _, payload in rows], [raw_id for raw_id, _ in rows])
-        _derive(conn)
+        events, ids, recorded = [], [], []
+        for raw_id, key, at, payload in rows:
+            try:
+                ev = parse_event(msgspec.json.decode(payload))
+            except InvalidEvent as exc:
+                log.warning("rebuild: raw event %s skipped: %s", raw_id, exc.message)
+                continue
+            ev.key = key  # the identity it was stored under, whatever today's canonical form
+            events.append(ev)
+            ids.append(raw_id)
+            recorded.append(at)
+        if events:
+            _stage(conn, events, ids, recorded)
+            _derive(conn)
         last_id = rows[-1][0]
-        total += len(rows)
+        total += len(events)

@@ -143,3 +143,128 @@ def test_facet_examples_from_the_spec_are_accepted_on_datasets(client):
         event = run_event("START", ("spec", "facets"), str(uuid.uuid4()), [{"namespace": "db", "name": f"t{i}", "facets": {"example": facet}}])
         r = client.post("/api/v1/lineage", json=event)
         assert r.status_code == 201, (path, r.text)
+
+
+# -- issue 7: poison events, real producers' events, store errors ------------------------------
+def _spec_event(**changes) -> dict:
+    event = json.loads((SPEC_DIR / "tests" / "example_full_event.json").read_text())
+    event.pop("dataset")  # the example carries a stray `dataset`; a RunEvent is what it means
+    event["run"]["runId"] = str(uuid.uuid4())
+    event.update(changes)
+    return event
+
+
+def _poison_bodies() -> dict[str, tuple[bytes, str]]:
+    base = json.dumps(_spec_event()).encode()
+    with_field = lambda raw: base[:-1] + b',"poison":' + raw + b"}"  # noqa: E731
+    parent = _spec_event()
+    parent["run"]["facets"]["parent"] = {"_producer": "https://p", "_schemaURL": "https://s", "run": "x", "job": {"namespace": "a", "name": "b"}}
+    long_name = _spec_event()
+    long_name["job"]["name"] = "n" * 3000
+    return {
+        "nul": (with_field(b'"a\\u0000b"'), "$.poison"),
+        "invalid utf-8": (with_field(b'"\xff\xfe"'), "$"),
+        "lone surrogate": (with_field(b'"\\ud800"'), "$"),
+        "nesting 1000": (with_field(b"[" * 1000 + b"]" * 1000), "$"),
+        "1e400": (with_field(b"1e400"), "$.poison"),
+        "parent run x": (json.dumps(parent).encode(), "$.run.facets.parent.run"),
+        "name 3000 bytes": (json.dumps(long_name).encode(), "$.job.name"),
+        "year 10000 in UTC": (json.dumps(_spec_event(eventTime="9999-12-31T23:59:59-14:00")).encode(), "$.eventTime"),
+        "year 0 in UTC": (json.dumps(_spec_event(eventTime="0001-01-01T00:00:00+14:00")).encode(), "$.eventTime"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_poison_bodies()))
+def test_poison_event_is_a_400_naming_the_field_and_reads_still_work(client, db, name):
+    body, field = _poison_bodies()[name]
+    r = client.post("/api/v1/lineage", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == field
+    assert "SELECT" not in r.text and "INSERT" not in r.text
+    assert _count(db) == 0
+    assert client.get("/api/v1/namespaces").status_code == 200
+
+
+def test_poison_events_in_a_batch_are_rejected_by_index_and_the_rest_stored(client, db):
+    poison = [body for body, _ in _poison_bodies().values()]
+    good = [json.dumps(_spec_event()).encode() for _ in range(3)]
+    items = [good[0], *poison[:4], good[1], *poison[4:], good[2]]
+    for ctype, body in (("application/x-ndjson", b"\n".join(items)), ("application/json", b"[" + b",".join(items) + b"]")):
+        r = client.post("/api/v1/lineage/batch", content=body, headers={"Content-Type": ctype})
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert [x["index"] for x in report["rejected"]] == [i for i in range(len(items)) if items[i] in poison]
+        assert report["stored"] + report["duplicates"] == 3
+    assert _count(db) == 3
+
+
+def test_openlineage_python_client_example_is_stored_with_its_normalisations(client, db):
+    """eventTime without an offset and a date-only nominalStartTime, as the Python client's docs serialise them."""
+    event = run_event("START", ("ol", "example"), str(uuid.uuid4()))
+    event["eventTime"] = "2021-11-03T10:53:52.427343"
+    event["run"]["facets"]["nominalTime"]["nominalStartTime"] = "2020-01-01"
+    assert client.post("/api/v1/lineage", json=event).status_code == 201
+    with db.connection() as conn:
+        event_time, notes, payload = conn.execute("SELECT event_time, normalizations, payload FROM raw_events").fetchone()
+    assert event_time.isoformat() == "2021-11-03T10:53:52.427343+00:00"
+    assert len(notes) == 2 and notes[0].startswith("$.eventTime: no UTC offset") and "midnight UTC" in notes[1]
+    assert payload["eventTime"] == "2021-11-03T10:53:52.427343Z"
+    SPEC_VALIDATOR.validate(payload)
+
+
+def test_one_event_in_two_spellings_is_stored_once(client, db):
+    rid = str(uuid.uuid4())
+    a = run_event("START", ("ns", "j"), rid)
+    b = json.loads(json.dumps(a))
+    a["eventTime"], b["eventTime"] = "2026-11-01T10:00:00Z", "2026-11-01T12:00:00.000+02:00"
+    b["run"]["runId"] = rid.upper()
+    assert client.post("/api/v1/lineage", json=a).status_code == 201
+    assert client.post("/api/v1/lineage", json=b).status_code == 201
+    assert _count(db) == 1
+
+
+def test_a_value_the_database_refuses_is_a_400_without_sql(app, client, db, monkeypatch):
+    """Defence in depth: if validation lets through something PostgreSQL refuses, the answer
+    is a 400 naming `$`, and in a batch only that event is rejected."""
+    import lineage.store.ingest as ingest_module
+
+    real = ingest_module._raw_row
+
+    def poisoned(ev):
+        row = list(real(ev))
+        if ev.job_name == "refused":
+            row[8] = row[8][:-1] + ',"x":"\\u0000"}'  # jsonb refuses \u0000: SQLSTATE 22P05
+        return tuple(row)
+
+    monkeypatch.setattr(ingest_module, "_raw_row", poisoned)
+    bad = run_event("START", ("ns", "refused"), str(uuid.uuid4()))
+    r = client.post("/api/v1/lineage", json=bad)
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "$"
+    assert "SQLSTATE 22P05" in r.text and "INSERT" not in r.text and "COPY" not in r.text
+    good = [run_event("START", ("ns", f"ok{i}"), str(uuid.uuid4())) for i in range(2)]
+    r = client.post("/api/v1/lineage/batch", json=[good[0], bad, good[1]])
+    assert r.status_code == 200
+    assert r.json()["stored"] == 2 and [x["index"] for x in r.json()["rejected"]] == [1]
+    assert _count(db) == 2
+
+
+def test_a_lost_connection_is_a_503_with_retry_after_and_no_sql(settings):
+    """The server side drops the pooled connection (as a restart or failover would)."""
+    import psycopg
+
+    from lineage.api.app import create_app
+    from lineage.store import Database
+    from tests_support import LiveServer
+
+    url = settings.database_url.get_secret_value()
+    db = Database(url, min_size=1, max_size=1, timeout=2)
+    try:
+        with LiveServer(create_app(settings, db=db)) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            r = c.post("/api/v1/lineage", json=run_event("START", ("ns", "j"), str(uuid.uuid4())))
+    finally:
+        db.close()
+    assert r.status_code == 503, r.text
+    assert r.headers.get("retry-after") == "1"
+    assert "SELECT" not in r.text and "terminat" not in r.text

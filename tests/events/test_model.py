@@ -41,7 +41,8 @@ def test_spec_example_event_is_accepted():
         (lambda e: e["job"].pop("namespace"), "$.job.namespace", "required"),
         (lambda e: e["run"].__setitem__("runId", "not-a-uuid"), "$.run.runId", "UUID"),
         (lambda e: e.__setitem__("eventTime", "yesterday"), "$.eventTime", "RFC 3339"),
-        (lambda e: e.__setitem__("eventTime", "2026-11-26T10:00:00"), "$.eventTime", "offset"),
+        (lambda e: e.__setitem__("eventTime", "2026-11-26"), "$.eventTime", "RFC 3339"),
+        (lambda e: e.__setitem__("eventTime", "9999-12-31T23:59:59-14:00"), "$.eventTime", "outside"),
         (lambda e: e.__setitem__("eventType", "FINISHED"), "$.eventType", "START"),
         (lambda e: e["job"].__setitem__("name", 42), "$.job.name", "str"),
         (lambda e: e.__setitem__("producer", "not a uri"), "$.producer", "URI"),
@@ -126,3 +127,156 @@ def test_sample_events_are_spec_valid():
     for event in ml_pipeline_sample():
         SPEC_VALIDATOR.validate(event)
         parse_event(event)
+
+
+# -- normalisation and canonical identity (issue 7, items 3 and 4) ------------------------------
+def _with(event: dict, **changes) -> dict:
+    out = copy.deepcopy(event)
+    out.update(changes)
+    return out
+
+
+def test_openlineage_python_client_serialisation_example_is_accepted_and_noted():
+    """The Python client's own example: no offset on eventTime, a date-only nominalStartTime."""
+    event = _event()
+    event["eventTime"] = "2021-11-03T10:53:52.427343"
+    event["run"]["facets"]["nominalTime"]["nominalStartTime"] = "2020-01-01"
+    parsed = parse_event(event)
+    assert parsed.event_time.isoformat() == "2021-11-03T10:53:52.427343+00:00"
+    assert parsed.nominal_start.isoformat() == "2020-01-01T00:00:00+00:00"
+    stored = json.loads(parsed.payload)
+    assert stored["eventTime"] == "2021-11-03T10:53:52.427343Z"
+    assert stored["run"]["facets"]["nominalTime"]["nominalStartTime"] == "2020-01-01T00:00:00.000000Z"
+    assert [n.split(":")[0] for n in parsed.normalizations] == ["$.eventTime", "$.run.facets.nominalTime.nominalStartTime"]
+    assert "read as UTC" in parsed.normalizations[0] and "midnight UTC" in parsed.normalizations[1]
+    SPEC_VALIDATOR.validate(stored)
+
+
+def test_an_event_with_an_offset_carries_no_note():
+    assert parse_event(_event()).normalizations == []
+
+
+@pytest.mark.parametrize("variant", ["2026-11-26T10:00:00Z", "2026-11-26T10:00:00+00:00", "2026-11-26T10:00:00.000Z",
+                                     "2026-11-26T12:00:00+02:00", "2026-11-26T10:00:00.000000000Z", "2026-11-26t10:00:00z"])
+def test_one_instant_written_any_way_has_one_identity(variant):
+    reference = parse_event(_with(_event(), eventTime="2026-11-26T10:00:00Z"))
+    assert parse_event(_with(_event(), eventTime=variant)).key == reference.key
+
+
+def test_integer_and_float_spellings_have_one_identity():
+    a, b = _event(), _event()
+    a["run"]["facets"]["custom"] = {"_producer": "https://p", "_schemaURL": "https://s", "rows": 1, "ratio": 0.5}
+    b["run"]["facets"]["custom"] = {"_producer": "https://p", "_schemaURL": "https://s", "rows": 1.0, "ratio": 5e-1}
+    assert parse_event(a).key == parse_event(b).key
+    from lineage.events import parse_raw  # bytes take the fast path; same identity as decoded values
+    assert parse_raw(json.dumps(a).encode()).key == parse_raw(json.dumps(b).encode()).key == parse_event(a).key
+
+
+def test_upper_and_lower_case_uuids_have_one_identity():
+    lower = _event()
+    lower["run"]["facets"]["parent"] = {"_producer": "https://p", "_schemaURL": "https://s",
+                                        "run": {"runId": "0b6a6d1c-5a3c-4b56-8d0e-4a0a6b7c1e12"}, "job": {"namespace": "ns", "name": "dag"}}
+    upper = copy.deepcopy(lower)
+    upper["run"]["runId"] = upper["run"]["runId"].upper()
+    upper["run"]["facets"]["parent"]["run"]["runId"] = "0B6A6D1C-5A3C-4B56-8D0E-4A0A6B7C1E12"
+    assert parse_event(upper).key == parse_event(lower).key
+    assert json.loads(parse_event(upper).payload)["run"]["runId"] == lower["run"]["runId"]
+
+
+def test_different_instants_have_different_identities():
+    assert parse_event(_with(_event(), eventTime="2026-11-26T10:00:00Z")).key != parse_event(_with(_event(), eventTime="2026-11-26T10:00:00.001Z")).key
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00")),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_canonical_form_is_rfc8785_whichever_path_computes_it(value):
+    """The msgspec fast path is taken only where it gives RFC 8785's bytes exactly."""
+    import rfc8785
+
+    from lineage.events.canonical import canonical
+
+    has_float = "float" in repr(type(value)) or any(isinstance(x, float) for x in _leaves(value))
+    assert canonical(value, floats=has_float) == rfc8785.dumps(value)
+    assert canonical(value, floats=True) == rfc8785.dumps(value)
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _bytes_with(raw_value: bytes) -> bytes:
+    """The sample event's JSON with a `poison` run facet field holding ``raw_value`` (raw JSON text)."""
+    event = _event()
+    event["run"]["facets"]["poison"] = {"_producer": "https://p", "_schemaURL": "https://s", "v": "@@"}
+    return json.dumps(event).encode().replace(b'"@@"', raw_value)
+
+
+@pytest.mark.parametrize(
+    "body, path, reason_part",
+    [
+        (_bytes_with(b'"a\\u0000"'), "$.run.facets.poison.v", "NUL"),
+        (_bytes_with(b'"caf\xc3\x28"'), "$", "UTF-8"),
+        (b"[" * 1000 + b"]" * 1000, "$", "nested"),
+        (_bytes_with(b"[" * 101 + b"]" * 101), "$", "nested"),
+        (_bytes_with(b"1e400"), "$.run.facets.poison.v", "finite"),
+        (_bytes_with(b"123456789012345678901234567890"), "$.run.facets.poison.v", "2^53"),
+        (_bytes_with(b'"\\ud800"'), "$", "JSON"),
+    ],
+)
+def test_poison_bytes_are_refused_naming_the_field(body, path, reason_part):
+    from lineage.events import parse_raw
+
+    with pytest.raises(InvalidEvent) as info:
+        parse_raw(body)
+    assert info.value.problems[0].path == path, info.value.problems
+    assert reason_part.lower() in info.value.problems[0].reason.lower()
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_nul():
+    from lineage.events import parse_raw
+
+    assert parse_raw(_bytes_with(b'"C:\\\\u0000dir"')).raw["run"]["facets"]["poison"]["v"] == "C:\\u0000dir"
+
+
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (lambda e: e["job"].__setitem__("name", "x" * 1025), "$.job.name"),
+        (lambda e: e["inputs"][0].__setitem__("namespace", "é" * 513), "$.inputs[0].namespace"),
+        (lambda e: e["run"]["facets"].__setitem__("parent", {"_producer": "https://p", "_schemaURL": "https://s", "run": "x"}), "$.run.facets.parent.run"),
+        (lambda e: e["run"]["facets"]["nominalTime"].__setitem__("nominalStartTime", "0001-01-01T00:00:00+14:00"), "$.run.facets.nominalTime.nominalStartTime"),
+        (lambda e: e["run"]["facets"]["nominalTime"].__setitem__("nominalEndTime", 5), "$.run.facets.nominalTime.nominalEndTime"),
+        (lambda e: e.__setitem__("dataset", {"namespace": "a", "name": "b"}) or e.pop("run"), "$.dataset"),
+        (lambda e: e["job"].__setitem__("facets", {"x": {"_producer": "not a uri", "_schemaURL": "https://s"}}), "$.job.facets.x._producer"),
+        (lambda e: e["job"].__setitem__("facets", {"x": {"_producer": "https://p", "_schemaURL": "https://s", "_deleted": "yes"}}), "$.job.facets.x._deleted"),
+        (lambda e: e["run"]["facets"].__setitem__("k\x00", {"_producer": "https://p", "_schemaURL": "https://s"}), "$.run.facets.k\\u0000"),
+    ],
+)
+def test_values_the_store_cannot_hold_are_refused_naming_the_field(mutate, path):
+    event = _event()
+    mutate(event)
+    assert _problem(event)[0] == path
+
+
+def test_names_up_to_the_limit_are_accepted():
+    from lineage.events import MAX_NAME_BYTES
+
+    event = _event()
+    event["job"]["name"] = "x" * MAX_NAME_BYTES
+    event["inputs"][0]["name"] = "€" * (MAX_NAME_BYTES // 3)
+    assert parse_event(event).job_name == "x" * MAX_NAME_BYTES
