@@ -1,6 +1,6 @@
 """Ingest notes: what was assumed about a stored event.
 
-Revision ID: 0003_ingest
+Revision ID: 0003
 Revises: 0002
 
 ``raw_events.normalizations`` lists, one short note each, the assumptions made when an event
