@@ -1,0 +1,120 @@
+"""A hostile review of the gate: ways around it found by posting real events to a real store.
+
+Each test is an attack by someone who wants ALLOWED for training on the dating-app photos (or a
+careless pipeline), and asserts the gate still says BLOCKED, naming why.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from gate_helpers import ACME, CURATED, LOVE, STEWARD, TRAIN_JOB, codes, contract_like, ingest, read_event, register
+
+from lineage.gate import pending
+from lineage.gate.service import DEPTH, check_gate, recent
+
+CLEAN = "dataset:clean:photos"
+pytestmark = pytest.mark.gx
+
+
+def test_a_later_forged_writer_does_not_launder_an_uncontracted_origin(pipeline, tmp_path):
+    """lovematch/photos has no contract and was already read as a source; a writer recorded
+    afterwards (`x:launder`, clean/photos -> lovematch/photos) does not explain the data that
+    was read before it, so lovematch/photos stays an origin and needs its own contract."""
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    register(pipeline, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    before = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert codes(before) == ["no_contract"] and before.reasons[0].source == LOVE
+    ingest(pipeline, read_event("x:launder", [CLEAN], [LOVE]))
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert not d.allowed, d.render()
+    assert LOVE in d.sources[CURATED]
+    assert [(r.code, r.source) for r in d.reasons] == [("no_contract", LOVE)]
+
+
+def test_a_writer_recorded_before_any_read_makes_a_derived_dataset(db, tmp_path):
+    """The honest order (producer recorded, then its consumer) still derives: no extra contract needed."""
+    raw, cur = "dataset:raw:r", "dataset:curated:c"
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    ingest(db, read_event("etl:load", [CLEAN], [raw]))
+    ingest(db, read_event("etl:curate", [raw], [cur]))
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", [cur])
+    assert d.allowed, d.render()
+    assert d.sources[cur] == (CLEAN,)
+
+
+def test_a_chain_longer_than_the_depth_limit_cannot_hide_a_prohibited_source(pipeline, tmp_path):
+    """lovematch -> j0 -> clean/photos (permitted) -> j1 -> ... -> j100 -> d100: the walk stopped at
+    clean/photos and took it for an origin, so lovematch's prohibition was never seen."""
+    register(pipeline, "lovematch-photos.yaml", STEWARD)
+    register(pipeline, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    events = read_event("x:j0", [LOVE], [CLEAN])
+    prev = CLEAN
+    for i in range(1, DEPTH + 1):
+        nxt = f"dataset:chain:d{i}"
+        events += read_event(f"x:j{i}", [prev], [nxt])
+        prev = nxt
+    ingest(pipeline, events)
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [prev])
+    assert not d.allowed, d.render()
+    assert [(r.code, r.source) for r in d.reasons] == [("lineage_too_deep", CLEAN)]
+    # one job shorter is within reach, and the prohibition is found
+    d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [f"dataset:chain:d{DEPTH - 1}"])
+    assert not d.allowed and "purpose_prohibited" in codes(d) and "lineage_too_deep" not in codes(d)
+
+
+@pytest.mark.parametrize("purpose", [
+    "essential.service.train_ai_system",  # a made-up child of what lovematch permits
+    "essential.service ",                 # trailing space
+    "Essential.Service",                  # case
+    "",
+])
+def test_a_purpose_the_taxonomy_does_not_know_is_blocked(pipeline, purpose):
+    register(pipeline, "lovematch-photos.yaml", STEWARD)  # permits essential.service, prohibits training
+    assert check_gate(pipeline, "app:match", "essential.service", [LOVE]).allowed
+    d = check_gate(pipeline, "app:match", purpose, [LOVE])
+    assert not d.allowed, d.render()
+    assert codes(d) == ["unknown_purpose"]
+
+
+def _row(**over):
+    row = {"decision_id": str(uuid.uuid4()), "job_namespace": "ml-pipeline", "job_name": "train_model.train",
+           "purpose": "train_ai_system", "allowed": False, "inputs": {"inputs": [CURATED]},
+           "reasons": [{"code": "store_unavailable", "message": "down"}], "contracts": {}, "validations": [], "facets": {},
+           "decided_at": "2026-11-01T00:00:00+00:00"}
+    return {**row, **over}
+
+
+@pytest.mark.parametrize("forged", [
+    {"allowed": True, "reasons": []},                          # an ALLOWED decision that never happened
+    {"allowed": "false"},                                      # not a boolean
+    {"reasons": []},                                           # a refusal with no reason
+    {"reasons": [{"code": "no_contract", "message": "x"}]},    # a contract decision: only the store makes those
+    {"decision_id": "../../etc/passwd"},                       # not a decision id
+])
+def test_a_forged_pending_file_never_reaches_the_decision_log(pipeline, own_home, forged):
+    folder = pending.directory(own_home)
+    folder.mkdir(parents=True)
+    row = _row(**forged)
+    (folder / "forged.json").write_text(json.dumps(row), encoding="utf-8")
+    check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED], pending_dir=folder)
+    with pipeline.connection() as conn:
+        rows = recent(conn)
+    assert [r["decisionId"] for r in rows if r["decisionId"] == row["decision_id"]] == []
+    assert not any(r["allowed"] for r in rows)
+    assert (folder / "forged.json.rejected").exists()
+
+
+def test_a_pending_file_must_carry_the_decision_id_it_is_named_after(pipeline, own_home):
+    folder = pending.directory(own_home)
+    folder.mkdir(parents=True)
+    row = _row()
+    (folder / f"{uuid.uuid4()}.json").write_text(json.dumps(row), encoding="utf-8")
+    good = _row()
+    (folder / f"{good['decision_id']}.json").write_text(json.dumps(good), encoding="utf-8")
+    check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED], pending_dir=folder)
+    with pipeline.connection() as conn:
+        ids = {r["decisionId"] for r in recent(conn)}
+    assert good["decision_id"] in ids and row["decision_id"] not in ids
