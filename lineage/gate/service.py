@@ -62,14 +62,20 @@ def upstreams(conn: psycopg.Connection, inputs: Sequence[str]) -> dict[str, Upst
     from lineage.store import graph
 
     out: dict[str, Upstream | None] = {}
+    graphs = {}
     for inp in inputs:
         try:
-            g = graph.upstream(conn, _node(inp), DEPTH)
+            graphs[inp] = graph.upstream(conn, _node(inp), DEPTH)
         except NotFound:
             out[inp] = None
-            continue
-        out[inp] = upstream_of(inp, g.nodes, g.edges)
-    return out
+    # When each dataset was first read and first written, store-wide: read-before-written
+    # datasets are origins, and a dataset the walk left unwritten but the store has a writer for
+    # marks where the depth limit cut the walk short (see lineage.gate.provenance).
+    ids = {n["id"] for g in graphs.values() for n in g.nodes if n["type"] == "dataset"} | set(graphs)
+    marks = graph.io_marks(conn, sorted({(n.namespace, n.name) for n in map(_node, ids)}))
+    for inp, g in graphs.items():
+        out[inp] = upstream_of(inp, g.nodes, g.edges, marks)
+    return {inp: out[inp] for inp in inputs}
 
 
 def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date | None = None) -> tuple[Decision, dict]:
@@ -81,7 +87,7 @@ def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date |
     pairs = {(n.namespace, n.name) for n in map(_node, datasets)}
     found = registry.contracts_for_datasets(conn, pairs)
     by_id = {f"dataset:{ns}:{name}": states for (ns, name), states in found.items()}
-    return evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today), by_id
+    return evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today, depth=DEPTH), by_id
 
 
 def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -> list[Validation]:

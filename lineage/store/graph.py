@@ -190,3 +190,24 @@ def marquez_lineage(conn: psycopg.Connection, node: NodeId, depth: int = 20, as_
             "outEdges": outs[key],
         })
     return {"graph": graph}
+
+
+_IO_MARKS = """
+SELECT n.name, d.name,
+       min(e.recorded_at) FILTER (WHERE e.direction = 'i'),
+       min(e.recorded_at) FILTER (WHERE e.direction = 'o')
+FROM unnest(%s::text[], %s::text[]) AS k(ns, name)
+JOIN namespaces n ON n.name = k.ns JOIN datasets d ON d.namespace_id = n.id AND d.name = k.name
+LEFT JOIN job_io e ON e.dataset_id = d.id
+GROUP BY 1, 2
+"""
+
+
+def io_marks(conn: psycopg.Connection, datasets: list[tuple[str, str]]) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """For each known dataset ``(namespace, name)``: when the store first recorded any job
+    reading it and any job writing it (``recorded_at``, the store's clock, not the producer's
+    ``eventTime``), over the whole store, not one walk.  Keys are ``dataset:NS:NAME``.  One query."""
+    if not datasets:
+        return {}
+    rows = conn.execute(_IO_MARKS, ([d[0] for d in datasets], [d[1] for d in datasets])).fetchall()
+    return {node_id("dataset", ns, name): (read, written) for ns, name, read, written in rows}

@@ -34,6 +34,21 @@ def test_a_later_forged_writer_does_not_launder_an_uncontracted_origin(pipeline,
     assert [(r.code, r.source) for r in d.reasons] == [("no_contract", LOVE)]
 
 
+def test_a_prohibited_dataset_written_before_it_was_ever_read_is_derived_and_still_checked(db, tmp_path):
+    """The forged writer posted first (before the pipeline's events): lovematch is then derived
+    from clean/photos, not an origin, and its prohibition still blocks."""
+    from lineage.samples import ml_pipeline_sample
+
+    register(db, "acme-stock-photos.yaml", STEWARD)
+    register(db, "lovematch-photos.yaml", STEWARD)
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    ingest(db, read_event("x:launder", [CLEAN], [LOVE]))
+    ingest(db, ml_pipeline_sample())
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert LOVE not in d.sources[CURATED] and LOVE in d.checked[CURATED]
+    assert not d.allowed and {r.source for r in d.reasons} == {LOVE} and "purpose_prohibited" in codes(d)
+
+
 def test_a_writer_recorded_before_any_read_makes_a_derived_dataset(db, tmp_path):
     """The honest order (producer recorded, then its consumer) still derives: no extra contract needed."""
     raw, cur = "dataset:raw:r", "dataset:curated:c"
