@@ -38,6 +38,9 @@ allowed only when none does):
    read before any writer of it was recorded stays an origin whatever writes it later.)
 7. **Depth.**  Where the walk stopped at its depth limit while the store records more upstream,
    the run is blocked (``lineage_too_deep``): what lies beyond was not checked.
+8. **Ambiguity.**  A dataset id on an input's upstream that names two datasets of the store
+   (``dataset:x:y:z`` is ``x`` / ``y:z`` and ``x:y`` / ``z``) blocks (``ambiguous_dataset``): the
+   gate cannot tell their lineage and contracts apart.
 
 Data validation (``expectation_failed``) comes after, in ``service``, and only for runs these
 rules allow; :func:`blocked` builds the fail-closed decision used when the facts cannot be
@@ -51,7 +54,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
 
 from lineage.contracts.taxonomy import covered_by_any, covers, keys, overlaps
 
@@ -68,7 +71,7 @@ DENIALS = frozenset({"not_approved", "revoked", "expired", "purpose_prohibited"}
 class Reason:
     """One reason a run is blocked."""
 
-    code: str  # unknown_purpose, no_inputs, unknown_provenance, no_contract, lineage_too_deep, not_approved, revoked, expired, purpose_prohibited,
+    code: str  # unknown_purpose, no_inputs, unknown_provenance, no_contract, lineage_too_deep, ambiguous_dataset, not_approved, revoked, expired, purpose_prohibited,
     #            purpose_not_permitted, category_not_permitted, expectation_failed, store_unavailable, gate_error
     message: str
     dataset: str | None = None  # the input, as dataset:NS:NAME
@@ -229,6 +232,7 @@ def evaluate(
     today: dt.date | None = None,
     decided_at: dt.datetime | None = None,
     depth: int = 100,
+    ambiguous: Collection[str] = (),
 ) -> Decision:
     """Decide from plain facts by the rules in the module docstring.
 
@@ -268,6 +272,13 @@ def evaluate(
             if ds not in verdicts:
                 verdicts[ds] = _check(ds, contracts.get(ds, ()), purpose, today, passed_by, consulted)
             reasons += [replace(r, dataset=inp) for r in verdicts[ds]]
+        for ds in sorted((up.datasets | {inp}) & set(ambiguous)):
+            reasons.append(Reason(
+                "ambiguous_dataset",
+                f"`{ds}` names more than one dataset of the lineage store (a colon in a namespace or name); "
+                "the gate cannot tell their lineage and contracts apart, so the run is blocked",
+                dataset=inp, source=ds,
+            ))
         for ds in sorted(up.truncated):
             reasons.append(Reason(
                 "lineage_too_deep",

@@ -203,11 +203,11 @@ GROUP BY 1, 2
 """
 
 
-def io_marks(conn: psycopg.Connection, datasets: list[tuple[str, str]]) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """For each known dataset ``(namespace, name)``: when the store first recorded any job
-    reading it and any job writing it (``recorded_at``, the store's clock, not the producer's
-    ``eventTime``), over the whole store, not one walk.  Keys are ``dataset:NS:NAME``.  One query."""
+def io_marks(conn: psycopg.Connection, datasets: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[datetime | None, datetime | None]]:
+    """For each ``(namespace, name)`` the store knows: when it first recorded any job reading it
+    and any job writing it (``recorded_at``, the store's clock, not the producer's
+    ``eventTime``), over the whole store, not one walk.  Unknown datasets are absent.  One query."""
     if not datasets:
         return {}
     rows = conn.execute(_IO_MARKS, ([d[0] for d in datasets], [d[1] for d in datasets])).fetchall()
-    return {node_id("dataset", ns, name): (read, written) for ns, name, read, written in rows}
+    return {(ns, name): (read, written) for ns, name, read, written in rows}

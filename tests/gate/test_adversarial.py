@@ -133,3 +133,51 @@ def test_a_pending_file_must_carry_the_decision_id_it_is_named_after(pipeline, o
     with pipeline.connection() as conn:
         ids = {r["decisionId"] for r in recent(conn)}
     assert good["decision_id"] in ids and row["decision_id"] not in ids
+
+
+def _photos_contract_on(tmp_path, base: str, cid: str, namespace: str, name: str):
+    """A copy of ``base`` under id ``cid`` covering ``namespace`` / ``name`` (which may hold a colon)."""
+    from gate_helpers import CONTRACTS, load_yaml_contract_id
+
+    text = (CONTRACTS / base).read_text(encoding="utf-8")
+    old_id, ns, nm = load_yaml_contract_id(text)
+    text = text.replace(f"id: {old_id}\n", f"id: {cid}\n", 1).replace(
+        f"      - namespace: {ns}\n        name: {nm}\n", f"      - namespace: '{namespace}'\n        name: '{name}'\n", 1)
+    path = tmp_path / f"{cid}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_contract_on_a_name_with_a_colon_applies_upstream(db, tmp_path):
+    """The gate split its own graph's ids at the last colon to look contracts up, so a contract
+    on `partner-drops` / `love:photos` was looked for under `partner-drops:love` / `photos`: the
+    prohibited dataset, once derived (its writer recorded first), was checked against nothing."""
+    from datetime import datetime, timezone
+
+    from lineage.samples import dataset, run_pair
+
+    t0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    register(db, _photos_contract_on(tmp_path, "lovematch-photos.yaml", "love-colon", "partner-drops", "love:photos"), STEWARD)
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    love = dataset("partner-drops", "love:photos")
+    ingest(db, run_pair(("x", "launder"), 1, [dataset("clean", "photos")], [love], t0))
+    ingest(db, run_pair(("x", "curate"), 1, [love], [dataset("curated", "c")], t0))
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
+    assert not d.allowed, d.render()
+    assert ("purpose_prohibited", "love-colon@2") in {(r.code, r.contract) for r in d.reasons}
+
+
+def test_two_datasets_sharing_one_id_block_as_ambiguous(db, tmp_path):
+    """`x` / `y:z` (uncontracted, a source) and `x:y` / `z` (written from clean/photos) are both
+    `dataset:x:y:z`: merged into one node, the source looked derived from clean and passed."""
+    from datetime import datetime, timezone
+
+    from lineage.samples import dataset, run_pair
+
+    t0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    ingest(db, run_pair(("x", "launder"), 1, [dataset("clean", "photos")], [dataset("x:y", "z")], t0))
+    ingest(db, run_pair(("x", "curate"), 1, [dataset("x", "y:z"), dataset("x:y", "z")], [dataset("curated", "c")], t0))
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
+    assert not d.allowed, d.render()
+    assert ("ambiguous_dataset", "dataset:x:y:z") in {(r.code, r.source) for r in d.reasons}
