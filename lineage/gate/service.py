@@ -7,8 +7,8 @@
    per input, up to :data:`DEPTH` jobs; an input the store has never seen has unknown
    provenance), fetches in one query the governing state of every contract covering any
    dataset on those graphs, decides with the pure :func:`~lineage.gate.decision.evaluate`
-   (whose docstring lists the rules in order), runs the compiled GX suites on the data given
-   if the contracts allow the run, and appends the decision to the decision log
+   (whose docstring lists the rules in order), runs the compiled GX suites of *every* contract
+   covering an input on the data given if the contracts allow the run, and appends the decision to the decision log
    (``gate_decisions``; :func:`record`, read back with :func:`recent`).  The decision is
    returned only once that transaction has committed, so no decision is acted on that the
    log does not hold.
@@ -125,11 +125,12 @@ def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -
         approved = sorted({decision.passed_by[s].split("@")[0] for s in decision.checked.get(inp, ()) if s in decision.passed_by})
         suites: list[tuple[dict, str | None]] = []
         node = _node(inp)
+        # Every covering contract's suite runs (deny wins for data too): one contract's lax
+        # schema must not stand in for another's stricter one on the same dataset.
         for state in contracts.get(inp, ()):
             link = next((d for d in state.terms.datasets if (d.namespace, d.name) == (node.namespace, node.name)), None)
             if link and link.schema:
                 suites.append((compile_terms(state.terms, state.sha256)[suite_name(state.id, link.schema)], state.ref))
-                break
         if not suites and PROVENANCE_COLUMN in _columns(frame):
             suites.append((PROVENANCE_SUITE, None))
         for suite, ref in suites:

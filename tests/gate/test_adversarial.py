@@ -181,3 +181,22 @@ def test_two_datasets_sharing_one_id_block_as_ambiguous(db, tmp_path):
     d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
     assert not d.allowed, d.render()
     assert ("ambiguous_dataset", "dataset:x:y:z") in {(r.code, r.source) for r in d.reasons}
+
+
+def test_every_covering_contracts_suite_runs_not_only_the_first(pipeline, tmp_path):
+    """Deny wins for data too: a second approved contract on acme/photos that declares no
+    `smiling` column must see its suite run; only the alphabetically first contract's suite did."""
+    from gate_helpers import acme_frame
+
+    register(pipeline, "acme-stock-photos.yaml", STEWARD)
+    strict = contract_like(tmp_path, "acme-stock-photos.yaml", "zzz-strict", ACME)
+    text = strict.read_text(encoding="utf-8")
+    label = "      - name: smiling\n        logicalType: integer\n        description: Partner-supplied label (1 if the subject smiles).\n"
+    assert label in text
+    strict.write_text(text.replace(label, ""), encoding="utf-8")
+    register(pipeline, strict, STEWARD)
+    d = check_gate(pipeline, "ml-pipeline:ingest_partner_drop.acme", "train_ai_system", [ACME], {ACME: acme_frame()})
+    assert not d.allowed, d.render()
+    assert {v.suite for v in d.validations} == {"acme-stock-photos.photos", "zzz-strict.photos"}
+    [failed] = [r for r in d.reasons if r.code == "expectation_failed"]
+    assert failed.contract == "zzz-strict@2" and "smiling" in failed.message
