@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+import unicodedata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -128,7 +129,7 @@ def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -
         # Every covering contract's suite runs (deny wins for data too): one contract's lax
         # schema must not stand in for another's stricter one on the same dataset.
         for state in contracts.get(inp, ()):
-            link = next((d for d in state.terms.datasets if (d.namespace, d.name) == (node.namespace, node.name)), None)
+            link = next((d for d in state.terms.datasets if _nfc(d.namespace, d.name) == _nfc(node.namespace, node.name)), None)
             if link and link.schema:
                 suites.append((compile_terms(state.terms, state.sha256)[suite_name(state.id, link.schema)], state.ref))
         if not suites and PROVENANCE_COLUMN in _columns(frame):
@@ -136,6 +137,11 @@ def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -
         for suite, ref in suites:
             results.append(runner.validate(inp, frame, suite, approved, ref))
     return results
+
+
+def _nfc(*parts: str) -> tuple[str, ...]:
+    """Names compared as the registry matches them (Unicode normal form C)."""
+    return tuple(unicodedata.normalize("NFC", p) for p in parts)
 
 
 def _columns(data: Any) -> list[str]:

@@ -200,3 +200,25 @@ def test_every_covering_contracts_suite_runs_not_only_the_first(pipeline, tmp_pa
     assert {v.suite for v in d.validations} == {"acme-stock-photos.photos", "zzz-strict.photos"}
     [failed] = [r for r in d.reasons if r.code == "expectation_failed"]
     assert failed.contract == "zzz-strict@2" and "smiling" in failed.message
+
+
+@pytest.mark.parametrize("contract_form, event_form", [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_contract_covers_its_dataset_under_either_unicode_normal_form(db, tmp_path, contract_form, event_form):
+    """`café` typed in a contract (NFC) and `café` from a macOS path in events (NFD) are the same
+    text by Unicode's definition; the prohibition must apply to the derived dataset either way."""
+    import unicodedata
+    from datetime import datetime, timezone
+
+    from lineage.samples import dataset, run_pair
+
+    name = "lovematch/café"
+    t0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    register(db, _photos_contract_on(tmp_path, "lovematch-photos.yaml", "love-cafe", "partner-drops",
+                                     unicodedata.normalize(contract_form, name)), STEWARD)
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    love = dataset("partner-drops", unicodedata.normalize(event_form, name))
+    ingest(db, run_pair(("x", "sync"), 1, [dataset("clean", "photos")], [love], t0))
+    ingest(db, run_pair(("x", "curate"), 1, [love], [dataset("curated", "c")], t0))
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
+    assert not d.allowed, d.render()
+    assert ("purpose_prohibited", "love-cafe@2") in {(r.code, r.contract) for r in d.reasons}
