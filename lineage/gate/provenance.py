@@ -9,8 +9,9 @@ A dataset is an origin when
 * some job that writes it declared no inputs (its data enters the graph from nowhere the
   store knows, whatever else also writes it), or
 * the store recorded a job reading it *before* it recorded any job writing it (by the store's
-  own ``recorded_at``, which a producer cannot set): data was in use before any recorded
-  producer, and a writer recorded later does not explain that data.  So once a dataset has
+  own ``recorded_at``, which a producer cannot set), or a job that both reads and writes it
+  reading it no later than the first write: data was in use before any recorded producer, and
+  a writer recorded later (or the job appending to it) does not explain that data.  So once a dataset has
   been read as a source, no event posted afterwards (``x:launder``: ``clean -> it``) can make
   it a derived dataset that escapes rule 6 of :mod:`lineage.gate.decision`; or
 * no dataset outside its strongly connected component feeds it.  For a dataset outside any
@@ -46,8 +47,9 @@ class Upstream:
         return cls(frozenset(datasets) | o | t, o, t)
 
 
-#: dataset id -> (first recorded read, first recorded write), as ``lineage.store.graph.io_marks`` returns
-Marks = Mapping[str, "tuple[datetime | None, datetime | None]"]
+#: dataset id -> (first recorded read, first recorded write, first recorded read by a job that
+#: also writes it), as ``lineage.store.graph.io_marks`` returns; the third may be left out
+Marks = Mapping[str, "tuple[datetime | None, ...]"]
 
 
 def upstream_of(start: str, nodes: Iterable[Mapping], edges: Iterable[Mapping], marks: Marks | None = None) -> Upstream:
@@ -85,8 +87,13 @@ def upstream_of(start: str, nodes: Iterable[Mapping], edges: Iterable[Mapping], 
     return Upstream(frozenset(datasets), frozenset(origins), frozenset(truncated - origins))
 
 
-def _read_before_written(mark: "tuple[datetime | None, datetime | None] | None") -> bool:
-    return mark is not None and mark[0] is not None and mark[1] is not None and mark[0] < mark[1]
+def _read_before_written(mark: "tuple[datetime | None, ...] | None") -> bool:
+    if mark is None or mark[1] is None:
+        return False
+    read, written, self_read = (tuple(mark) + (None,))[:3]
+    # Ties (one transaction) count as derived for another job's read, as prior content for a
+    # job's read of what it writes itself.
+    return (read is not None and read < written) or (self_read is not None and self_read <= written)
 
 
 def _components(feeds: Mapping[str, set[str]]) -> list[set[str]]:

@@ -81,7 +81,7 @@ def upstreams(conn: psycopg.Connection, inputs: Sequence[str]) -> tuple[dict[str
     ids = {n["id"] for g in graphs.values() for n in g.nodes if n["type"] == "dataset"} | set(inputs)
     found = graph.io_marks(conn, sorted({p for i in ids for p in _readings(i)}))
     pairs: dict[str, set[tuple[str, str]]] = {i: {p for p in _readings(i) if p in found} for i in ids}
-    marks = {i: (_earliest(found[p][0] for p in ps), _earliest(found[p][1] for p in ps)) for i, ps in pairs.items()}
+    marks = {i: tuple(_earliest(found[p][k] for p in ps) for k in range(3)) for i, ps in pairs.items()}
     for inp, g in graphs.items():
         out[inp] = upstream_of(inp, g.nodes, g.edges, marks)
     return {inp: out[inp] for inp in inputs}, pairs

@@ -222,3 +222,15 @@ def test_a_contract_covers_its_dataset_under_either_unicode_normal_form(db, tmp_
     d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
     assert not d.allowed, d.render()
     assert ("purpose_prohibited", "love-cafe@2") in {(r.code, r.contract) for r in d.reasons}
+
+
+def test_a_job_reading_and_writing_a_dataset_first_makes_it_an_origin(db, tmp_path):
+    """`x:append` reads lovematch/photos and clean/photos and writes lovematch/photos, and is the
+    first thing the store hears of it: lovematch's earlier content, which the job read, has no
+    recorded upstream, so lovematch is an origin (the open self-loop must not hide it)."""
+    register(db, contract_like(tmp_path, "acme-stock-photos.yaml", "clean-photos", CLEAN), STEWARD)
+    ingest(db, read_event("x:append", [LOVE, CLEAN], [LOVE]))
+    ingest(db, read_event("x:curate", [LOVE], [CURATED]))
+    d = check_gate(db, TRAIN_JOB, "train_ai_system", [CURATED])
+    assert not d.allowed, d.render()
+    assert LOVE in d.sources[CURATED] and [(r.code, r.source) for r in d.reasons] == [("no_contract", LOVE)]

@@ -82,3 +82,10 @@ def test_a_dataset_the_walk_left_unwritten_but_the_store_has_a_writer_for_is_tru
     # read before that writer was recorded: an origin, whatever lies beyond
     up = upstream_of("T", nodes, edges, {"D": (_t(1), _t(2))})
     assert up.origins == {"D"} and up.truncated == frozenset()
+
+
+def test_a_job_reading_what_it_writes_no_later_than_the_first_write_makes_it_an_origin():
+    nodes, edges = graph(("append", ["L", "C"], ["L"]), ("curate", ["L"], ["T"]))
+    assert upstream_of("T", nodes, edges, {"L": (_t(1), _t(1), None)}).origins == {"C"}  # another job's read, same moment
+    assert upstream_of("T", nodes, edges, {"L": (_t(1), _t(1), _t(1))}).origins == {"C", "L"}
+    assert upstream_of("T", nodes, edges, {"L": (_t(2), _t(1), _t(2))}).origins == {"C"}  # written before it was read
