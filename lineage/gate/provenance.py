@@ -20,8 +20,8 @@ A dataset is an origin when
   dataset of the cycle an origin, so a self-loop cannot hide where data came from.
 
 Job inputs are the union over every run the store recorded.  A dataset where the walk stopped
-at its depth limit (nothing writes it in the graph, but the store records a writer) is not an
-origin but *truncated*: its upstream was not seen, so the gate blocks on it
+at its depth limit (nothing writes it in the graph, but the store records a writer) is
+*truncated* (and an origin only by the rules above): its upstream was not seen, so the gate blocks on it
 (``lineage_too_deep``) rather than take it for a source and miss what lies beyond.
 """
 
@@ -84,7 +84,9 @@ def upstream_of(start: str, nodes: Iterable[Mapping], edges: Iterable[Mapping], 
         if not any(src not in component for d in component for src in feeds[d]):
             closed |= component
     origins = from_nowhere | read_first | (closed - truncated)
-    return Upstream(frozenset(datasets), frozenset(origins), frozenset(truncated - origins))
+    # A truncated dataset stays truncated even when it is also an origin (read before written):
+    # covered datasets beyond it would be checked too, had the walk reached them.
+    return Upstream(frozenset(datasets), frozenset(origins), frozenset(truncated))
 
 
 def _read_before_written(mark: "tuple[datetime | None, ...] | None") -> bool:
