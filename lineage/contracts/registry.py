@@ -208,7 +208,7 @@ def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[st
     """
     out: dict[tuple[str, str], list[ContractState]] = {}
     for row in sql.governing_rows(conn, datasets):
-        out.setdefault((row["link_namespace"], row["link_name"]), []).append(_state(row))
+        out.setdefault((row["dataset_namespace"], row["dataset_name"]), []).append(_state(row))
     return out
 
 

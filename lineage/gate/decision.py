@@ -10,6 +10,10 @@ approved version of each contract, unless revoked or expired since; see
 The rules, in the order they are applied (every rule that fails adds its reasons; the run is
 allowed only when none does):
 
+0. **Purpose.**  A purpose that is not a data-use key of the Fides taxonomy is blocked
+   (``unknown_purpose``): matching is by exact key and hierarchy, so a misspelt, re-cased,
+   padded or invented key (``essential.service.train_ai_system``) would otherwise slip under a
+   permission for its parent while no prohibition names it.
 1. **Inputs.**  A job that declares no inputs is blocked (``no_inputs``): the gate only lets
    through runs whose data it can trace.
 2. **Unknown provenance.**  An input the lineage store has never seen is blocked
@@ -30,7 +34,13 @@ allowed only when none does):
 6. **Origins.**  Every origin (a dataset with no recorded upstream, including one written by a
    job that declared no inputs; see :mod:`lineage.gate.provenance`) must be covered by such a
    contract: an uncovered origin is blocked (``no_contract``).  Derived datasets no contract
-   covers are not checked themselves: their origins and covered ancestors are.
+   covers are not checked themselves: their origins and covered ancestors are.  (A dataset
+   read before any writer of it was recorded stays an origin whatever writes it later.)
+7. **Depth.**  Where the walk stopped at its depth limit while the store records more upstream,
+   the run is blocked (``lineage_too_deep``): what lies beyond was not checked.
+8. **Ambiguity.**  A dataset id on an input's upstream that names two datasets of the store
+   (``dataset:x:y:z`` is ``x`` / ``y:z`` and ``x:y`` / ``z``) blocks (``ambiguous_dataset``): the
+   gate cannot tell their lineage and contracts apart.
 
 Data validation (``expectation_failed``) comes after, in ``service``, and only for runs these
 rules allow; :func:`blocked` builds the fail-closed decision used when the facts cannot be
@@ -44,10 +54,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
 
+from lineage.contracts.taxonomy import covered_by_any, covers, keys, overlaps
 from lineage.times import iso
-from lineage.contracts.taxonomy import covered_by_any, covers, overlaps
 
 from lineage.gate.provenance import Upstream
 
@@ -62,7 +72,7 @@ DENIALS = frozenset({"not_approved", "revoked", "expired", "purpose_prohibited"}
 class Reason:
     """One reason a run is blocked."""
 
-    code: str  # no_inputs, unknown_provenance, no_contract, not_approved, revoked, expired, purpose_prohibited,
+    code: str  # unknown_purpose, no_inputs, unknown_provenance, no_contract, lineage_too_deep, ambiguous_dataset, not_approved, revoked, expired, purpose_prohibited,
     #            purpose_not_permitted, category_not_permitted, expectation_failed, store_unavailable, gate_error
     message: str
     dataset: str | None = None  # the input, as dataset:NS:NAME
@@ -222,6 +232,8 @@ def evaluate(
     contracts: Mapping[str, Sequence["ContractState"]],
     today: dt.date | None = None,
     decided_at: dt.datetime | None = None,
+    depth: int = 100,
+    ambiguous: Collection[str] = (),
 ) -> Decision:
     """Decide from plain facts by the rules in the module docstring.
 
@@ -237,6 +249,12 @@ def evaluate(
     origins: dict[str, tuple[str, ...]] = {}
     checked: dict[str, tuple[str, ...]] = {}
     verdicts: dict[str, list[Reason]] = {}
+    if purpose not in keys("data_use"):
+        reasons.append(Reason(
+            "unknown_purpose",
+            f"purpose `{purpose}` is not a Fides data use; name the run's purpose by its taxonomy key, e.g. `train_ai_system`",
+        ))
+        return Decision(job=job, purpose=purpose, inputs=tuple(inputs), allowed=False, reasons=tuple(reasons), decided_at=decided_at)
     if not inputs:
         reasons.append(Reason("no_inputs", f"job `{job}` declared no inputs; the gate only lets through runs whose data it can trace"))
     for inp in inputs:
@@ -255,6 +273,20 @@ def evaluate(
             if ds not in verdicts:
                 verdicts[ds] = _check(ds, contracts.get(ds, ()), purpose, today, passed_by, consulted)
             reasons += [replace(r, dataset=inp) for r in verdicts[ds]]
+        for ds in sorted((up.datasets | {inp}) & set(ambiguous)):
+            reasons.append(Reason(
+                "ambiguous_dataset",
+                f"`{ds}` names more than one dataset of the lineage store (a colon in a namespace or name); "
+                "the gate cannot tell their lineage and contracts apart, so the run is blocked",
+                dataset=inp, source=ds,
+            ))
+        for ds in sorted(up.truncated):
+            reasons.append(Reason(
+                "lineage_too_deep",
+                f"the lineage above `{ds}` is more than {depth} jobs deep from input `{inp}` and was not followed; "
+                "the gate cannot check what it has not seen, so the run is blocked",
+                dataset=inp, source=ds,
+            ))
     return Decision(
         job=job,
         purpose=purpose,

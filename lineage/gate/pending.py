@@ -13,6 +13,14 @@ crash between commit and removal is simply inserted again next time, which store
 two gates flushing at once store each decision once.  A file that cannot be read, or that the
 store refuses for its content, is renamed ``*.rejected`` and logged, so one bad file never
 blocks the others (nor every later gate check).
+
+Only what the gate writes here is replayed: a fail-closed refusal.  The directory is a file
+system path anyone with access to ``LINEAGE_HOME`` can write, so :func:`read` refuses (and
+:func:`flush` sets aside as ``*.rejected``) a file whose row is not a refusal (``allowed`` not
+exactly ``false``), gives no reason or a reason other than ``store_unavailable`` /
+``gate_error`` (contract decisions are only ever made, and logged, with the store), or whose
+``decision_id`` is not a UUID equal to the file's name.  A forged file can therefore never put
+an ALLOWED decision, nor a contract verdict, in the log.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import datetime as dt
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,8 @@ from lineage.store.decisions import DecisionRow
 
 log = logging.getLogger("lineage.gate")
 SUFFIX = ".json"
+#: The only reasons a pending refusal may give: those of ``decision.blocked`` in ``service``.
+REFUSAL_CODES = frozenset({"store_unavailable", "gate_error"})
 
 
 def directory(home: Path) -> Path:
@@ -40,6 +51,7 @@ def directory(home: Path) -> Path:
 
 def write(folder: Path, row: DecisionRow) -> Path:
     """Write ``row`` atomically as ``folder/<decision_id>.json``; returns the path."""
+    _check_id(str(row["decision_id"]))
     folder.mkdir(parents=True, exist_ok=True)
     body = json.dumps({**row, "decided_at": row["decided_at"].isoformat()}, ensure_ascii=True, sort_keys=True, default=str)
     final = folder / f"{row['decision_id']}{SUFFIX}"
@@ -54,12 +66,32 @@ def write(folder: Path, row: DecisionRow) -> Path:
 
 
 def read(path: Path) -> DecisionRow:
+    """The refusal in ``path``; ValueError (or KeyError, TypeError) if it is not one the gate wrote."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    data["decided_at"] = dt.datetime.fromisoformat(data["decided_at"])
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
     missing = set(DecisionRow.__annotations__) - set(data)
     if missing:
         raise ValueError(f"missing {sorted(missing)}")
+    data["decided_at"] = dt.datetime.fromisoformat(data["decided_at"])
+    if _check_id(data["decision_id"]) != path.name[: -len(SUFFIX)]:
+        raise ValueError("decision_id differs from the file's name")
+    if data["allowed"] is not False:
+        raise ValueError("not a refusal: only blocked decisions are ever kept pending")
+    reasons = data["reasons"]
+    if not isinstance(reasons, list) or not reasons:
+        raise ValueError("a refusal without a reason")
+    codes = {r.get("code") if isinstance(r, dict) else None for r in reasons}
+    if not codes <= REFUSAL_CODES:
+        raise ValueError(f"reasons {sorted(map(str, codes - REFUSAL_CODES))} are not fail-closed refusals")
     return data  # type: ignore[return-value]
+
+
+def _check_id(value: Any) -> str:
+    """``value`` if it is a UUID in canonical text form (so it is also a safe file name)."""
+    if not isinstance(value, str) or str(uuid.UUID(value)) != value:
+        raise ValueError("decision_id is not a UUID")
+    return value
 
 
 def pending(folder: Path) -> list[Path]:

@@ -7,8 +7,8 @@
    per input, up to :data:`DEPTH` jobs; an input the store has never seen has unknown
    provenance), fetches in one query the governing state of every contract covering any
    dataset on those graphs, decides with the pure :func:`~lineage.gate.decision.evaluate`
-   (whose docstring lists the rules in order), runs the compiled GX suites on the data given
-   if the contracts allow the run, and appends the decision to the decision log
+   (whose docstring lists the rules in order), runs the compiled GX suites of *every* contract
+   covering an input on the data given if the contracts allow the run, and appends the decision to the decision log
    (``gate_decisions``; :func:`record`, read back with :func:`recent`).  The decision is
    returned only once that transaction has committed, so no decision is acted on that the
    log does not hold.
@@ -26,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+import unicodedata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import psycopg
 
 from lineage.errors import BadRequest, LineageError, NotFound, StoreUnavailable
-from lineage.events.ids import NodeId, parse_node_id, split_qualified
+from lineage.events.ids import NodeId, node_id, parse_node_id, split_qualified
 from lineage.gate import pending
 from lineage.gate.decision import Decision, Validation, blocked, evaluate
 from lineage.gate.facets import input_facets
@@ -57,31 +58,59 @@ def _node(ds: str) -> NodeId:
     return parse_node_id(ds, "inputs")
 
 
-def upstreams(conn: psycopg.Connection, inputs: Sequence[str]) -> dict[str, Upstream | None]:
-    """For each input, its :class:`Upstream`, or None when the store has never seen it."""
+def upstreams(conn: psycopg.Connection, inputs: Sequence[str]) -> tuple[dict[str, Upstream | None], dict[str, set[tuple[str, str]]]]:
+    """For each input, its :class:`Upstream` (None when the store has never seen it); and, for
+    every dataset id on those graphs, the ``(namespace, name)``\ s of the store it can stand for.
+
+    Ids are ``dataset:NS:NAME`` and colons occur in namespaces and names alike, so an id is
+    resolved against the store at *every* colon, never by one split: a contract on
+    ``partner-drops`` / ``love:photos`` is found, and ``x`` / ``y:z`` beside ``x:y`` / ``z`` (one id
+    for two datasets) is seen as *ambiguous*.  Those pairs come with when each dataset was first
+    read and first written, store-wide: read-before-written datasets are origins, and a dataset
+    the walk left unwritten but the store has a writer for marks where the depth limit cut the
+    walk short (see :mod:`lineage.gate.provenance`)."""
     from lineage.store import graph
 
     out: dict[str, Upstream | None] = {}
+    graphs = {}
     for inp in inputs:
         try:
-            g = graph.upstream(conn, _node(inp), DEPTH)
+            graphs[inp] = graph.upstream(conn, _node(inp), DEPTH)
         except NotFound:
             out[inp] = None
-            continue
-        out[inp] = upstream_of(inp, g.nodes, g.edges)
-    return out
+    ids = {n["id"] for g in graphs.values() for n in g.nodes if n["type"] == "dataset"} | set(inputs)
+    found = graph.io_marks(conn, sorted({p for i in ids for p in _readings(i)}))
+    pairs: dict[str, set[tuple[str, str]]] = {i: {p for p in _readings(i) if p in found} for i in ids}
+    marks = {i: tuple(_earliest(found[p][k] for p in ps) for k in range(3)) for i, ps in pairs.items()}
+    for inp, g in graphs.items():
+        out[inp] = upstream_of(inp, g.nodes, g.edges, marks)
+    return {inp: out[inp] for inp in inputs}, pairs
+
+
+def _readings(ds: str) -> list[tuple[str, str]]:
+    """Every ``(namespace, name)`` that ``dataset:NS:NAME`` may stand for: split at each colon."""
+    body = ds[len("dataset:"):]
+    return [(body[:k], body[k + 1:]) for k, c in enumerate(body) if c == ":" and 0 < k < len(body) - 1]
+
+
+def _earliest(times: Any) -> dt.datetime | None:
+    return min((t for t in times if t is not None), default=None)
 
 
 def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date | None = None) -> tuple[Decision, dict]:
     """The contract-and-lineage part alone; also returns the governing contracts, by dataset id."""
     from lineage.contracts import registry
 
-    ups = upstreams(conn, inputs)
-    datasets = {d for up in ups.values() if up is not None for d in up.datasets} | set(inputs)
-    pairs = {(n.namespace, n.name) for n in map(_node, datasets)}
-    found = registry.contracts_for_datasets(conn, pairs)
-    by_id = {f"dataset:{ns}:{name}": states for (ns, name), states in found.items()}
-    return evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today), by_id
+    ups, pairs = upstreams(conn, inputs)
+    found = registry.contracts_for_datasets(conn, {p for ps in pairs.values() for p in ps} | {
+        (n.namespace, n.name) for n in map(_node, inputs)})
+    by_id: dict[str, list] = {}
+    for (ns, name), states in found.items():
+        by_id.setdefault(node_id("dataset", ns, name), []).extend(states)
+    ambiguous = {i for i, ps in pairs.items() if len(ps) > 1}
+    decision = evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today,
+                        depth=DEPTH, ambiguous=ambiguous)
+    return decision, by_id
 
 
 def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -> list[Validation]:
@@ -97,16 +126,22 @@ def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -
         approved = sorted({decision.passed_by[s].split("@")[0] for s in decision.checked.get(inp, ()) if s in decision.passed_by})
         suites: list[tuple[dict, str | None]] = []
         node = _node(inp)
+        # Every covering contract's suite runs (deny wins for data too): one contract's lax
+        # schema must not stand in for another's stricter one on the same dataset.
         for state in contracts.get(inp, ()):
-            link = next((d for d in state.terms.datasets if (d.namespace, d.name) == (node.namespace, node.name)), None)
+            link = next((d for d in state.terms.datasets if _nfc(d.namespace, d.name) == _nfc(node.namespace, node.name)), None)
             if link and link.schema:
                 suites.append((compile_terms(state.terms, state.sha256)[suite_name(state.id, link.schema)], state.ref))
-                break
         if not suites and PROVENANCE_COLUMN in _columns(frame):
             suites.append((PROVENANCE_SUITE, None))
         for suite, ref in suites:
             results.append(runner.validate(inp, frame, suite, approved, ref))
     return results
+
+
+def _nfc(*parts: str) -> tuple[str, ...]:
+    """Names compared as the registry matches them (Unicode normal form C)."""
+    return tuple(unicodedata.normalize("NFC", p) for p in parts)
 
 
 def _columns(data: Any) -> list[str]:

@@ -16,7 +16,9 @@ Two notions of "the state of a contract" live here, and they differ on purpose:
   revocation).  A contract never approved is governed by its current state (proposed or
   revoked).  So a later proposed revision does not un-approve the approved one, and a
   revocation after the approval revokes the contract.  A dataset is covered by a contract when
-  the *governing* revision's links name it.
+  the *governing* revision's links name it, compared in Unicode normal form C (PostgreSQL's
+  ``normalize``, which needs a UTF8 database: elsewhere the lookup fails and the gate with it,
+  closed).
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ JOIN contract_documents d ON d.contract_id = v.contract_id AND d.revision = v.re
 ORDER BY v.contract_id, v.version DESC
 """
 
-# The governing version of each candidate contract (see the module docstring).
+# The governing version of each candidate contract (see the module docstring).  Names are
+# compared under Unicode canonical equivalence (NFC): `café` typed in a contract and `café`
+# from a macOS path in an event are the same text, and a prohibition must not miss one of them.
+_SAME = "normalize(l.namespace, NFC) = normalize(w.namespace, NFC) AND normalize(l.name, NFC) = normalize(w.name, NFC)"
 _GOVERNING = """
 WITH wanted (namespace, name) AS (SELECT * FROM unnest(%(ns)s::text[], %(names)s::text[])),
-cand AS (SELECT DISTINCT l.contract_id FROM contract_dataset_links l JOIN wanted w USING (namespace, name)),
+cand AS (SELECT DISTINCT l.contract_id FROM contract_dataset_links l JOIN wanted w ON {same}),
 marks AS (
     SELECT v.contract_id,
            max(v.version) AS latest,
@@ -54,16 +59,17 @@ gov AS (
            CASE WHEN approved IS NOT NULL AND (denied IS NULL OR denied < approved) THEN approved ELSE latest END AS version
     FROM marks
 )
-SELECT l.namespace AS link_namespace, l.name AS link_name,
+SELECT DISTINCT ON (w.namespace, w.name, v.contract_id)
+       w.namespace AS dataset_namespace, w.name AS dataset_name, l.namespace AS link_namespace, l.name AS link_name,
        v.contract_id, v.version, v.revision, v.status, v.actor, v.reason, v.recorded_at,
        d.terms, d.sha256, d.source_file, d.registered_by, d.document
 FROM gov
 JOIN contract_versions v ON v.contract_id = gov.contract_id AND v.version = gov.version
 JOIN contract_documents d ON d.contract_id = v.contract_id AND d.revision = v.revision
 JOIN contract_dataset_links l ON l.contract_id = v.contract_id AND l.revision = v.revision
-JOIN wanted w ON w.namespace = l.namespace AND w.name = l.name
-ORDER BY l.namespace, l.name, v.contract_id
-"""
+JOIN wanted w ON {same}
+ORDER BY w.namespace, w.name, v.contract_id
+""".format(same=_SAME)
 
 _OWNERS = """
 WITH RECURSIVE ds (dataset_id, depth) AS (
@@ -160,7 +166,9 @@ def append_version(conn: psycopg.Connection, contract_id: str, revision: int, ac
 def governing_rows(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
     """For the given ``(namespace, name)``\\ s, one row per (dataset, contract whose governing revision covers it).
 
-    Each row carries ``link_namespace``/``link_name`` and the governing version.  One query.
+    Each row carries the dataset as asked (``dataset_namespace``/``dataset_name``), the link
+    that matched it (``link_namespace``/``link_name``, the same text up to Unicode
+    normalisation) and the governing version.  One query.
     """
     pairs = sorted(set(datasets))
     if not pairs:

@@ -191,3 +191,29 @@ def marquez_lineage(conn: psycopg.Connection, node: NodeId, depth: int = 20, as_
             "outEdges": outs[key],
         })
     return {"graph": graph}
+
+
+_IO_MARKS = """
+SELECT n.name, d.name,
+       (SELECT min(e.recorded_at) FROM job_io e WHERE e.dataset_id = d.id AND e.direction = 'i'),
+       (SELECT min(e.recorded_at) FROM job_io e WHERE e.dataset_id = d.id AND e.direction = 'o'),
+       (SELECT min(e.recorded_at) FROM job_io e
+        JOIN job_io w ON w.job_id = e.job_id AND w.dataset_id = e.dataset_id AND w.direction = 'o'
+        WHERE e.dataset_id = d.id AND e.direction = 'i')
+FROM unnest(%s::text[], %s::text[]) AS k(ns, name)
+JOIN namespaces n ON n.name = k.ns JOIN datasets d ON d.namespace_id = n.id AND d.name = k.name
+"""
+
+#: (first recorded read, first recorded write, first recorded read by a job that also writes it)
+IoMark = tuple["datetime | None", "datetime | None", "datetime | None"]
+
+
+def io_marks(conn: psycopg.Connection, datasets: list[tuple[str, str]]) -> dict[tuple[str, str], IoMark]:
+    """For each ``(namespace, name)`` the store knows: when it first recorded any job reading it,
+    any job writing it, and any job that both reads and writes it reading it (``recorded_at``,
+    the store's clock, not the producer's ``eventTime``), over the whole store, not one walk.
+    Unknown datasets are absent.  One query."""
+    if not datasets:
+        return {}
+    rows = conn.execute(_IO_MARKS, ([d[0] for d in datasets], [d[1] for d in datasets])).fetchall()
+    return {(ns, name): (read, written, self_read) for ns, name, read, written, self_read in rows}

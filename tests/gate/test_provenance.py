@@ -56,3 +56,37 @@ def test_deep_chains_do_not_recurse():
     jobs = [(f"j{i}", [f"D{i}"], [f"D{i + 1}"]) for i in range(5000)]
     up = upstream_of("D5000", *graph(*jobs))
     assert up.origins == {"D0"} and len(up.datasets) == 5001
+
+
+def _t(n: int):
+    import datetime as dt
+
+    return dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=n)
+
+
+def test_a_dataset_read_before_any_writer_was_recorded_stays_an_origin():
+    # L was read (by ingest) at t1; a writer from C was recorded only at t2
+    nodes, edges = graph(("launder", ["C"], ["L"]), ("ingest", ["L"], ["T"]))
+    assert upstream_of("T", nodes, edges).origins == {"C"}
+    up = upstream_of("T", nodes, edges, {"L": (_t(1), _t(2)), "C": (_t(0), None), "T": (None, _t(1))})
+    assert up.origins == {"C", "L"} and up.truncated == frozenset()
+    # written first, read later (or in the same transaction): derived
+    for marks in ({"L": (_t(2), _t(1))}, {"L": (_t(1), _t(1))}):
+        assert upstream_of("T", nodes, edges, marks).origins == {"C"}
+
+
+def test_a_dataset_the_walk_left_unwritten_but_the_store_has_a_writer_for_is_truncated_not_an_origin():
+    nodes, edges = graph(("j1", ["D"], ["T"]))
+    up = upstream_of("T", nodes, edges, {"D": (_t(2), _t(1))})
+    assert up.truncated == {"D"} and up.origins == frozenset()
+    # read before that writer was recorded: an origin, and still truncated (what lies beyond
+    # may hold a covered dataset the gate must check)
+    up = upstream_of("T", nodes, edges, {"D": (_t(1), _t(2))})
+    assert up.origins == {"D"} and up.truncated == {"D"}
+
+
+def test_a_job_reading_what_it_writes_no_later_than_the_first_write_makes_it_an_origin():
+    nodes, edges = graph(("append", ["L", "C"], ["L"]), ("curate", ["L"], ["T"]))
+    assert upstream_of("T", nodes, edges, {"L": (_t(1), _t(1), None)}).origins == {"C"}  # another job's read, same moment
+    assert upstream_of("T", nodes, edges, {"L": (_t(1), _t(1), _t(1))}).origins == {"C", "L"}
+    assert upstream_of("T", nodes, edges, {"L": (_t(2), _t(1), _t(2))}).origins == {"C"}  # written before it was read
