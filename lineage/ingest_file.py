@@ -49,7 +49,8 @@ def ingest_file(path: Path, settings: Settings, *, batch_size: int = 1000, direc
     from rich.progress import Progress
 
     from lineage.console import safe
-    from lineage.events import decode_body, parse_event
+    from lineage.events import parse_event
+    from lineage.events.model import parse_raw
 
     console = Console(stderr=True, quiet=quiet)
     values, where = read_events(path)
@@ -57,8 +58,9 @@ def ingest_file(path: Path, settings: Settings, *, batch_size: int = 1000, direc
     good: list = []
     for value, loc in zip(values, where):
         try:
-            decoded = decode_body(value) if isinstance(value, bytes) else value
-            good.append((loc, parse_event(decoded)))
+            # NDJSON lines stay bytes: parse_raw knows whether the line held a float and
+            # can then take the fast canonical path.
+            good.append((loc, parse_raw(value) if isinstance(value, bytes) else parse_event(value)))
         except InvalidEvent as exc:
             summary.rejected.append(f"{loc}: {exc.problems[0].path}: {exc.problems[0].reason}")
     sender = _DirectSender(settings) if direct else _HttpSender(settings)
