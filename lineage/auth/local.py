@@ -73,28 +73,36 @@ def ensure_local_admin(conn: psycopg.Connection, settings: Settings) -> bool:
 
     A token file that no longer authenticates (revoked, or the store was reset) is replaced.
     """
+    return ensure_token_file(conn, settings.admin_token_file, name=LOCAL_ADMIN, principal=LOCAL_ADMIN,
+                             roles=LOCAL_ADMIN_ROLES, created_by="lineage serve (first start)")
+
+
+def ensure_token_file(conn: psycopg.Connection, path: Path, *, name: str, principal: str, roles: tuple[str, ...] | list[str],
+                      created_by: str, namespaces: list[str] | None = None) -> bool:
+    """Make sure ``path`` holds a token that authenticates with ``roles``; True if one was made.
+
+    The token is created under ``name`` (or ``name-2``, ``name-3``... since names are never
+    reused) and written with mode 0600; it is never printed or logged.
+    """
     from lineage.auth import tokens
     from lineage.auth.errors import Unauthenticated
+    from lineage.store import auth as store
 
-    path = settings.admin_token_file
     existing = read_token_file(path)
     if existing is not None:
         try:
-            if "admin" in tokens.authenticate(conn, existing).roles:
+            if set(roles) <= tokens.authenticate(conn, existing).roles:
                 return False
         except Unauthenticated:
             pass
-    name = LOCAL_ADMIN
-    from lineage.store import auth as store
-
-    n = 1
-    while store.token_by_name(conn, name) is not None:  # names are never reused
+    base, n = name, 1
+    while store.token_by_name(conn, name) is not None:
         n += 1
-        name = f"{LOCAL_ADMIN}-{n}"
-    _, secret = tokens.create(conn, name=name, principal=LOCAL_ADMIN, roles=LOCAL_ADMIN_ROLES, created_by="lineage serve (first start)")
+        name = f"{base}-{n}"
+    _, secret = tokens.create(conn, name=name, principal=principal, roles=roles, namespaces=namespaces, created_by=created_by)
     conn.commit()  # the token exists before its file does
     write_secret_file(path, secret)
-    log.info("created the local admin token `%s` in %s (mode 0600)", name, path)
+    log.info("created the token `%s` in %s (mode 0600)", name, path)
     return True
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import jwt
 
@@ -47,6 +48,7 @@ class IdentityProviderUnavailable(LineageError):
 class OidcIdentity:
     name: str  # normalised
     credential: str  # oidc:ISSUER#SUBJECT
+    expires: datetime  # the token's `exp`
 
 
 class OidcVerifier:
@@ -117,4 +119,5 @@ class OidcVerifier:
             name = normalise_name(raw, self.name_claim)
         except BadRequest as exc:
             raise Unauthenticated(f"the token's `{self.name_claim}` claim is not a usable name ({exc.reason})") from None
-        return OidcIdentity(name, f"oidc:{claims['iss']}#{claims.get('sub', name)}")
+        expires = datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
+        return OidcIdentity(name, f"oidc:{claims['iss']}#{claims.get('sub', name)}", expires)

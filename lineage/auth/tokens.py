@@ -88,10 +88,15 @@ def create(
 
 
 def authenticate(conn: psycopg.Connection, token: str, now: datetime | None = None) -> Principal:
-    """The principal ``token`` proves, or :class:`Unauthenticated`.
+    """The principal ``token`` proves, or :class:`Unauthenticated`."""
+    return verify(conn, token, now)[0]
 
-    Every failure answers alike to the client ("invalid or expired API token") except
-    expiry and revocation, which a legitimate holder needs to be told about.
+
+def verify(conn: psycopg.Connection, token: str, now: datetime | None = None) -> tuple[Principal, datetime | None]:
+    """The principal ``token`` proves and when the token expires, or :class:`Unauthenticated`.
+
+    A malformed token, an unknown id and a wrong secret get the same answer; expiry and
+    revocation are named, since a legitimate holder needs to know which it is.
     """
     m = _SHAPE.match(token)
     if m is None:
@@ -111,7 +116,7 @@ def authenticate(conn: psycopg.Connection, token: str, now: datetime | None = No
         credential=f"token:{row.name}",
         roles=frozenset(row.roles),
         namespaces=frozenset(row.namespaces) if row.namespaces is not None else None,
-    )
+    ), row.expires_at
 
 
 def revoke(conn: psycopg.Connection, name: str, by: str) -> store.TokenRow:
