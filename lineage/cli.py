@@ -60,12 +60,11 @@ def serve(
     # embedded PostgreSQL started for it running.  Exit normally instead.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = _settings(host=host, port=port)
-    if workers > 1:
-        # Each worker builds its app from the environment; migrate once, here, before they start.
-        from lineage.store.db import resolve_url
-        from lineage.store.migrate import upgrade
+    from lineage.auth.local import prepare_serve
 
-        upgrade(resolve_url(settings))
+    prepare_serve(settings)  # refuses a non-loopback address without authentication; local admin token
+    if workers > 1:
+        # Each worker builds its app from the environment; prepare_serve migrated the store once.
         uvicorn.run("lineage.api.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=workers, log_level=log_level)
     else:
@@ -89,11 +88,12 @@ def ingest(
     batch_size: int = typer.Option(1000, min=1, help="Events per request."),
     url: Optional[str] = typer.Option(None, help="Server to send to (LINEAGE_URL, default http://127.0.0.1:5000)."),
     direct: bool = typer.Option(False, help="Write straight into the store instead of through a server."),
+    token: Optional[str] = typer.Option(None, "--token", help="API token with `emitter` (LINEAGE_TOKEN; default: LINEAGE_HOME/admin-token)."),
 ) -> None:
     """Send events to the store in batches, then summarise stored / duplicate / rejected."""
     from lineage.ingest_file import ingest_file
 
-    summary = ingest_file(file, _settings(url=url), batch_size=batch_size, direct=direct)
+    summary = ingest_file(file, _settings(url=url, token=token), batch_size=batch_size, direct=direct)
     if summary.rejected:
         raise typer.Exit(1)
 
@@ -172,11 +172,15 @@ def downstream(
 
 
 def _mount_subcommands() -> None:
+    from lineage.auth.cli import grants_app, tokens_app, whoami
     from lineage.contracts.cli import app as contracts_app
     from lineage.gate.cli import app as gate_app
 
     app.add_typer(contracts_app, name="contracts")
     app.add_typer(gate_app, name="gate")
+    app.add_typer(tokens_app, name="tokens")
+    app.add_typer(grants_app, name="grants")
+    app.command("whoami")(whoami)
 
 
 def main() -> None:

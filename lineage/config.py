@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, unquote
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MASK = "***"
 DEFAULT_MAX_CONTRACT_BYTES = 1024 * 1024
@@ -53,17 +54,65 @@ class Settings(BaseSettings):
     default_depth: int = Field(default=20, ge=0, le=100)
     url: str | None = Field(default=None, description="Base URL of a running `lineage serve`, for clients and the Airflow transport.")
 
+    # -- authentication (see lineage/auth and the README's "Authentication") ---------------------
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token the CLI and clients send (`lin_...`). Unset: LINEAGE_HOME/admin-token when it exists.",
+    )
+    oidc_issuer: str | None = Field(default=None, description="Expected `iss` of OIDC bearer tokens; setting it turns OIDC on.")
+    oidc_audience: str | None = Field(default=None, description="Expected `aud` of OIDC bearer tokens (required with the issuer).")
+    oidc_jwks_url: str | None = Field(default=None, description="The identity provider's JWKS URL (signing keys, fetched and cached).")
+    oidc_jwks_file: Path | None = Field(default=None, description="A local JWKS JSON file instead of a URL (air-gapped sites, tests).")
+    oidc_name_claim: str = Field(default="email", min_length=1, description="The claim that names the person (normalised before any comparison).")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="IPs or CIDRs of authenticating proxies whose identity header is believed (comma-separated).",
+    )
+    proxy_user_header: str = Field(default="X-Forwarded-User", min_length=1, description="The header a trusted proxy names the user in.")
+
     @field_validator("home")
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
 
-    @field_validator("database_url")
+    @field_validator("database_url", "token")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and "CHANGE_ME" in v.get_secret_value():
-            raise ValueError("still holds the CHANGE_ME placeholder from lineage.env.example; set the real password")
+            raise ValueError("still holds the CHANGE_ME placeholder from lineage.env.example; set the real value")
         return v
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, v: object) -> object:
+        if isinstance(v, str):  # LINEAGE_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16 (or a JSON list)
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [p.strip() for p in text.split(",") if p.strip()]
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"`{entry}` is not an IP address or CIDR network") from None
+        return v
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.home / "admin-token"
 
     @property
     def embedded(self) -> bool:

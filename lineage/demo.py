@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from lineage.airflow.pipeline import PARTNERS, Partner
+from pydantic import SecretStr
+
 from lineage.config import Settings, api_url
 from lineage.events.ids import parse_node_id
 
@@ -70,6 +72,25 @@ def setup_contracts(conn: Any, directory: Path = CONTRACTS_DIR, steward: str = S
             state = registry.approve(conn, state.id, steward, "reviewed consent evidence and permitted purposes")
         states.append(state)
     return states
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def setup_tokens(conn: Any, settings: Settings) -> Settings:
+    """The local admin token (what ``lineage serve`` would create) and an emitter token for
+    Airflow, scoped to the pipeline's job namespace; returns settings whose ``token`` is
+    Airflow's, for the transport.  Both live under ``LINEAGE_HOME`` (mode 0600) and are reused
+    on the next run; neither is printed."""
+    from lineage.airflow.runner import NAMESPACE
+    from lineage.auth.local import ensure_local_admin, ensure_token_file, read_token_file
+
+    ensure_local_admin(conn, settings)
+    path = settings.home / "airflow-token"
+    ensure_token_file(conn, path, name="demo-airflow", principal="airflow", roles=["emitter"], namespaces=[NAMESPACE],
+                      created_by="lineage demo")
+    say(f"   tokens: admin in {settings.admin_token_file}, Airflow's emitter (namespace {NAMESPACE}) in {path}")
+    return settings.model_copy(update={"token": SecretStr(read_token_file(path) or "")})
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -128,10 +149,15 @@ def replay_spool(settings: Settings) -> int:
     for path in claim_pending(settings.spool_dir):
         n = count_lines(path)
         say(f"   $ lineage ingest {path}")
+        # Replayed as Airflow, with its emitter token (in the environment, not on the command line).
+        env = {**os.environ, "LINEAGE_HOME": str(settings.home)}
+        if settings.token is not None:
+            env["LINEAGE_TOKEN"] = settings.token.get_secret_value()
         done = subprocess.run(
             [sys.executable, "-c", "from lineage.cli import main; main()", "ingest", str(path), "--url", settings.server_url],
             capture_output=True,
             text=True,
+            env=env,
         )
         say("     " + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
         if done.returncode != 0:
@@ -148,7 +174,11 @@ def replay_spool(settings: Settings) -> int:
 def _graph(settings: Settings, direction: str, node: str) -> dict:
     import httpx
 
-    r = httpx.get(api_url(settings.server_url, f"/api/v1/lineage/{direction}"), params={"nodeId": node}, timeout=30)
+    from lineage.auth.local import auth_headers
+
+    # Read with the local admin token (it holds `viewer`), not Airflow's emitter token.
+    headers = auth_headers(settings.model_copy(update={"token": None}))
+    r = httpx.get(api_url(settings.server_url, f"/api/v1/lineage/{direction}"), params={"nodeId": node}, headers=headers, timeout=30)
     r.raise_for_status()
     return r.json()
 
@@ -223,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             permits = ", ".join(p.purpose for p in state.terms.permitted) or "nothing"
             prohibits = ", ".join(state.terms.prohibited) or "nothing"
             say(f"   {state.ref:24} {state.status:9} by {state.actor:18} permits: {permits}; prohibits: {prohibits}")
+        settings = setup_tokens(conn, settings)
 
     step(3, "Lineage server down: ingest still runs, events are spooled")
     server = None
@@ -290,7 +321,7 @@ def _next_steps(settings: Settings, stopping: bool) -> None:
     say(f"     open {settings.server_url}/docs                 (HTTP API)")
     say(f"     lineage upstream {acme.model.node_id}")
     say(f"     lineage downstream {love.drop.node_id}")
-    say(f"     curl '{settings.server_url}/api/v1/lineage?nodeId={acme.model.node_id}'")
+    say(f"     curl -H \"Authorization: Bearer $(cat {settings.admin_token_file})\" '{settings.server_url}/api/v1/lineage?nodeId={acme.model.node_id}'")
     say("     lineage contracts list")
     say("     lineage gate log")
     say(f"     lineage contracts revoke {acme.contract_id} --as dpo@example.com --reason '...'   (then `make demo`: ACME is blocked too)")

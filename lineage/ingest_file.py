@@ -86,8 +86,10 @@ class _HttpSender:
     def __init__(self, settings: Settings) -> None:
         import httpx
 
+        from lineage.auth.local import auth_headers
+
         self.url = api_url(settings.server_url, "/api/v1/lineage/batch")
-        self.client = httpx.Client(timeout=60)
+        self.client = httpx.Client(timeout=60, headers=auth_headers(settings))
 
     def send(self, events: list) -> tuple[int, int, list[tuple[int, str]]]:
         import httpx

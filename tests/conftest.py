@@ -3,6 +3,11 @@
 ``db`` is a :class:`lineage.store.Database` on its own database, cloned from a migrated
 template (a ``CREATE DATABASE ... TEMPLATE`` costs tens of milliseconds).  ``live_server``
 is a real uvicorn server on a free loopback port, serving the app over that database.
+
+Every route but health needs a credential.  ``tokens(name, *roles, ...)`` creates an API token
+in the test's database and returns it; ``admin_token`` holds every role, and ``client``
+sends it, so tests about something else are not about authentication.  ``anon_client``
+sends nothing.
 """
 
 from __future__ import annotations
@@ -91,7 +96,41 @@ def live_server(app):
 
 
 @pytest.fixture
-def client(live_server):
+def tokens(db):
+    """``tokens(name, *roles, principal=, namespaces=, expires_at=)`` → a new API token (all roles if none)."""
+    from lineage.auth import ROLES
+    from lineage.auth import tokens as api_tokens
+
+    def make(name: str, *roles: str, principal: str | None = None, namespaces=None, expires_at=None) -> str:
+        with db.connection() as conn:
+            _, secret = api_tokens.create(conn, name=name, principal=principal or f"{name}@tests.example", roles=roles or ROLES,
+                                          namespaces=namespaces, expires_at=expires_at, created_by="tests")
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def admin_token(tokens) -> str:
+    """A token holding every role, acting as ``tester@example.com``."""
+    return tokens("tests-all-roles", principal="tester@example.com")
+
+
+@pytest.fixture
+def auth_headers(admin_token) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token}"}
+
+
+@pytest.fixture
+def client(live_server, auth_headers):
+    import httpx
+
+    with httpx.Client(base_url=live_server.url, timeout=30, headers=auth_headers) as c:
+        yield c
+
+
+@pytest.fixture
+def anon_client(live_server):
     import httpx
 
     with httpx.Client(base_url=live_server.url, timeout=30) as c:

@@ -44,12 +44,12 @@ def test_ingest_file_directly_then_query(tmp_path, settings):
     assert "from" in table.stdout and "face-embedder" in table.stdout
 
 
-def test_ingest_over_http_reports_bad_lines_by_file_and_line(tmp_path, settings, live_server):
+def test_ingest_over_http_reports_bad_lines_by_file_and_line(tmp_path, settings, live_server, tokens):
     events = ml_pipeline_sample()
     lines = [json.dumps(e) for e in events[:3]] + ["{oops", json.dumps(dict(events[3], eventType="DONE"))]
     f = tmp_path / "mixed.ndjson"
     f.write_text("\n".join(lines) + "\n")
-    r = _run(["ingest", str(f), "--url", live_server.url, "--batch-size", "2"], settings)
+    r = _run(["ingest", str(f), "--url", live_server.url, "--batch-size", "2"], settings, env={"LINEAGE_TOKEN": tokens("cli", "emitter")})
     assert r.returncode == 1
     assert f"{f}:4: $: not valid JSON" in r.stderr
     assert f"{f}:5: $.eventType" in r.stderr

@@ -137,7 +137,7 @@ class _FailingPool:
         raise psycopg.OperationalError(f"connection to server failed: {self.url} (password {PW})")
 
 
-def test_http_api_never_answers_or_logs_the_password(tmp_path, db_url, caplog):
+def test_http_api_never_answers_or_logs_the_password(tmp_path, db_url, auth_headers, caplog):
     import httpx
 
     from lineage.api.app import create_app
@@ -151,7 +151,7 @@ def test_http_api_never_answers_or_logs_the_password(tmp_path, db_url, caplog):
     settings = Settings(home=tmp_path, database_url=url)
     db = Database(url, min_size=1, max_size=2)
     try:
-        with LiveServer(create_app(settings, db=db)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        with LiveServer(create_app(settings, db=db)) as server, httpx.Client(base_url=server.url, timeout=60, headers=auth_headers) as c:
             body = {"job": "ml:train", "purpose": "train_ai_system", "inputs": [INPUT]}
             assert c.post("/api/v1/gate/check", json=body).json()["allowed"] is False  # no contract: recorded
             real_pool, db._pool = db._pool, _FailingPool(url)

@@ -37,12 +37,15 @@ def default_dags_folder() -> Path:
 
 
 def transport_config(settings: Settings, server_url: str | None = None) -> dict[str, Any]:
-    return {
+    config = {
         "type": "lineage.airflow.transport.SpoolingTransport",
         "url": server_url or settings.server_url,
         "spool_dir": str(settings.spool_dir),
         "asynchronous": True,  # with EXECUTE_IN_THREAD below; flushed or spooled at process exit
     }
+    if settings.token is not None:  # the emitter token the transport sends as `Authorization: Bearer`
+        config["api_key"] = settings.token.get_secret_value()
+    return config
 
 
 def airflow_env(

@@ -7,6 +7,10 @@ that fails validation names the field (``errors: [{"field", "reason"}]`` on ever
 database failure is classified in :mod:`lineage.store.db` (503 with ``Retry-After`` when
 unreachable or busy, 400 when it refused a value); an unexpected error is a 500 without a
 stack trace or SQL text.
+
+Every route but health, ``/openapi.json`` and ``/docs`` needs a credential
+(:mod:`lineage.api.security` holds the decisions); a refused credential is a 401 with
+``WWW-Authenticate: Bearer``, a missing role a 403 naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from lineage import __version__
 from lineage.config import Settings
+from lineage.auth.errors import OutOfScope, Unauthenticated
 from lineage.errors import BadRequest, InvalidEvent, LineageError, PayloadTooLarge, StoreUnavailable
 from lineage.store.db import Database, open_database
 
@@ -50,16 +55,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     if db is not None:
         app.state.db = db
+    from lineage.auth.authenticate import Authenticator
 
-    from lineage.api import contracts, marquez
+    app.state.authenticator = Authenticator(settings)  # reads the OIDC key file now: a bad one stops start-up
+
+    from lineage.api import auth, contracts, marquez
     from lineage.api import lineage as lineage_routes
 
+    app.include_router(auth.router)
     app.include_router(lineage_routes.router)
     app.include_router(marquez.router)
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
 
-    @app.get("/api/v1/health", tags=["meta"])
+    @app.get("/api/v1/health", tags=["meta"], summary="Liveness: answers without a credential")
     def health() -> dict:
         with app.state.db.connection() as conn:
             conn.execute("SELECT 1")
@@ -74,9 +83,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             body["errors"] = [{"field": exc.field, "reason": exc.reason}]
         elif isinstance(exc, PayloadTooLarge):
             body["errors"] = [{"field": exc.field, "reason": exc.message}]
+        elif isinstance(exc, OutOfScope):
+            body["errors"] = [{"field": exc.field, "reason": exc.reason}]
         headers = {}
         if isinstance(exc, StoreUnavailable):
             headers["Retry-After"] = "1"
+        if isinstance(exc, Unauthenticated):
+            # RFC 6750: name the scheme; say `invalid_token` when a credential was presented.
+            presented = "authorization" in request.headers
+            headers["WWW-Authenticate"] = 'Bearer realm="lineage"' + (', error="invalid_token"' if presented else "")
         if exc.status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
         return JSONResponse(body, status_code=exc.status, headers=headers)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lineage.api.deps import get_db, read_body
+from lineage.api.security import DECIDE, DECISION_LOG, GATE_CHECK, READ, REGISTER, require
 from lineage.errors import BadRequest
 from lineage.store.db import Database
 
@@ -55,7 +56,7 @@ class GateRequest(BaseModel):
     inputs: list[str] = Field(..., description="Input datasets, dataset:NAMESPACE:NAME.")
 
 
-@router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)")
+@router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)", dependencies=[Depends(require(*REGISTER))])
 async def register(request: Request, as_: str | None = Query(None, alias="as"), db: Database = Depends(get_db)) -> JSONResponse:
     # The one async handler here, because it streams the body; everything after that runs in
     # the thread pool so a large or hostile document cannot stall other requests.
@@ -87,7 +88,7 @@ def _parse_and_register(db: Database, body: bytes, label: str, as_: str | None, 
         return registry.register(conn, doc, as_)
 
 
-@router.get("", summary="Every contract with its current status")
+@router.get("", summary="Every contract with its current status", dependencies=[Depends(require(*READ))])
 def list_contracts(db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.contracts import registry
 
@@ -96,7 +97,7 @@ def list_contracts(db: Database = Depends(get_db)) -> dict[str, Any]:
     return {"contracts": [s.as_dict() for s in states], "totalCount": len(states)}
 
 
-@router.get("/{contract_id}", summary="One contract: terms, document and history")
+@router.get("/{contract_id}", summary="One contract: terms, document and history", dependencies=[Depends(require(*READ))])
 def show(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.contracts import registry
 
@@ -104,7 +105,7 @@ def show(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
         return registry.get(conn, contract_id).as_dict(full=True)
 
 
-@router.get("/{contract_id}/suites", summary="The GX suites compiled from the current revision")
+@router.get("/{contract_id}/suites", summary="The GX suites compiled from the current revision", dependencies=[Depends(require(*READ))])
 def suites(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.contracts import registry
     from lineage.contracts.compile import compile_terms
@@ -114,7 +115,7 @@ def suites(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
     return {"contract": state.ref, "suites": list(compile_terms(state.terms, state.sha256).values())}
 
 
-@router.post("/{contract_id}/approve", summary="Approve as an independent steward")
+@router.post("/{contract_id}/approve", summary="Approve as an independent steward", dependencies=[Depends(require(*DECIDE))])
 def approve(contract_id: str, body: Approval, db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.contracts import registry
 
@@ -122,7 +123,7 @@ def approve(contract_id: str, body: Approval, db: Database = Depends(get_db)) ->
         return registry.approve(conn, contract_id, body.as_, body.reason).as_dict()
 
 
-@router.post("/{contract_id}/revoke", summary="Revoke; later gate checks that depend on it are blocked")
+@router.post("/{contract_id}/revoke", summary="Revoke; later gate checks that depend on it are blocked", dependencies=[Depends(require(*DECIDE))])
 def revoke(contract_id: str, body: Revocation, db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.contracts import registry
 
@@ -130,7 +131,7 @@ def revoke(contract_id: str, body: Revocation, db: Database = Depends(get_db)) -
         return registry.revoke(conn, contract_id, body.as_, body.reason).as_dict()
 
 
-@gate_router.post("/check", summary="Ask the gate; 200 with `allowed` true or false")
+@gate_router.post("/check", summary="Ask the gate; 200 with `allowed` true or false", dependencies=[Depends(require(*GATE_CHECK))])
 def gate_check(request: Request, body: GateRequest, db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.gate import pending
     from lineage.gate.facets import input_facets
@@ -141,7 +142,7 @@ def gate_check(request: Request, body: GateRequest, db: Database = Depends(get_d
     return {**decision.as_dict(), "text": decision.render(), "facets": input_facets(decision)}
 
 
-@gate_router.get("/decisions", summary="Recent gate decisions, newest first")
+@gate_router.get("/decisions", summary="Recent gate decisions, newest first", dependencies=[Depends(require(*DECISION_LOG))])
 def decisions(job: str | None = None, limit: int = Query(50, ge=1, le=1000), db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.gate.service import recent
 

@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from lineage.api import models
 from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body, utf8_query
+from lineage.api.security import EMIT, READ, check_scope, require, scope_problem
+from lineage.auth import Principal
 from lineage.errors import BadRequest, FieldProblem, InvalidEvent, PayloadTooLarge
 import re
 
@@ -33,8 +35,9 @@ def _store(request: Request, events: list[ParsedEvent]) -> IngestResult:
 
 
 @router.post("/lineage", status_code=201, summary="Ingest one OpenLineage event")
-async def post_event(request: Request) -> Response:
+async def post_event(request: Request, principal: Principal = Depends(require(*EMIT))) -> Response:
     event = parse_raw(await read_body(request))
+    check_scope(principal, event.kind, event.job_namespace)
     await run_in_threadpool(_store, request, [event])
     return Response(status_code=201)
 
@@ -92,18 +95,23 @@ def split_batch(body: bytes, content_type: str) -> list[bytes]:
 _BOM = b"\xef\xbb\xbf"
 
 
-def _store_batch(request: Request, items: list[bytes]):
-    return request.app.state.db.run(lambda conn: ingest_batch(conn, items))
+def _store_batch(request: Request, items: list[bytes], principal: Principal):
+    admit = None
+    if principal.namespaces is not None:
+        def admit(ev: ParsedEvent) -> FieldProblem | None:
+            problem = scope_problem(principal, ev.kind, ev.job_namespace)
+            return FieldProblem("$.job.namespace", problem) if problem else None
+    return request.app.state.db.run(lambda conn: ingest_batch(conn, items, admit=admit))
 
 
 @router.post("/lineage/batch", summary="Ingest a JSON array (or NDJSON) of OpenLineage events")
-async def post_batch(request: Request) -> JSONResponse:
+async def post_batch(request: Request, principal: Principal = Depends(require(*EMIT))) -> JSONResponse:
     body = await read_body(request)
     items = split_batch(body, request.headers.get("content-type", ""))
     limit = request.app.state.settings.max_batch_events
     if len(items) > limit:
         raise PayloadTooLarge(f"batch of {len(items)} events exceeds the limit of {limit} (LINEAGE_MAX_BATCH_EVENTS); split it")
-    result, bad = await run_in_threadpool(_store_batch, request, items)
+    result, bad = await run_in_threadpool(_store_batch, request, items, principal)
     return JSONResponse({
         "received": len(items),
         "stored": result.stored,
@@ -121,16 +129,16 @@ def _walk(request: Request, direction: str | None, node_id: str, depth: int | No
         return graph.walk(conn, node, direction, d, as_of).as_dict()  # type: ignore[arg-type]
 
 
-@router.get("/lineage", summary="Marquez-shaped lineage graph around a node (both directions)", dependencies=[Depends(utf8_query)], response_model=models.LineageGraph)
+@router.get("/lineage", summary="Marquez-shaped lineage graph around a node (both directions)", dependencies=[Depends(require(*READ)), Depends(utf8_query)], response_model=models.LineageGraph)
 def get_lineage(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, None, nodeId, depth, asOf)
 
 
-@router.get("/lineage/upstream", summary="Everything a node was built from, up to `depth` jobs away", dependencies=[Depends(utf8_query)], response_model=models.Walk)
+@router.get("/lineage/upstream", summary="Everything a node was built from, up to `depth` jobs away", dependencies=[Depends(require(*READ)), Depends(utf8_query)], response_model=models.Walk)
 def get_upstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "upstream", nodeId, depth, asOf)
 
 
-@router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away", dependencies=[Depends(utf8_query)], response_model=models.Walk)
+@router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away", dependencies=[Depends(require(*READ)), Depends(utf8_query)], response_model=models.Walk)
 def get_downstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "downstream", nodeId, depth, asOf)

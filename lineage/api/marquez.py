@@ -29,6 +29,7 @@ from starlette.routing import Match
 
 from lineage.api import models
 from lineage.api.deps import CursorParam, Page, Text, UtcTime, paging, utf8_query
+from lineage.api.security import READ, require
 from lineage.store import reads
 
 
@@ -51,7 +52,8 @@ class EncodedPathRoute(APIRoute):
         return match, child
 
 
-router = APIRouter(prefix="/api/v1", tags=["marquez"], route_class=EncodedPathRoute, dependencies=[Depends(utf8_query)])
+router = APIRouter(prefix="/api/v1", tags=["marquez"], route_class=EncodedPathRoute,
+                   dependencies=[Depends(require(*READ)), Depends(utf8_query)])
 
 Namespace = Annotated[Text, Path(description="The namespace, percent-encoded (`s3%3A%2F%2Fbucket`).")]
 DatasetName = Annotated[Text, Path(description="The dataset name, percent-encoded (`acme%2Fphotos`).")]

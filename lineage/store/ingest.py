@@ -24,6 +24,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime
 
 import msgspec
@@ -343,19 +344,31 @@ def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> Ingest
     return IngestResult(stored=len(new), duplicates=len(events) - len(new))
 
 
-def ingest_batch(conn: psycopg.Connection, items: list) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
+def ingest_batch(conn: psycopg.Connection, items: list,
+                 admit: Callable[[ParsedEvent], FieldProblem | None] | None = None) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
     """Validate and store a batch (raw JSON bytes or decoded values) in the caller's transaction.
 
     Returns the result for the valid events and ``(index, error)`` for each rejected one.  A
     batch never fails as a whole because of one event: if the store refuses a value that
     validation let through (see :func:`lineage.store.db.refused_input`), the events are
     stored one by one, each in its own savepoint, and the refused ones reported by index.
+    ``admit``, when given, may refuse a valid event (a :class:`FieldProblem`), reported likewise.
     (Parsing the next chunk in a helper thread while storing this one was tried; over HTTP
     some batches then took ten times longer, so parsing stays in line.)
     """
     good, bad = parse_events(items)
     rejected = {i for i, _ in bad}
     positions = [i for i in range(len(items)) if i not in rejected]
+    if admit is not None:  # the caller's own refusals (an emitter's namespace scope), by index
+        kept = []
+        for position, ev in zip(positions, good):
+            problem = admit(ev)
+            if problem is None:
+                kept.append((position, ev))
+            else:
+                bad.append((position, InvalidEvent([problem])))
+        positions, good = [p for p, _ in kept], [ev for _, ev in kept]
+        bad.sort(key=lambda pair: pair[0])
     try:
         with conn.transaction():
             return ingest_events(conn, good), bad

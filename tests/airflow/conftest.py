@@ -46,8 +46,12 @@ def module_server(pg_root, tmp_path_factory):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "lineage_template_{os.getpid()}"')
     url = with_db(pg_root, name)
-    settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=url)
     db = Database(url, min_size=1, max_size=4)
+    from lineage.auth import tokens
+
+    with db.connection() as conn:  # Airflow's transport sends an emitter token, as in production
+        _, emitter = tokens.create(conn, name="airflow", principal="airflow", roles=["emitter"], created_by="tests")
+    settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=url, token=emitter)
     try:
         with LiveServer(create_app(settings, db=db)) as server:
             yield settings, db, server

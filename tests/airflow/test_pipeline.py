@@ -142,7 +142,7 @@ def test_events_match_the_openlineage_spec(pipeline_run):
             assert not errors, (job, e["eventType"], errors[0].message)
 
 
-def test_server_and_registry_down_tasks_run_gate_blocks_spool_replays(live_server, db, settings, airflow_home):
+def test_server_and_registry_down_tasks_run_gate_blocks_spool_replays(live_server, db, settings, airflow_home, admin_token):
     from lineage.airflow.transport import claim_pending, count_lines
     from lineage.config import Settings
     from lineage.ingest_file import ingest_file
@@ -160,7 +160,7 @@ def test_server_and_registry_down_tasks_run_gate_blocks_spool_replays(live_serve
     files = claim_pending(settings.spool_dir)
     assert files and sum(count_lines(f) for f in files) >= 8
     for f in files:
-        summary = ingest_file(f, Settings(home=settings.home, url=live_server.url), quiet=True)
+        summary = ingest_file(f, Settings(home=settings.home, url=live_server.url, token=admin_token), quiet=True)
         assert not summary.rejected
     events = _events(db)
     for job in (job_names(ACME)["transfer"], job_names(ACME)["curate"]):

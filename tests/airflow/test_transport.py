@@ -71,8 +71,9 @@ def fake_server(request):
     server.close()
 
 
-def _transport(url: str, spool) -> SpoolingTransport:
-    return SpoolingTransport(SpoolingConfig.from_dict({"type": "x", "url": url, "spool_dir": str(spool), "timeout": "2"}))
+def _transport(url: str, spool, api_key: str | None = None) -> SpoolingTransport:
+    extra = {"api_key": api_key} if api_key else {}
+    return SpoolingTransport(SpoolingConfig.from_dict({"type": "x", "url": url, "spool_dir": str(spool), "timeout": "2", **extra}))
 
 
 def test_delivers_to_the_lineage_endpoint(fake_server, tmp_path):
@@ -152,13 +153,23 @@ def test_claim_and_mark_replayed(tmp_path):
     assert done.parent.name == "replayed" and not claimed[0].exists()
 
 
-def test_delivers_to_the_real_server(live_server, db, tmp_path):
-    t = _transport(live_server.url, tmp_path / "spool")
+def test_delivers_to_the_real_server(live_server, db, tmp_path, tokens):
+    t = _transport(live_server.url, tmp_path / "spool", api_key=tokens("airflow", "emitter"))
     t.emit(_event("real"))
     assert t.delivered == 1, f"spooled instead: {list((tmp_path / 'spool').glob('*'))}"
     with db.connection() as conn:
         names = [r[0] for r in conn.execute("SELECT job_name FROM raw_events")]
     assert names == ["real"]
+
+
+def test_the_real_server_refuses_without_a_token_and_the_event_is_kept(live_server, db, tmp_path):
+    t = _transport(live_server.url, tmp_path / "spool")
+    t.emit(_event("anonymous"))
+    assert t.delivered == 0 and t.spooled == 1
+    kept = [json.loads(line)["job"]["name"] for f in (tmp_path / "spool").glob("*.ndjson") for line in f.read_text().splitlines()]
+    assert kept == ["anonymous"]
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
 
 
 def _async(url: str, spool, **extra) -> SpoolingTransport:

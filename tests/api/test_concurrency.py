@@ -36,7 +36,7 @@ def overlapping_events(rng: random.Random, runs: int) -> list[dict]:
     return events
 
 
-def test_eight_clients_sending_overlapping_batches_get_no_5xx_and_each_event_is_stored_once(live_server, db):
+def test_eight_clients_sending_overlapping_batches_get_no_5xx_and_each_event_is_stored_once(live_server, db, auth_headers):
     events = [json.dumps(e).encode() for e in overlapping_events(random.Random(11), 40)]
     statuses: Counter = Counter()
     failures: list[str] = []
@@ -47,7 +47,7 @@ def test_eight_clients_sending_overlapping_batches_get_no_5xx_and_each_event_is_
         rng = random.Random(k)
         mine = events[:]
         rng.shuffle(mine)
-        with httpx.Client(base_url=live_server.url, timeout=60) as c:
+        with httpx.Client(base_url=live_server.url, timeout=60, headers=auth_headers) as c:
             barrier.wait()
             for i in range(0, len(mine), 20):
                 batch = mine[i : i + 30]  # consecutive batches overlap by 10 events

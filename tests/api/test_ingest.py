@@ -96,15 +96,20 @@ def test_batch_accepts_ndjson_and_reports_bad_lines(client, db):
     assert [x["index"] for x in report["rejected"]] == [1]
 
 
-def test_openlineage_python_http_transport_posts_unchanged(live_server, client, db):
+def test_openlineage_python_http_transport_posts_unchanged(live_server, client, db, tokens):
+    """The real client, configured as users configure it: ``auth: {type: api_key, apiKey: ...}``."""
     from openlineage.client import OpenLineageClient
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
     from openlineage.client.facet_v2 import schema_dataset
-    from openlineage.client.transport.http import HttpCompression, HttpConfig, HttpTransport
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
     from openlineage.client.uuid import generate_new_uuid
 
-    for label, compression in (("plain", None), ("gzip", HttpCompression.GZIP)):
-        ol = OpenLineageClient(transport=HttpTransport(HttpConfig(url=live_server.url, compression=compression)))
+    emitter = tokens("ol-client", "emitter", namespaces=["ol-client"])
+    for label, compression in (("plain", None), ("gzip", "gzip")):
+        config = {"url": live_server.url, "auth": {"type": "api_key", "apiKey": emitter}}
+        if compression:
+            config["compression"] = compression
+        ol = OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(config)))
         run = Run(runId=str(generate_new_uuid()))
         job = Job(namespace="ol-client", name=f"job-{label}")
         schema = schema_dataset.SchemaDatasetFacet(fields=[schema_dataset.SchemaDatasetFacetFields(name="id", type="int")])
@@ -248,7 +253,25 @@ def test_a_value_the_database_refuses_is_a_400_without_sql(app, client, db, monk
     assert _count(db) == 2
 
 
-def test_a_lost_connection_is_a_503_with_retry_after_and_no_sql(settings):
+def test_openlineage_python_http_transport_without_a_valid_token_is_refused(live_server, tokens):
+    import requests
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    viewer = tokens("only-viewer", "viewer")
+    event = run_event("START", ("ol-client", "j"), str(uuid.uuid4()))
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    ev = RunEvent(eventType=RunState.START, eventTime=event["eventTime"], run=Run(runId=event["run"]["runId"]),
+                  job=Job(namespace="ol-client", name="j"), producer="https://example.com/producer")
+    for auth, status in (({"type": "api_key", "apiKey": viewer}, 403), ({"type": "api_key", "apiKey": "lin_000000000000_" + "x" * 43}, 401), (None, 401)):
+        config = {"url": live_server.url, **({"auth": auth} if auth else {})}
+        with pytest.raises(requests.HTTPError) as err:
+            OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(config))).emit(ev)
+        assert err.value.response.status_code == status
+
+
+def test_a_lost_connection_is_a_503_with_retry_after_and_no_sql(settings, auth_headers):
     """The server side drops the pooled connection (as a restart or failover would)."""
     import psycopg
 
@@ -259,7 +282,7 @@ def test_a_lost_connection_is_a_503_with_retry_after_and_no_sql(settings):
     url = settings.database_url.get_secret_value()
     db = Database(url, min_size=1, max_size=1, timeout=2)
     try:
-        with LiveServer(create_app(settings, db=db)) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        with LiveServer(create_app(settings, db=db)) as server, httpx.Client(base_url=server.url, timeout=30, headers=auth_headers) as c:
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
             r = c.post("/api/v1/lineage", json=run_event("START", ("ns", "j"), str(uuid.uuid4())))

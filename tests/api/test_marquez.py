@@ -10,11 +10,12 @@ def _load(client):
     assert r.json()["stored"] == 8
 
 
-def test_marquez_python_lists_namespaces_datasets_and_jobs(live_server, client):
+def test_marquez_python_lists_namespaces_datasets_and_jobs(live_server, client, tokens):
     from marquez_client import MarquezClient
 
     _load(client)
-    mq = MarquezClient(url=live_server.url)
+    # marquez-python sends `Authorization: Bearer <api_key>`; a viewer token is all reads need.
+    mq = MarquezClient(url=live_server.url, api_key=tokens("marquez-reader", "viewer"))
     namespaces = mq.list_namespaces()
     assert {n["name"] for n in namespaces["namespaces"]} == {"ml-pipeline", "partner-drops", "raw-zone", "curated", "models"}
     assert namespaces["totalCount"] == 5
@@ -340,7 +341,7 @@ def test_growing_lists_count_exactly_up_to_the_cap_then_estimate(client, monkeyp
     ("pct", "50%off//"),
     ("sp ace", "ünï cödé/名前"),
 ])
-def test_names_with_slash_colon_and_percent_round_trip(client, live_server, namespace, name):
+def test_names_with_slash_colon_and_percent_round_trip(client, live_server, admin_token, namespace, name):
     from marquez_client import MarquezClient
 
     events = run_pair((namespace, f"job/{name}"), 1, [], [dataset(namespace, name)], datetime(2026, 11, 4, tzinfo=timezone.utc))
@@ -351,7 +352,7 @@ def test_names_with_slash_colon_and_percent_round_trip(client, live_server, name
     assert client.get(f"/api/v1/namespaces/{ns}/datasets/{ds}/versions").json()["totalCount"] == 1
     assert client.get(f"/api/v1/namespaces/{ns}/jobs/{job}").json()["name"] == f"job/{name}"
     assert client.get(f"/api/v1/namespaces/{ns}/jobs/{job}/runs").json()["totalCount"] == 1
-    mq = MarquezClient(url=live_server.url)
+    mq = MarquezClient(url=live_server.url, api_key=admin_token)
     assert mq.get_dataset(namespace, name)["id"] == {"namespace": namespace, "name": name}
 
 

@@ -99,18 +99,18 @@ def test_contract_over_the_size_cap_is_a_413(client):
     assert client.get("/api/v1/contracts").json()["totalCount"] == 0
 
 
-def test_cap_follows_the_setting(settings, db):
+def test_cap_follows_the_setting(settings, db, auth_headers):
     from lineage.api.app import create_app
     from tests_support import LiveServer
     import httpx
 
     small = settings.model_copy(update={"max_contract_bytes": 2048})
-    with LiveServer(create_app(small, db=db)) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+    with LiveServer(create_app(small, db=db)) as server, httpx.Client(base_url=server.url, timeout=30, headers=auth_headers) as c:
         r = c.post("/api/v1/contracts", content=ACME)  # about 3 KB
         assert r.status_code == 413 and "2048 bytes" in r.json()["message"]
 
 
-def test_health_answers_while_a_contract_is_being_parsed(client, live_server, monkeypatch):
+def test_health_answers_while_a_contract_is_being_parsed(client, live_server, auth_headers, monkeypatch):
     """Parsing runs in a worker thread: with a parse held open, other endpoints still answer.
 
     If parsing ran on the event loop, the held parse would block the loop and the health
@@ -134,7 +134,7 @@ def test_health_answers_while_a_contract_is_being_parsed(client, live_server, mo
     result: dict = {}
 
     def post() -> None:
-        with httpx.Client(base_url=live_server.url, timeout=120) as c:
+        with httpx.Client(base_url=live_server.url, timeout=120, headers=auth_headers) as c:
             result["r"] = c.post("/api/v1/contracts", content=ACME)
 
     poster = threading.Thread(target=post)
