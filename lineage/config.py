@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, unquote
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MASK = "***"
 DEFAULT_MAX_CONTRACT_BYTES = 1024 * 1024
@@ -52,11 +53,39 @@ class Settings(BaseSettings):
     )
     default_depth: int = Field(default=20, ge=0, le=100)
     url: str | None = Field(default=None, description="Base URL of a running `lineage serve`, for clients and the Airflow transport.")
+    special_categories: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fides data-category keys that need two stewards' approval, in addition to the built-in special "
+        "categories (biometric, race/ethnicity, religious belief, health, precise location). Comma-separated or a JSON list.",
+    )
 
     @field_validator("home")
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @field_validator("special_categories", mode="before")
+    @classmethod
+    def _category_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            import json
+
+            text = v.strip()
+            return json.loads(text) if text.startswith("[") else [k.strip() for k in text.split(",") if k.strip()]
+        return v
+
+    @field_validator("special_categories")
+    @classmethod
+    def _known_categories(cls, v: list[str]) -> list[str]:
+        if v:
+            from lineage.contracts.taxonomy import UnknownKey, check_key
+
+            for key in v:
+                try:
+                    check_key("data_category", key)
+                except UnknownKey as exc:
+                    raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("database_url")
     @classmethod

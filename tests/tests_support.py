@@ -53,3 +53,41 @@ class LiveServer:
         self.thread.join(10)
 
 
+
+def principal(name: str, *roles: str, credential: str | None = None):
+    """An authenticated :class:`~lineage.auth.principal.Principal` for in-process calls (name normalised)."""
+    from lineage.auth.principal import Principal, normalise_name
+
+    return Principal(normalise_name(name), credential or f"test:{name}", frozenset(roles))
+
+
+def fake_auth(app, tokens: dict) -> None:
+    """Authenticate the contract and governance routes of ``app`` by a table of test tokens.
+
+    ``tokens`` maps a bearer token to a Principal.  Each route dependency built by
+    ``lineage.api.security.require`` is overridden with one that reads ``Authorization:
+    Bearer TOKEN``: no or an unknown token is a 401, a principal without the route's role a
+    403, as the real module answers.  The token format is this test's own, so these tests do not
+    depend on how the real module issues or verifies tokens.
+    """
+    from fastapi import HTTPException, Request
+
+    from lineage.api import contracts, governance
+
+    guards = {
+        contracts.as_requester: ("requester",),
+        contracts.as_steward: ("steward",),
+        governance.as_admin: ("admin",),
+        governance.as_reader: ("admin", "auditor"),
+    }
+    for dependency, roles in guards.items():
+        def authenticate(request: Request, roles=roles):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            who = tokens.get(token) if scheme.lower() == "bearer" else None
+            if who is None:
+                raise HTTPException(status_code=401, detail="no valid token")
+            if not who.has(*roles):
+                raise HTTPException(status_code=403, detail=f"needs one of the roles {', '.join(roles)}")
+            return who
+
+        app.dependency_overrides[dependency] = authenticate

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(marquez.router)
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
+    from lineage.api import governance; app.include_router(governance.router)  # noqa: E702 (one line to merge)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict:
