@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+from fastapi import HTTPException, Request  # at module level: the overrides' annotations resolve here
 
 # The official schema travels with the repository (tests/data/openlineage-spec/README.md).
 SPEC_DIR = Path(__file__).resolve().parent / "data" / "openlineage-spec"
@@ -70,8 +71,6 @@ def fake_auth(app, tokens: dict) -> None:
     403, as the real module answers.  The token format is this test's own, so these tests do not
     depend on how the real module issues or verifies tokens.
     """
-    from fastapi import HTTPException, Request
-
     from lineage.api import contracts, governance
 
     guards = {
@@ -80,8 +79,8 @@ def fake_auth(app, tokens: dict) -> None:
         governance.as_admin: ("admin",),
         governance.as_reader: ("admin", "auditor"),
     }
-    for dependency, roles in guards.items():
-        def authenticate(request: Request, roles=roles):
+    def guard(roles: tuple[str, ...]):
+        def authenticate(request: Request):
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             who = tokens.get(token) if scheme.lower() == "bearer" else None
             if who is None:
@@ -90,4 +89,7 @@ def fake_auth(app, tokens: dict) -> None:
                 raise HTTPException(status_code=403, detail=f"needs one of the roles {', '.join(roles)}")
             return who
 
-        app.dependency_overrides[dependency] = authenticate
+        return authenticate
+
+    for dependency, roles in guards.items():
+        app.dependency_overrides[dependency] = guard(roles)

@@ -345,6 +345,10 @@ def _declared_interest(conn: psycopg.Connection, terms: ContractTerms, name: str
 def _needs(actor: Principal, role: str, what: str) -> None:
     if not isinstance(actor, Principal):
         raise TypeError("the actor must be an authenticated Principal")
+    # Authenticators hand over normalised names; one that did not (a name with invisible or
+    # look-alike characters) would slip past every comparison below, so refuse it here too.
+    if normalise_name(actor.name, "principal") != actor.name:
+        raise BadRequest("principal", f"`{actor.name}` is not in normal form (NFKC, case-folded); authenticate again")
     if not actor.has(role):
         raise Forbidden(f"`{actor.name}` may not {what}: that needs the `{role}` role")
 
