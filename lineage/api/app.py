@@ -51,14 +51,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     if db is not None:
         app.state.db = db
 
-    from lineage.api import contracts, marquez
+    from lineage.api import contracts, governance, marquez
     from lineage.api import lineage as lineage_routes
 
     app.include_router(lineage_routes.router)
     app.include_router(marquez.router)
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
-    from lineage.api import governance; app.include_router(governance.router)  # noqa: E702 (one line to merge)
+    app.include_router(governance.router)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict:
