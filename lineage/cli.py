@@ -174,9 +174,11 @@ def downstream(
 def _mount_subcommands() -> None:
     from lineage.auth.cli import grants_app, tokens_app, whoami
     from lineage.contracts.cli import app as contracts_app
+    from lineage.contracts.governance_cli import app as governance_app
     from lineage.gate.cli import app as gate_app
 
     app.add_typer(contracts_app, name="contracts")
+    app.add_typer(governance_app, name="governance")
     app.add_typer(gate_app, name="gate")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(grants_app, name="grants")

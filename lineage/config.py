@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     )
     default_depth: int = Field(default=20, ge=0, le=100)
     url: str | None = Field(default=None, description="Base URL of a running `lineage serve`, for clients and the Airflow transport.")
+    special_categories: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fides data-category keys that need two stewards' approval, in addition to the built-in special "
+        "categories (biometric, race/ethnicity, religious belief, health, precise location). Comma-separated or a JSON list.",
+    )
 
     # -- authentication (see lineage/auth and the README's "Authentication") ---------------------
     token: SecretStr | None = Field(
@@ -74,6 +79,29 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @field_validator("special_categories", mode="before")
+    @classmethod
+    def _category_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            import json
+
+            text = v.strip()
+            return json.loads(text) if text.startswith("[") else [k.strip() for k in text.split(",") if k.strip()]
+        return v
+
+    @field_validator("special_categories")
+    @classmethod
+    def _known_categories(cls, v: list[str]) -> list[str]:
+        if v:
+            from lineage.contracts.taxonomy import UnknownKey, check_key
+
+            for key in v:
+                try:
+                    check_key("data_category", key)
+                except UnknownKey as exc:
+                    raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("database_url", "token")
     @classmethod

@@ -1,10 +1,13 @@
 """``python -m lineage.demo`` (``make demo``): the whole story on one machine, in about a minute.
 
 1. Generate two partners' drops (small, deterministic, no downloads) under ``LINEAGE_HOME``.
-2. Start the store (embedded PostgreSQL) and register the source contracts in ``contracts/``;
-   a data-protection steward approves them.  ACME's permits ``train_ai_system``; LoveMatch's —
-   dating-app photos with demographic and precise location fields — permits only
-   ``essential.service`` and prohibits training.
+2. Start the store (embedded PostgreSQL) and register the source contracts in ``contracts/``
+   as a requester; independent stewards approve them — LoveMatch's holds special categories
+   (race/ethnicity, precise location), so it needs two different stewards.  ACME's permits
+   ``train_ai_system``; LoveMatch's — dating-app photos with demographic and precise location
+   fields — permits only ``essential.service`` and prohibits training.  The demo calls the
+   registry in-process with explicit principals (credential ``demo:in-process``); it prints
+   who registered and who approved what.
 3. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
    its events land in the spool.  Start ``lineage serve`` and replay the spool with
    ``lineage ingest``.
@@ -32,12 +35,21 @@ from typing import Any
 from lineage.airflow.pipeline import PARTNERS, Partner
 from pydantic import SecretStr
 
+from lineage.auth.principal import Principal
 from lineage.config import Settings, api_url
 from lineage.events.ids import parse_node_id
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = REPO / "contracts"
-STEWARD = "dpo@example.com"
+# The demo's contract workflow acts in-process as these principals (separate requester and
+# stewards); the credential says so in every version row it writes.
+DEMO_CREDENTIAL = "demo:in-process"
+REQUESTER = Principal("data-requests@example.com", DEMO_CREDENTIAL, frozenset({"requester"}))
+STEWARDS = (
+    Principal("dpo@example.com", DEMO_CREDENTIAL, frozenset({"steward"})),
+    Principal("privacy-counsel@example.com", DEMO_CREDENTIAL, frozenset({"steward"})),
+)
+STEWARD = STEWARDS[0]
 
 
 def say(text: str = "") -> None:
@@ -51,12 +63,16 @@ def step(n: int, title: str) -> None:
 # -- contracts -------------------------------------------------------------------------------
 
 
-def setup_contracts(conn: Any, directory: Path = CONTRACTS_DIR, steward: str = STEWARD) -> list[Any]:
-    """Register every contract in ``directory`` and approve the proposed ones as ``steward``.
+def setup_contracts(
+    conn: Any, directory: Path = CONTRACTS_DIR, requester: Principal = REQUESTER, stewards: tuple[Principal, ...] = STEWARDS
+) -> list[Any]:
+    """Register every contract in ``directory`` as ``requester`` and have ``stewards`` approve the proposed ones.
 
-    Idempotent: registering the same document again is a no-op and only ``proposed`` contracts
-    are approved.  A contract someone revoked stays revoked (the demo never re-approves it; a
-    new revision needs a steward's decision).  Returns the contracts' current states.
+    The first steward approves; a contract holding special categories stays proposed after
+    that (four eyes) and the next steward approves it too.  Idempotent: registering the same
+    document again is a no-op and only ``proposed`` contracts are approved.  A contract someone
+    revoked stays revoked (the demo never re-approves it; a new revision needs a steward's
+    decision).  Returns the contracts' current states.
     """
     from lineage.contracts import registry
     from lineage.contracts.document import load_contracts
@@ -67,9 +83,13 @@ def setup_contracts(conn: Any, directory: Path = CONTRACTS_DIR, steward: str = S
         if existing is not None and existing.status == "revoked":
             states.append(existing)
             continue
-        state = registry.register(conn, doc)
-        if state.status == "proposed":
+        state = registry.register(conn, doc, requester)
+        approvers = {state.actor} if state.action == "endorse" else set()
+        for steward in stewards:
+            if state.status != "proposed" or steward.name in approvers:
+                continue
             state = registry.approve(conn, state.id, steward, "reviewed consent evidence and permitted purposes")
+            approvers.add(steward.name)
         states.append(state)
     return states
 
@@ -245,14 +265,19 @@ def main(argv: list[str] | None = None) -> int:
         path = write_drop(p, home)
         say(f"   {p.drop.id:32} {p.rows} records  {path}")
 
-    step(2, "Source contracts: register, steward approves")
+    step(2, "Source contracts: a requester registers, independent stewards approve")
+    from lineage.contracts import registry
     from lineage.store import open_database
 
+    say("   (in-process, as explicit principals: requester data-requests@example.com, stewards dpo@ and privacy-counsel@)")
     with open_database(settings, migrate=True) as db, db.connection() as conn:
         for state in setup_contracts(conn):
             permits = ", ".join(p.purpose for p in state.terms.permitted) or "nothing"
             prohibits = ", ".join(state.terms.prohibited) or "nothing"
-            say(f"   {state.ref:24} {state.status:9} by {state.actor:18} permits: {permits}; prohibits: {prohibits}")
+            history = registry.get(conn, state.id).history
+            approvers = " + ".join(h.actor for h in history if h.action in ("endorse", "approve") and h.revision == state.revision)
+            say(f"   {state.ref:24} {state.status:9} permits: {permits}; prohibits: {prohibits}")
+            say(f"   {'':24} registered by {state.registered_by}; approved by {approvers or 'nobody yet'}")
         settings = setup_tokens(conn, settings)
 
     step(3, "Lineage server down: ingest still runs, events are spooled")
@@ -324,7 +349,7 @@ def _next_steps(settings: Settings, stopping: bool) -> None:
     say(f"     curl -H \"Authorization: Bearer $(cat {settings.admin_token_file})\" '{settings.server_url}/api/v1/lineage?nodeId={acme.model.node_id}'")
     say("     lineage contracts list")
     say("     lineage gate log")
-    say(f"     lineage contracts revoke {acme.contract_id} --as dpo@example.com --reason '...'   (then `make demo`: ACME is blocked too)")
+    say(f"     LINEAGE_TOKEN=<a steward's token> lineage contracts revoke {acme.contract_id} --reason '...'   (then `make demo`: ACME is blocked too)")
     if stopping:
         say("   (the demo stopped the server it started; run `make demo` again any time)")
 

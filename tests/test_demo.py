@@ -34,11 +34,14 @@ def test_demo_tells_the_story_and_is_safe_to_rerun(tmp_path):
     home, port = tmp_path / "home", _free_port()
     first = _demo(home, port)
     assert "acme-stock-photos@2      approved" in first
+    # Who approved what: one steward for ACME; LoveMatch's special categories needed two (four eyes).
+    assert "registered by data-requests@example.com; approved by dpo@example.com\n" in first
+    assert "registered by data-requests@example.com; approved by dpo@example.com + privacy-counsel@example.com" in first
     assert "event(s) waiting in" in first and "nothing was lost" in first
     assert "stored, 0 duplicate, 0 rejected" in first
     assert "train_model__acme                success" in first
     assert "Training BLOCKED for train_model__lovematch.train" in first
-    assert "[purpose_prohibited] contract `lovematch-photos@2` prohibits `train_ai_system`" in first
+    assert "[purpose_prohibited] contract `lovematch-photos@3` prohibits `train_ai_system`" in first
     assert "=> models:acme/smile-classifier was trained from this source." in first
     assert "=> no model is built from this source: training stopped at the gate." in first
     assert (home / "lake" / "models" / "acme" / "smile-classifier" / "model-card" / "model_card.md").exists()

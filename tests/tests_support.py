@@ -53,3 +53,49 @@ class LiveServer:
         self.thread.join(10)
 
 
+
+def principal(name: str, *roles: str, credential: str | None = None):
+    """An authenticated :class:`~lineage.auth.principal.Principal` for in-process calls (name normalised)."""
+    from lineage.auth.principal import Principal, normalise_name
+
+    return Principal(normalise_name(name), credential or f"test:{name}", frozenset(roles))
+
+
+def real_tokens(app, table: dict) -> None:
+    """Give each principal of ``table`` (test key → Principal) a real API token in ``app``'s store.
+
+    Tests write ``Authorization: Bearer KEY`` with their short keys; a thin ASGI layer in
+    front of the app swaps each key for its real token before the request reaches the
+    server, whose real authentication then verifies it (hash, expiry, revocation, roles).  A
+    key not in the table passes through unchanged (and is refused as any bad token is).  The
+    principal's credential becomes ``token:NAME`` (NAME from ``token:NAME``, else the key).
+    """
+    from lineage.auth import tokens as api_tokens
+
+    db = app.state.db
+    real: dict[bytes, bytes] = db.__dict__.setdefault("_test_tokens", {})  # two apps on one store share them
+    with db.connection() as conn:
+        for key, who in table.items():
+            header = f"Bearer {key}".encode()
+            if header in real:
+                continue
+            cred = who.credential
+            name = cred[len("token:"):] if cred.startswith("token:") else key
+            _, secret = api_tokens.create(conn, name=name, principal=who.name, roles=sorted(who.roles), created_by="tests")
+            real[header] = f"Bearer {secret}".encode()
+
+    inner = app.build_middleware_stack
+
+    def build():
+        downstream = inner()
+
+        async def swap(scope, receive, send):
+            if scope["type"] == "http":
+                headers = [(k, real.get(v, v) if k == b"authorization" else v) for k, v in scope["headers"]]
+                scope = {**scope, "headers": headers}
+            await downstream(scope, receive, send)
+
+        return swap
+
+    app.build_middleware_stack = build
+    app.middleware_stack = None

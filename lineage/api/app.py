@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.state.authenticator = Authenticator(settings)  # reads the OIDC key file now: a bad one stops start-up
 
-    from lineage.api import auth, contracts, marquez
+    from lineage.api import auth, contracts, governance, marquez
     from lineage.api import lineage as lineage_routes
 
     app.include_router(auth.router)
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(marquez.router)
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
+    app.include_router(governance.router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Liveness: answers without a credential")
     def health() -> dict:

@@ -9,13 +9,23 @@ Nothing CPU-bound runs on the event loop: parsing a contract (up to
 ``LINEAGE_MAX_CONTRACT_BYTES``, seconds of work for a large one) happens in the thread pool, and
 every other handler is a plain ``def``, which FastAPI runs there too.
 
+The actor of every write is the authenticated :class:`~lineage.auth.principal.Principal` that
+:func:`lineage.api.security.require` yields — never a name in the request: an ``as`` field in a
+body or query is refused (400), so a client that still believes it can act as someone else
+learns otherwise.  Registering needs ``requester``; approving, revoking and expiring need
+``steward`` (the registry checks the role again, and separation of duties, declared interests
+and four eyes: see :mod:`lineage.contracts.registry`).
+
 Contracts
-    ``POST /api/v1/contracts[?as=USER]``   body: the ODCS YAML (or JSON) document → 201, state
+    ``POST /api/v1/contracts``             body: the ODCS YAML (or JSON) document → 201, state
     ``GET  /api/v1/contracts``             current state of every contract
     ``GET  /api/v1/contracts/{id}``        terms, document and full history
     ``GET  /api/v1/contracts/{id}/suites`` the compiled GX suites
-    ``POST /api/v1/contracts/{id}/approve`` ``{"as": USER, "reason"?: TEXT}``
-    ``POST /api/v1/contracts/{id}/revoke``  ``{"as": USER, "reason": TEXT}``
+    ``POST /api/v1/contracts/{id}/approve`` ``{"reason"?: TEXT}`` (or no body) → the state:
+                                            ``approved``, or ``proposed`` with action ``endorse``
+                                            after the first of two special-category approvals
+    ``POST /api/v1/contracts/{id}/revoke``  ``{"reason": TEXT}``
+    ``POST /api/v1/contracts/expire``       → ``{"expired": [ID, ...]}``
 
 Gate (:data:`gate_router`, to be included beside :data:`router`)
     ``POST /api/v1/gate/check``  ``{"job", "purpose", "inputs": [...]}`` → the decision (200 either way)
@@ -28,26 +38,47 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from lineage.api.deps import get_db, read_body
+from lineage.api.deps import Text, get_db, read_body
 from lineage.api.security import DECIDE, DECISION_LOG, GATE_CHECK, READ, REGISTER, require
+from lineage.auth.principal import Principal
 from lineage.errors import BadRequest
 from lineage.store.db import Database
 
 router = APIRouter(prefix="/api/v1/contracts", tags=["contracts"])
 gate_router = APIRouter(prefix="/api/v1/gate", tags=["gate"])
 
+# One dependency object per role, so the OpenAPI document and dependency overrides see one each.
+as_requester = require(*REGISTER)
+as_steward = require(*DECIDE)
 
-class Approval(BaseModel):
-    as_: str = Field(..., alias="as", min_length=1, description="The approving steward.")
-    reason: str | None = None
+NO_AS = "`as` is not accepted: the actor is the authenticated principal (your token or identity)"
 
 
-class Revocation(BaseModel):
-    as_: str = Field(..., alias="as", min_length=1, description="Who revokes.")
-    reason: str = Field(..., min_length=1, description="Why; kept in the history and shown by the gate.")
+class _Write(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_as(cls, data: object) -> object:
+        if isinstance(data, dict) and "as" in data:
+            raise ValueError(NO_AS)
+        return data
+
+
+class Approval(_Write):
+    reason: Text | None = Field(None, max_length=2000, description="Why (kept in the history).")
+
+
+class Revocation(_Write):
+    reason: Text = Field(..., min_length=1, max_length=2000, description="Why; kept in the history and shown by the gate.")
+
+
+def _refuse_as_query(request: Request) -> None:
+    if "as" in request.query_params:
+        raise BadRequest("query.as", NO_AS)
 
 
 class GateRequest(BaseModel):
@@ -56,12 +87,13 @@ class GateRequest(BaseModel):
     inputs: list[str] = Field(..., description="Input datasets, dataset:NAMESPACE:NAME.")
 
 
-@router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)", dependencies=[Depends(require(*REGISTER))])
-async def register(request: Request, as_: str | None = Query(None, alias="as"), db: Database = Depends(get_db)) -> JSONResponse:
+@router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)")
+async def register(request: Request, actor: Principal = Depends(as_requester), db: Database = Depends(get_db)) -> JSONResponse:
     # The one async handler here, because it streams the body; everything after that runs in
     # the thread pool so a large or hostile document cannot stall other requests.
     from lineage.contracts.document import too_large
 
+    _refuse_as_query(request)
     limit = request.app.state.settings.max_contract_bytes
     label = request.headers.get("x-contract-file") or "request body"
     declared = request.headers.get("content-length")
@@ -70,11 +102,11 @@ async def register(request: Request, as_: str | None = Query(None, alias="as"), 
     body = await read_body(request)
     if len(body) > limit:
         raise too_large(label, f"{len(body)} bytes", limit)
-    state = await run_in_threadpool(_parse_and_register, db, body, label, as_, limit)
+    state = await run_in_threadpool(_parse_and_register, db, body, label, actor, limit)
     return JSONResponse(state.as_dict(), status_code=201)
 
 
-def _parse_and_register(db: Database, body: bytes, label: str, as_: str | None, limit: int):
+def _parse_and_register(db: Database, body: bytes, label: str, actor: Principal, limit: int):
     """Decode, parse, check and record a contract; runs in a worker thread."""
     from lineage.contracts import registry
     from lineage.contracts.document import load_contract
@@ -85,7 +117,7 @@ def _parse_and_register(db: Database, body: bytes, label: str, as_: str | None, 
         raise BadRequest("body", "the contract must be UTF-8 YAML or JSON") from None
     doc = load_contract(label, text=text, max_bytes=limit)
     with db.connection() as conn:
-        return registry.register(conn, doc, as_)
+        return registry.register(conn, doc, actor)
 
 
 @router.get("", summary="Every contract with its current status", dependencies=[Depends(require(*READ))])
@@ -115,20 +147,37 @@ def suites(contract_id: str, db: Database = Depends(get_db)) -> dict[str, Any]:
     return {"contract": state.ref, "suites": list(compile_terms(state.terms, state.sha256).values())}
 
 
-@router.post("/{contract_id}/approve", summary="Approve as an independent steward", dependencies=[Depends(require(*DECIDE))])
-def approve(contract_id: str, body: Approval, db: Database = Depends(get_db)) -> dict[str, Any]:
+@router.post("/expire", summary="Mark approved contracts past their expiry date as expired")
+def expire(request: Request, actor: Principal = Depends(as_steward), db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.contracts import registry
 
+    _refuse_as_query(request)
     with db.connection() as conn:
-        return registry.approve(conn, contract_id, body.as_, body.reason).as_dict()
+        return {"expired": registry.expire_due(conn, actor)}
 
 
-@router.post("/{contract_id}/revoke", summary="Revoke; later gate checks that depend on it are blocked", dependencies=[Depends(require(*DECIDE))])
-def revoke(contract_id: str, body: Revocation, db: Database = Depends(get_db)) -> dict[str, Any]:
+@router.post("/{contract_id}/approve", summary="Approve as an independent steward (two for special categories)")
+def approve(
+    request: Request, contract_id: Text, body: Approval | None = None,
+    actor: Principal = Depends(as_steward), db: Database = Depends(get_db),
+) -> dict[str, Any]:
     from lineage.contracts import registry
 
+    _refuse_as_query(request)
+    special = request.app.state.settings.special_categories
     with db.connection() as conn:
-        return registry.revoke(conn, contract_id, body.as_, body.reason).as_dict()
+        return registry.approve(conn, contract_id, actor, body.reason if body else None, special_categories=special).as_dict()
+
+
+@router.post("/{contract_id}/revoke", summary="Revoke; later gate checks that depend on it are blocked")
+def revoke(
+    request: Request, contract_id: Text, body: Revocation, actor: Principal = Depends(as_steward), db: Database = Depends(get_db),
+) -> dict[str, Any]:
+    from lineage.contracts import registry
+
+    _refuse_as_query(request)
+    with db.connection() as conn:
+        return registry.revoke(conn, contract_id, actor, body.reason).as_dict()
 
 
 @gate_router.post("/check", summary="Ask the gate; 200 with `allowed` true or false", dependencies=[Depends(require(*GATE_CHECK))])

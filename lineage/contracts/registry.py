@@ -1,19 +1,35 @@
 """The contract registry in PostgreSQL: register, approve, revoke, expire; read the current state.
 
-Every change appends a row to ``contract_versions`` (who, when, why); registering a new document
-revision also appends to ``contract_documents`` and ``contract_dataset_links``.  Nothing is
-updated or deleted, and the tables' triggers refuse it.  The current state of a contract is its
-highest version; the state the gate obeys is its *governing* version (its latest approval,
-unless revoked or expired since: see :mod:`lineage.store.contracts`), so registering a new
-revision of an approved contract does not take it out of force until that revision is approved.
-Changes to one contract are serialised with a transaction-scoped advisory lock, so concurrent
-approvals cannot both win.  The SQL lives in :mod:`lineage.store.contracts`.
+Every change appends a row to ``contract_versions`` (who — an authenticated
+:class:`~lineage.auth.principal.Principal`'s normalised name —, with which credential, when and
+why); registering a new document revision also appends to ``contract_documents`` and
+``contract_dataset_links``.  Nothing is updated or deleted, and the tables' triggers refuse it.
+The current state of a contract is its highest version; the state the gate obeys is its
+*governing* version (its latest approval, unless revoked or expired since: see
+:mod:`lineage.store.contracts`), so registering a new revision of an approved contract does not
+take it out of force until that revision is approved.  Changes to one contract are serialised
+with a transaction-scoped advisory lock, so concurrent approvals cannot both win.  The SQL lives
+in :mod:`lineage.store.contracts`.
 
 Rules enforced here (each a specific error):
 
-* approving needs a steward who is neither the contract's requester, nor whoever registered it,
-  nor an owner (OpenLineage ``ownership`` facet) of a job downstream of its datasets:
-  :class:`~lineage.errors.SelfApprovalRefused`;
+* roles: registering needs ``requester``; approving, revoking and expiring need ``steward``
+  (:class:`~lineage.errors.Forbidden`);
+* separation of duties, comparing normalised names (:func:`~lineage.auth.principal.normalise_name`):
+  the approving steward is neither the contract's requester (its terms), nor whoever registered
+  the revision, nor a registered owner (``namespace_owners``; never an event's ``ownership``
+  facet) of a job downstream of its datasets: :class:`~lineage.errors.SelfApprovalRefused`;
+* declared interests: a steward with a tie (:mod:`lineage.contracts.governance`) to the
+  contract's provider or to its ``requesterOrganization`` may not approve it:
+  :class:`InterestRefused`, naming the tie;
+* four eyes: a contract whose data categories include a special category
+  (:data:`SPECIAL_CATEGORIES` and their sub-keys, plus the organisation's
+  ``LINEAGE_SPECIAL_CATEGORIES``) is approved only by two different stewards.  The first
+  approval is recorded as action ``endorse`` with the status staying ``proposed`` (so the gate
+  keeps blocking, saying one more steward is needed); the second, by a different independent
+  steward, records ``approve``.  The same steward again is a :class:`~lineage.errors.Conflict`;
+  a first approval whose steward has since become conflicted (a tie declared, an ownership
+  registered) no longer counts;
 * only a ``proposed`` contract can be approved, and not after its expiry date; revoking needs a
   reason; a revoked contract comes back only as a newly registered revision:
   :class:`~lineage.errors.Conflict`.
@@ -29,11 +45,35 @@ from typing import Any, Iterable
 
 import psycopg
 
+from lineage.auth.principal import Principal, normalise_name
 from lineage.times import iso
 from lineage.contracts.document import ContractDocument
+from lineage.contracts.taxonomy import overlaps
 from lineage.contracts.terms import ContractTerms
-from lineage.errors import BadRequest, Conflict, NotFound, SelfApprovalRefused
+from lineage.errors import BadRequest, Conflict, Forbidden, NotFound, SelfApprovalRefused
 from lineage.store import contracts as sql
+
+#: Special categories of personal data (GDPR art. 9, and precise location) as Fides keys; a
+#: contract holding any of them, a sub-key or a parent key needs two stewards' approval.
+SPECIAL_CATEGORIES: tuple[str, ...] = (
+    "user.biometric",
+    "user.demographic.race_ethnicity",
+    "user.demographic.religious_belief",
+    "user.health_and_medical",
+    "user.location.precise",
+)
+
+
+class InterestRefused(SelfApprovalRefused):
+    """A steward with a declared tie to the contract's provider or requester organisation."""
+
+    def __init__(self, contract: str, user: str, tie: str, party: str) -> None:
+        self.contract, self.user, self.role = contract, user, f"tied to {party}"
+        Forbidden.__init__(
+            self,
+            f"`{user}` may not approve contract `{contract}`: `{user}` has {tie}, {party}; "
+            "approval needs an independent steward with no declared interest in either party",
+        )
 
 
 @dataclass(frozen=True)
@@ -45,6 +85,7 @@ class VersionRow:
     actor: str
     reason: str | None
     recorded_at: dt.datetime
+    credential: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "recorded_at": iso(self.recorded_at)}
@@ -67,6 +108,10 @@ class ContractState:
     registered_by: str
     history: tuple[VersionRow, ...] = field(default=())
     document: dict[str, Any] | None = None
+    #: what the current version did: ``register``, ``endorse`` (first of two approvals), ...
+    action: str = "register"
+    credential: str | None = None
+    registered_credential: str | None = None
 
     @property
     def ref(self) -> str:
@@ -79,10 +124,13 @@ class ContractState:
             "version": self.version,
             "revision": self.revision,
             "status": self.status,
+            "action": self.action,
             "changedBy": self.actor,
+            "changedWith": self.credential,
             "reason": self.reason,
             "changedAt": iso(self.recorded_at),
             "registeredBy": self.registered_by,
+            "registeredWith": self.registered_credential,
             "sourceFile": self.source_file,
             "sha256": self.sha256,
             "terms": self.terms.to_json(),
@@ -108,6 +156,9 @@ def _state(row: dict[str, Any], history: Iterable[VersionRow] = (), full: bool =
         registered_by=row["registered_by"],
         history=tuple(history),
         document=row["document"] if full else None,
+        action=row["action"],
+        credential=row["credential"],
+        registered_credential=row["registered_credential"],
     )
 
 
@@ -129,8 +180,13 @@ def list_contracts(conn: psycopg.Connection) -> list[ContractState]:
     return [_state(r) for r in sql.current_rows(conn)]
 
 
-def register(conn: psycopg.Connection, doc: ContractDocument, actor: str | None = None) -> ContractState:
-    """Record a new revision of a contract (status ``proposed``); the same document twice is a no-op."""
+def register(conn: psycopg.Connection, doc: ContractDocument, actor: Principal) -> ContractState:
+    """Record a new revision of a contract (status ``proposed``) registered by ``actor``.
+
+    The same document twice is a no-op (whoever sends it).  The registrant is recorded apart
+    from the requester the terms name, and may not approve the revision either.
+    """
+    _needs(actor, "requester", "register contracts")
     cid = doc.id
     sql.lock(conn, cid)
     latest = sql.latest_document(conn, cid)
@@ -139,19 +195,31 @@ def register(conn: psycopg.Connection, doc: ContractDocument, actor: str | None 
         if state is not None and state.status != "revoked":
             return state
     revision = (latest[0] if latest else 0) + 1
-    who = actor or doc.terms.requester
     sql.insert_document(
-        conn, cid, revision, doc.document, doc.terms.to_json(), doc.sha256, doc.source_file, who,
+        conn, cid, revision, doc.document, doc.terms.to_json(), doc.sha256, doc.source_file, actor.name, actor.credential,
         [(d.namespace, d.name, d.schema) for d in doc.terms.datasets],
     )
     why = f"registered revision {revision} from {doc.source_file}"
-    sql.append_version(conn, cid, revision, "register", "proposed", who, why)
+    sql.append_version(conn, cid, revision, "register", "proposed", actor.name, actor.credential, why)
     return current(conn, cid)  # type: ignore[return-value]
 
 
-def approve(conn: psycopg.Connection, contract_id: str, user: str, reason: str | None = None, today: dt.date | None = None) -> ContractState:
-    """Approve the current revision as steward ``user``, enforcing separation of duties."""
-    user = _who(user)
+def approve(
+    conn: psycopg.Connection,
+    contract_id: str,
+    actor: Principal,
+    reason: str | None = None,
+    today: dt.date | None = None,
+    special_categories: Iterable[str] = (),
+) -> ContractState:
+    """Approve the current revision as steward ``actor``, enforcing separation of duties,
+    declared interests and, for special categories, four eyes.
+
+    ``special_categories`` adds the organisation's own keys to :data:`SPECIAL_CATEGORIES`.
+    Returns the new state: ``approved``, or ``proposed`` with action ``endorse`` when this was
+    the first of two approvals.
+    """
+    _needs(actor, "steward", "approve contracts")
     sql.lock(conn, contract_id)
     state = current(conn, contract_id)
     if state is None:
@@ -161,20 +229,30 @@ def approve(conn: psycopg.Connection, contract_id: str, user: str, reason: str |
             f"contract `{state.ref}` is {state.status}, not proposed: "
             + ("nothing to do" if state.status == "approved" else "register a new revision to approve it again")
         )
-    role = _conflict_of_interest(conn, state, user)
-    if role:
-        raise SelfApprovalRefused(state.ref, user, role)
+    _check_independent(conn, state, actor.name)
     today = today or dt.datetime.now(dt.timezone.utc).date()
     if state.terms.expires and state.terms.expires < today:
         raise Conflict(f"contract `{state.ref}` expired on {state.terms.expires}: register a revision with a later `expires`")
-    sql.append_version(conn, contract_id, state.revision, "approve", "approved", user, reason or "approved")
+    special = special_categories_of(state.terms, special_categories)
+    if special:
+        earlier = sql.endorsers(conn, contract_id, state.revision)
+        if actor.name in {_norm(e) for e in earlier}:
+            raise Conflict(
+                f"`{actor.name}` has already approved revision {state.revision} of `{state.id}`; its special categories "
+                f"({', '.join(special)}) need a second approval from a different independent steward"
+            )
+        # A first approval counts only while its steward is still independent.
+        if not any(_independent(conn, state, e) for e in earlier):
+            sql.append_version(conn, contract_id, state.revision, "endorse", "proposed", actor.name, actor.credential, reason or "approved (1 of 2)")
+            return current(conn, contract_id)  # type: ignore[return-value]
+    sql.append_version(conn, contract_id, state.revision, "approve", "approved", actor.name, actor.credential, reason or "approved")
     return current(conn, contract_id)  # type: ignore[return-value]
 
 
-def revoke(conn: psycopg.Connection, contract_id: str, user: str, reason: str) -> ContractState:
+def revoke(conn: psycopg.Connection, contract_id: str, actor: Principal, reason: str) -> ContractState:
     """Revoke a contract; the gate blocks every later run that depends on it."""
-    user = _who(user)
-    if not reason or not reason.strip():
+    _needs(actor, "steward", "revoke contracts")
+    if not isinstance(reason, str) or not reason.strip():
         raise BadRequest("reason", "revoking a contract needs a reason (it is kept in the contract's history)")
     sql.lock(conn, contract_id)
     state = current(conn, contract_id)
@@ -182,20 +260,29 @@ def revoke(conn: psycopg.Connection, contract_id: str, user: str, reason: str) -
         raise NotFound("contract", contract_id)
     if state.status in ("revoked", "expired"):
         raise Conflict(f"contract `{state.ref}` is already {state.status}")
-    sql.append_version(conn, contract_id, state.revision, "revoke", "revoked", user, reason.strip())
+    sql.append_version(conn, contract_id, state.revision, "revoke", "revoked", actor.name, actor.credential, reason.strip())
     return current(conn, contract_id)  # type: ignore[return-value]
 
 
-def expire_due(conn: psycopg.Connection, today: dt.date | None = None) -> list[str]:
-    """Record an ``expire`` version for every approved contract past its expiry date."""
+def expire_due(conn: psycopg.Connection, actor: Principal, today: dt.date | None = None) -> list[str]:
+    """Record an ``expire`` version, by steward ``actor``, for every approved contract past its expiry date."""
+    _needs(actor, "steward", "expire contracts")
     today = today or dt.datetime.now(dt.timezone.utc).date()
     expired = []
     for state in list_contracts(conn):
         if state.status == "approved" and state.terms.expires and state.terms.expires < today:
             sql.lock(conn, state.id)
-            sql.append_version(conn, state.id, state.revision, "expire", "expired", "system", f"expiry date {state.terms.expires} passed")
+            sql.append_version(
+                conn, state.id, state.revision, "expire", "expired", actor.name, actor.credential, f"expiry date {state.terms.expires} passed"
+            )
             expired.append(state.id)
     return expired
+
+
+def special_categories_of(terms: ContractTerms, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The data categories of ``terms`` that are special (or hold a special sub-category)."""
+    rules = (*SPECIAL_CATEGORIES, *extra)
+    return tuple(c for c in terms.data_categories if any(overlaps(c, r) for r in rules))
 
 
 def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[ContractState]]:
@@ -212,28 +299,70 @@ def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[st
     return out
 
 
-def _conflict_of_interest(conn: psycopg.Connection, state: ContractState, user: str) -> str | None:
-    """Why ``user`` may not approve ``state``, or None."""
-    if _same(user, state.terms.requester):
-        return "its requester"
-    if _same(user, state.registered_by):
-        return "who registered it"
+def _check_independent(conn: psycopg.Connection, state: ContractState, name: str) -> None:
+    """Raise why the principal called ``name`` may not approve ``state``, if anything."""
+    if _same(name, state.terms.requester):
+        raise SelfApprovalRefused(state.ref, name, "its requester")
+    if _same(name, state.registered_by):
+        raise SelfApprovalRefused(state.ref, name, "who registered it")
     for job, owner in sql.consumer_owners(conn, state.id, state.revision):
-        if owner and _same(user, owner):
-            return f"an owner of job `{job}`, which consumes its data"
+        if _same(name, owner):
+            raise SelfApprovalRefused(state.ref, name, f"a registered owner of job `{job}`, which consumes its data")
+    tie = _declared_interest(conn, state.terms, name)
+    if tie:
+        raise InterestRefused(state.ref, name, *tie)
+
+
+def _independent(conn: psycopg.Connection, state: ContractState, name: str) -> bool:
+    try:
+        _check_independent(conn, state, _norm(name) or name)
+    except SelfApprovalRefused:
+        return False
+    return True
+
+
+def _declared_interest(conn: psycopg.Connection, terms: ContractTerms, name: str) -> tuple[str, str] | None:
+    """``(tie, party)`` for the first active tie of ``name`` to the provider or requester organisation."""
+    from lineage.contracts.governance import active_ties, normalise_organisation
+
+    ties = active_ties(conn, name)
+    if not ties:
+        return None
+    parties = [(terms.provider, "the contract's provider")]
+    if terms.requester_organization:
+        parties.append((terms.requester_organization, "the contract's requester organisation"))
+    for org, role in parties:
+        try:
+            key = normalise_organisation(org)
+        except BadRequest:  # an organisation name no tie could be recorded under
+            continue
+        for tie in ties:
+            if tie.organisation == key:
+                return f"a declared {tie.kind} tie to `{org}`", role
     return None
 
 
-def _who(user: str) -> str:
-    if not user or not user.strip():
-        raise BadRequest("user", "say who is acting (`--as USER`)")
-    return user.strip()
+def _needs(actor: Principal, role: str, what: str) -> None:
+    if not isinstance(actor, Principal):
+        raise TypeError("the actor must be an authenticated Principal")
+    # Authenticators hand over normalised names; one that did not (a name with invisible or
+    # look-alike characters) would slip past every comparison below, so refuse it here too.
+    if normalise_name(actor.name, "principal") != actor.name:
+        raise BadRequest("principal", f"`{actor.name}` is not in normal form (NFKC, case-folded); authenticate again")
+    if not actor.has(role):
+        raise Forbidden(f"`{actor.name}` may not {what}: that needs the `{role}` role")
 
 
-def _same(a: str, b: str) -> bool:
-    """Owner names in OpenLineage often carry a kind prefix (``user:alice``); compare without it."""
-    def norm(x: str) -> str:
-        x = x.strip().lower()
-        return x.split(":", 1)[1] if ":" in x and "@" not in x.split(":", 1)[0] else x
+def _norm(name: str | None) -> str | None:
+    """The normal form of a stored name; None for one that has none (it can equal no principal)."""
+    if not name:
+        return None
+    try:
+        return normalise_name(name)
+    except BadRequest:
+        return None
 
-    return norm(a) == norm(b)
+
+def _same(principal_name: str, other: str | None) -> bool:
+    """Whether a stored name (requester, registrant, owner) names the principal ``principal_name``."""
+    return _norm(other) == principal_name

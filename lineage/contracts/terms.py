@@ -7,7 +7,10 @@ top-level keys, so the terms live in its ``customProperties`` list:
 property              required value
 ===================== ======== ==============================================================
 ``provider``          yes      who supplies the data (the partner)
-``requester``         yes      who asked for the data; may not approve the contract
+``requester``         yes      who asked for the data (a principal name, e.g. an email); may
+                               not approve the contract
+``requesterOrganization`` no   the organisation the requester acts for; a steward with a
+                               declared tie to it (or to the provider) may not approve
 ``legalBasis``        yes      one of the GDPR art. 6 bases (``consent``, ``contract``, ...)
 ``consentEvidence``   no       where the consent or licence can be inspected
 ``dataSubjects``      no       Fides data-subject keys
@@ -32,10 +35,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lineage.auth.principal import normalise_name
 from lineage.contracts import taxonomy
 
 REQUIRED = ("provider", "requester", "legalBasis", "dataCategories", "permittedPurposes", "datasets")
-KNOWN = REQUIRED + ("consentEvidence", "dataSubjects", "prohibitedPurposes", "expires", "provenanceColumn")
+KNOWN = REQUIRED + ("requesterOrganization", "consentEvidence", "dataSubjects", "prohibitedPurposes", "expires", "provenanceColumn")
 
 
 class TermProblem(ValueError):
@@ -95,6 +99,7 @@ class ContractTerms:
     consent_evidence: str | None = None
     expires: dt.date | None = None
     provenance_column: str | None = None
+    requester_organization: str | None = None
     #: ODCS schema object name -> its columns, in document order
     schemas: dict[str, tuple[Column, ...]] = field(default_factory=dict)
 
@@ -122,6 +127,7 @@ class ContractTerms:
             consent_evidence=data.get("consent_evidence"),
             expires=dt.date.fromisoformat(data["expires"]) if data.get("expires") else None,
             provenance_column=data.get("provenance_column"),
+            requester_organization=data.get("requester_organization"),
             schemas={k: tuple(Column(**c) for c in v) for k, v in data.get("schemas", {}).items()},
         )
 
@@ -200,13 +206,23 @@ def extract_terms(doc: dict[str, Any]) -> ContractTerms:
     schemas = _schemas(doc)
     datasets = _datasets(props["datasets"][1], at("datasets"), schemas)
     provenance = text("provenanceColumn") if "provenanceColumn" in props else None
+    from lineage.contracts.governance import normalise_organisation
+
+    requester = text("requester")
+    # Separation of duties compares the requester with authenticated principals' normal form; a
+    # name that has none (invisible characters, mixed scripts) could never match, so refuse it.
+    _check_name("requester", requester, at("requester"), normalise_name)
+    requester_org = text("requesterOrganization") if "requesterOrganization" in props else None
+    if requester_org:
+        _check_name("requesterOrganization", requester_org, at("requesterOrganization"), normalise_organisation)
+    _check_name("provider", text("provider"), at("provider"), normalise_organisation)
     if provenance and not any(c.name == provenance for cols in schemas.values() for c in cols):
         raise TermProblem(at("provenanceColumn"), f"provenance column `{provenance}` is not a property of any schema object")
     return ContractTerms(
         id=doc["id"],
         name=doc.get("name") or doc["id"],
         provider=text("provider"),
-        requester=text("requester"),
+        requester=requester,
         legal_basis=legal_basis,
         data_categories=categories,
         permitted=tuple(permitted),
@@ -216,8 +232,18 @@ def extract_terms(doc: dict[str, Any]) -> ContractTerms:
         consent_evidence=text("consentEvidence") if "consentEvidence" in props else None,
         expires=expires,
         provenance_column=provenance,
+        requester_organization=requester_org,
         schemas=schemas,
     )
+
+
+def _check_name(term: str, value: Any, path: tuple, normalise: Any) -> None:
+    from lineage.errors import BadRequest
+
+    try:
+        normalise(value, term)
+    except BadRequest as exc:
+        raise TermProblem(path, f"`{term}` {exc.reason}") from None
 
 
 def _schemas(doc: dict[str, Any]) -> dict[str, tuple[Column, ...]]:

@@ -194,7 +194,10 @@ def contract_problems(state: "ContractState", purpose: str, today: dt.date) -> l
     out: list[tuple[str, str, str]] = []
     when = state.recorded_at.date().isoformat()
     if state.status == "proposed":
-        out.append(("not_approved", "status", f"contract `{state.ref}` is proposed, not approved: a steward must run `lineage contracts approve {state.id} --as USER`"))
+        if getattr(state, "action", None) == "endorse":  # the first of the two approvals special categories need
+            out.append(("not_approved", "status", f"contract `{state.ref}` holds special categories of data and has one steward's approval ({state.actor}) of the two it needs: one more independent steward must approve it (`lineage contracts approve {state.id}`)"))
+        else:
+            out.append(("not_approved", "status", f"contract `{state.ref}` is proposed, not approved: an independent steward must approve it (`lineage contracts approve {state.id}`)"))
     elif state.status == "revoked":
         out.append(("revoked", "status", f"contract `{state.ref}` was revoked ({when}, by {state.actor}: {state.reason}): register a new revision or remove this source from the training inputs"))
     elif state.status == "expired" or (t.expires and t.expires < today):

@@ -1,5 +1,5 @@
 """The contract registry's SQL: append-only rows in ``contract_documents``,
-``contract_dataset_links`` and ``contract_versions`` (migration 0002).
+``contract_dataset_links`` and ``contract_versions`` (migrations 0002 and 0005).
 
 Every function takes an open psycopg connection (the caller owns the transaction) and returns
 plain rows (dicts or tuples); :mod:`lineage.contracts.registry` turns them into
@@ -18,7 +18,13 @@ Two notions of "the state of a contract" live here, and they differ on purpose:
   revocation after the approval revokes the contract.  A dataset is covered by a contract when
   the *governing* revision's links name it, compared in Unicode normal form C (PostgreSQL's
   ``normalize``, which needs a UTF8 database: elsewhere the lookup fails and the gate with it,
-  closed).
+  closed).  An ``endorse`` version (the first of the two
+  approvals a special-category contract needs) leaves the status ``proposed`` and never governs
+  in place of an earlier approval.
+
+Every version row records the actor (a principal's normalised name), the credential that
+authenticated it, and the time.  The owners of consuming jobs come from the
+``namespace_owners`` registry (:mod:`lineage.store.governance`), never from event facets.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from psycopg.types.json import Jsonb
 
 _CURRENT = """
 SELECT DISTINCT ON (v.contract_id)
-       v.contract_id, v.version, v.revision, v.status, v.actor, v.reason, v.recorded_at,
-       d.terms, d.sha256, d.source_file, d.registered_by, d.document
+       v.contract_id, v.version, v.revision, v.action, v.status, v.actor, v.credential, v.reason, v.recorded_at,
+       d.terms, d.sha256, d.source_file, d.registered_by, d.registered_credential, d.document
 FROM contract_versions v
 JOIN contract_documents d ON d.contract_id = v.contract_id AND d.revision = v.revision
 {where}
@@ -61,8 +67,8 @@ gov AS (
 )
 SELECT DISTINCT ON (w.namespace, w.name, v.contract_id)
        w.namespace AS dataset_namespace, w.name AS dataset_name, l.namespace AS link_namespace, l.name AS link_name,
-       v.contract_id, v.version, v.revision, v.status, v.actor, v.reason, v.recorded_at,
-       d.terms, d.sha256, d.source_file, d.registered_by, d.document
+       v.contract_id, v.version, v.revision, v.action, v.status, v.actor, v.credential, v.reason, v.recorded_at,
+       d.terms, d.sha256, d.source_file, d.registered_by, d.registered_credential, d.document
 FROM gov
 JOIN contract_versions v ON v.contract_id = gov.contract_id AND v.version = gov.version
 JOIN contract_documents d ON d.contract_id = v.contract_id AND d.revision = v.revision
@@ -87,12 +93,11 @@ consumers AS (
     JOIN job_io i ON i.dataset_id = ds.dataset_id AND i.direction = 'i'
     JOIN jobs j ON j.id = i.job_id JOIN namespaces n ON n.id = j.namespace_id
 )
-SELECT DISTINCT c.job_namespace || ':' || c.job_name, owner ->> 'name'
+SELECT DISTINCT c.job_namespace || ':' || c.job_name, o.owner
 FROM consumers c
-JOIN raw_events r ON r.job_namespace = c.job_namespace AND r.job_name = c.job_name
-CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(r.payload #> '{job,facets,ownership,owners}') = 'array'
-         THEN r.payload #> '{job,facets,ownership,owners}' ELSE '[]'::jsonb END) AS owner
+JOIN namespace_owners o ON o.namespace = c.job_namespace
+WHERE NOT EXISTS (SELECT 1 FROM namespace_owner_revocations r WHERE r.owner_id = o.id)
+ORDER BY 1, 2
 """
 
 
@@ -116,7 +121,7 @@ def version_rows(conn: psycopg.Connection, contract_id: str) -> list[dict[str, A
     """Every version of one contract, oldest first."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT version, revision, action, status, actor, reason, recorded_at FROM contract_versions "
+            "SELECT version, revision, action, status, actor, credential, reason, recorded_at FROM contract_versions "
             "WHERE contract_id = %s ORDER BY version",
             (contract_id,),
         ).fetchall()
@@ -139,13 +144,14 @@ def insert_document(
     sha256: str,
     source_file: str | None,
     registered_by: str,
+    registered_credential: str,
     links: Sequence[tuple[str, str, str | None]],
 ) -> None:
     """Store a revision and the datasets ``(namespace, name, schema)`` it covers."""
     conn.execute(
-        """INSERT INTO contract_documents (contract_id, revision, document, terms, sha256, source_file, registered_by)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-        (contract_id, revision, Jsonb(document), Jsonb(terms), sha256, source_file, registered_by),
+        """INSERT INTO contract_documents (contract_id, revision, document, terms, sha256, source_file, registered_by, registered_credential)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+        (contract_id, revision, Jsonb(document), Jsonb(terms), sha256, source_file, registered_by, registered_credential),
     )
     with conn.cursor() as cur:
         cur.executemany(
@@ -154,13 +160,24 @@ def insert_document(
         )
 
 
-def append_version(conn: psycopg.Connection, contract_id: str, revision: int, action: str, status: str, actor: str, reason: str | None) -> None:
-    """Append the contract's next version (one more than its highest)."""
+def append_version(
+    conn: psycopg.Connection, contract_id: str, revision: int, action: str, status: str, actor: str, credential: str, reason: str | None
+) -> None:
+    """Append the contract's next version (one more than its highest), recording who acted with which credential."""
     conn.execute(
-        """INSERT INTO contract_versions (contract_id, version, revision, action, status, actor, reason)
-           SELECT %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s FROM contract_versions WHERE contract_id = %s""",
-        (contract_id, revision, action, status, actor, reason, contract_id),
+        """INSERT INTO contract_versions (contract_id, version, revision, action, status, actor, credential, reason)
+           SELECT %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s, %s FROM contract_versions WHERE contract_id = %s""",
+        (contract_id, revision, action, status, actor, credential, reason, contract_id),
     )
+
+
+def endorsers(conn: psycopg.Connection, contract_id: str, revision: int) -> list[str]:
+    """Who recorded an ``endorse`` (a first approval) of this revision, oldest first."""
+    rows = conn.execute(
+        "SELECT actor FROM contract_versions WHERE contract_id = %s AND revision = %s AND action = 'endorse' ORDER BY version",
+        (contract_id, revision),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def governing_rows(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -178,5 +195,6 @@ def governing_rows(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]
 
 
 def consumer_owners(conn: psycopg.Connection, contract_id: str, revision: int) -> list[tuple[str, str | None]]:
-    """``(job, owner)`` for every owner of a job downstream (up to 20 jobs) of the revision's datasets."""
+    """``(job, owner)`` for every registered owner (``namespace_owners``, not revoked) of the
+    namespace of a job downstream (up to 20 jobs) of the revision's datasets."""
     return conn.execute(_OWNERS, {"cid": contract_id, "rev": revision}).fetchall()

@@ -59,12 +59,20 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/contracts/{contract_id}/suites"): READ,
     ("POST", "/api/v1/contracts/{contract_id}/approve"): {"steward"},
     ("POST", "/api/v1/contracts/{contract_id}/revoke"): {"steward"},
+    ("POST", "/api/v1/contracts/expire"): {"steward"},
     ("POST", "/api/v1/gate/check"): {"emitter", "steward"},
     ("GET", "/api/v1/gate/decisions"): {"auditor", "steward"},
+    ("POST", "/api/v1/governance/ties"): {"admin"},
+    ("GET", "/api/v1/governance/ties"): {"admin", "auditor"},
+    ("POST", "/api/v1/governance/ties/{tie_id}/revoke"): {"admin"},
+    ("POST", "/api/v1/governance/owners"): {"admin"},
+    ("GET", "/api/v1/governance/owners"): {"admin", "auditor"},
+    ("POST", "/api/v1/governance/owners/{owner_id}/revoke"): {"admin"},
 }
 
 _PARAMS = {"name": "no-such-token", "namespace": "ns", "dataset": "ds", "job": "j", "version": str(uuid.uuid4()),
-           "id": str(uuid.uuid4()), "contract_id": "no-such-contract"}
+           "id": str(uuid.uuid4()), "contract_id": "no-such-contract",
+           "tie_id": "999999", "owner_id": "999999"}
 
 
 def _url(path: str) -> str:

@@ -6,13 +6,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from tests_support import principal
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
 TRAIN_JOB = "ml-pipeline:train_model.train"
 ACME = "dataset:partner-drops:acme/photos"
 LOVE = "dataset:partner-drops:lovematch/photos"
 CURATED = "dataset:curated:training.face_photos_v1"
-STEWARD = "dpo@example.com"
+STEWARD = principal("dpo@example.com", "steward")
+#: A second, independent steward: contracts holding special categories need two approvals.
+SECOND_STEWARD = principal("privacy-counsel@example.com", "steward")
+REGISTRANT = principal("data-requests@example.com", "requester")
 
 
 def ingest(db, events: list[dict]) -> None:
@@ -40,15 +45,20 @@ def acme_frame(n: int = 200, contract: str = "acme-stock-photos") -> pd.DataFram
     return frame
 
 
-def register(db, name: str, approve_as: str | None = None):
+def register(db, name: str, approve_as=None):
+    """Register contract ``name`` as :data:`REGISTRANT`; with ``approve_as`` (a steward
+    Principal), approve it, and when its special categories need a second approval (the state
+    stays ``proposed`` after an ``endorse``), have :data:`SECOND_STEWARD` give it."""
     from lineage.contracts import registry
     from lineage.contracts.document import load_contract
 
     doc = load_contract(CONTRACTS / name)
     with db.connection() as conn:
-        state = registry.register(conn, doc)
+        state = registry.register(conn, doc, REGISTRANT)
         if approve_as:
             state = registry.approve(conn, doc.id, approve_as)
+            if state.action == "endorse":
+                state = registry.approve(conn, doc.id, SECOND_STEWARD)
     return state
 
 

@@ -164,7 +164,7 @@ def test_a_contract_on_a_name_with_a_colon_applies_upstream(db, tmp_path):
     ingest(db, run_pair(("x", "curate"), 1, [love], [dataset("curated", "c")], t0))
     d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
     assert not d.allowed, d.render()
-    assert ("purpose_prohibited", "love-colon@2") in {(r.code, r.contract) for r in d.reasons}
+    assert ("purpose_prohibited", "love-colon@3") in {(r.code, r.contract) for r in d.reasons}
 
 
 def test_two_datasets_sharing_one_id_block_as_ambiguous(db, tmp_path):
@@ -221,7 +221,7 @@ def test_a_contract_covers_its_dataset_under_either_unicode_normal_form(db, tmp_
     ingest(db, run_pair(("x", "curate"), 1, [love], [dataset("curated", "c")], t0))
     d = check_gate(db, TRAIN_JOB, "train_ai_system", ["dataset:curated:c"])
     assert not d.allowed, d.render()
-    assert ("purpose_prohibited", "love-cafe@2") in {(r.code, r.contract) for r in d.reasons}
+    assert ("purpose_prohibited", "love-cafe@3") in {(r.code, r.contract) for r in d.reasons}
 
 
 def test_a_job_reading_and_writing_a_dataset_first_makes_it_an_origin(db, tmp_path):

@@ -13,6 +13,8 @@ import jsonschema
 import pytest
 from gate_helpers import ACME, CURATED, LOVE, STEWARD, TRAIN_JOB, acme_frame, contract_like, ingest, read_event, register
 
+from tests_support import principal
+
 from lineage.contracts import registry
 from lineage.errors import SelfApprovalRefused
 from lineage.gate.facets import facet_schema, input_facets
@@ -79,7 +81,7 @@ def test_essential_service_only_contract_blocks_training(pipeline):
     d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED])
     assert not d.allowed
     assert set(codes(d)) == {"purpose_not_permitted", "purpose_prohibited"}
-    assert all(r.source == LOVE and r.contract == "lovematch-photos@2" and r.dataset == CURATED for r in d.reasons)
+    assert all(r.source == LOVE and r.contract == "lovematch-photos@3" and r.dataset == CURATED for r in d.reasons)
     # the same sources may serve the purpose the contracts permit... except acme does not permit it.
     d = check_gate(pipeline, "app:match", "essential.service", [LOVE])
     assert d.allowed, d.render()
@@ -97,7 +99,7 @@ def test_revoking_an_approved_contract_blocks_the_next_run(pipeline):
 def test_self_approval_is_refused_and_the_gate_stays_shut(pipeline):
     register(pipeline, "acme-stock-photos.yaml")
     with pytest.raises(SelfApprovalRefused), pipeline.connection() as conn:
-        registry.approve(conn, "acme-stock-photos", "ml-lead@example.com")
+        registry.approve(conn, "acme-stock-photos", principal("ml-lead@example.com", "steward"))
     assert codes(check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME])) == ["not_approved"]
 
 
@@ -174,7 +176,7 @@ def test_regression_laundering_a_prohibited_dataset_through_a_forged_writer_stay
     assert LOVE in d.sources[CURATED] and LOVE in d.checked[CURATED]
     prohibited = [r for r in d.reasons if r.code == "purpose_prohibited"]
     assert [(r.dataset, r.source, r.contract, r.clause) for r in prohibited] == [
-        (CURATED, LOVE, "lovematch-photos@2", "customProperties[prohibitedPurposes].train_ai_system")]
+        (CURATED, LOVE, "lovematch-photos@3", "customProperties[prohibitedPurposes].train_ai_system")]
     # ...and so is anything further downstream, e.g. a job training on the model.
     d = check_gate(pipeline, "ml:finetune", "train_ai_system", [MODEL])
     assert not d.allowed and {r.source for r in d.reasons} == {LOVE}
@@ -198,8 +200,8 @@ def test_regression_two_contracts_on_one_dataset_deny_wins(pipeline, tmp_path):
     register(pipeline, contract_like(tmp_path, "lovematch-photos.yaml", "acme-forbids", ACME), STEWARD)
     d = check_gate(pipeline, INGEST_JOB, "train_ai_system", [ACME])
     assert not d.allowed
-    assert ("purpose_prohibited", "acme-forbids@2") in {(r.code, r.contract) for r in d.reasons}
-    assert d.contracts == {"acme-stock-photos": 2, "acme-forbids": 2} and ACME not in d.passed_by
+    assert ("purpose_prohibited", "acme-forbids@3") in {(r.code, r.contract) for r in d.reasons}
+    assert d.contracts == {"acme-stock-photos": 2, "acme-forbids": 3} and ACME not in d.passed_by
 
 
 def test_regression_a_revoked_contract_beside_a_permissive_one_blocks(pipeline, tmp_path):
@@ -261,7 +263,7 @@ def test_a_proposed_revision_after_approval_that_drops_a_prohibition_changes_not
         "value: [train_ai_system, third_party_sharing]", "value: [third_party_sharing]"))
     register(pipeline, softer)  # proposed, never approved
     d = check_gate(pipeline, TRAIN_JOB, "train_ai_system", [CURATED])
-    assert "purpose_prohibited" in codes(d) and {r.contract for r in d.reasons} == {"lovematch-photos@2"}
+    assert "purpose_prohibited" in codes(d) and {r.contract for r in d.reasons} == {"lovematch-photos@3"}
 
 
 def gate_contracts():
