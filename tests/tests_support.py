@@ -35,6 +35,10 @@ def clone_database(root_url: str, name: str, template: str) -> dict[str, str]:
     with psycopg.connect(root_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER "{roles.owner}"')
+        # A database's own grants are not copied from its template: repeat migration 0006's.
+        conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+        conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO "{roles.app}"')
+        conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{roles.reader}"')
     return {kind: role_url(root_url, getattr(roles, kind), name) for kind in ("owner", "app", "reader")}
 
 

@@ -207,3 +207,30 @@ def test_tables_a_later_migration_adds_get_the_grants(role_urls):
         assert conn.execute("SELECT v FROM later_log").fetchall() == [("a",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("INSERT INTO later_derived (v) VALUES ('r')")
+
+
+def test_the_embedded_first_start_creates_the_roles_and_hands_out_the_application_role(tmp_path):
+    """No LINEAGE_DATABASE_URL: the superuser only bootstraps; the store is owned by the owner
+    role, migrated as it, and everything else connects as the application role."""
+    from lineage.config import Settings
+    from lineage.store import open_database
+    from lineage.store.db import resolve_migration_url, resolve_url
+
+    settings = Settings(home=tmp_path / "home", database_url=None, migration_database_url=None)
+    for _ in range(2):  # a second start finds everything in place
+        with open_database(settings, migrate=True) as db, db.connection() as conn:
+            who = conn.execute(
+                "SELECT current_user, current_database(), pg_get_userbyid(d.datdba), r.rolsuper"
+                " FROM pg_database d, pg_roles r WHERE d.datname = current_database() AND r.rolname = current_user"
+            ).fetchone()
+            owners = {r[0] for r in conn.execute(
+                "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace")}
+            conn.execute("CREATE TEMP TABLE staging_check (x int)")  # ingest's staging tables need this
+        assert who == ("lineage_app", "lineage", "lineage_owner", False)
+        assert owners == {"lineage_owner"}
+    assert "lineage_owner@" in resolve_migration_url(settings) and "lineage_app@" in resolve_url(settings)
+    reader = resolve_url(settings).replace("lineage_app@", "lineage_reader@")
+    with psycopg.connect(reader) as conn:
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # nothing for PUBLIC on the database
+            conn.execute("CREATE TEMP TABLE forged (x int)")
