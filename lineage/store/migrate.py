@@ -3,7 +3,8 @@
 Migrations run as the **owner** role (:mod:`lineage.store.roles`): :func:`upgrade` takes the
 owner's URL, or the URL of a member of the owner role (a superuser, say), in which case it
 switches to the owner role for the migration so that everything created belongs to the owner.
-A superuser's URL also creates the roles if they are missing (the embedded server and tests).
+A superuser's URL also creates the roles if they are missing and hands the database to the
+owner role (benchmarks and scripts that create a database and migrate it).
 The application role's URL cannot migrate: it has no DDL.
 """
 
@@ -46,6 +47,7 @@ def _as_owner(url: str, roles: Roles) -> str:
             return url
         if superuser:
             ensure_roles(conn, roles)
+            _give_database_to_owner(conn, roles)
         member = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) AND pg_has_role(current_user, %s, 'MEMBER')",
             (roles.owner, roles.owner),
@@ -56,6 +58,19 @@ def _as_owner(url: str, roles: Roles) -> str:
             "LINEAGE_MIGRATION_DATABASE_URL to the owner's URL (deploy/README.md)"
         )
     return url + ("&" if "?" in url else "?") + "options=" + quote(f"-c role={roles.owner}", safe="")
+
+
+def _give_database_to_owner(conn, roles: Roles) -> None:
+    """A superuser migrating a database it created hands it to the owner role, which then owns
+    its ``public`` schema (PostgreSQL 15+) and may create the tables.  The maintenance
+    databases are never given away: migrating into them fails on privileges instead."""
+    from psycopg import sql
+
+    name, dba = conn.execute(
+        "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    if dba != roles.owner and name not in ("postgres", "template0", "template1"):
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(roles.owner)))
 
 
 def upgrade(url: str, revision: str = "head", roles: Roles | None = None) -> None:

@@ -234,3 +234,20 @@ def test_the_embedded_first_start_creates_the_roles_and_hands_out_the_applicatio
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # nothing for PUBLIC on the database
             conn.execute("CREATE TEMP TABLE forged (x int)")
+
+
+def test_without_an_owner_url_nothing_migrates_and_a_stale_store_is_refused(tmp_path, role_urls):
+    from lineage.config import Settings
+    from lineage.errors import ConfigError
+    from lineage.store import open_database
+
+    settings = Settings(home=tmp_path / "home", database_url=role_urls["app"], migration_database_url=None)
+    with open_database(settings, migrate=True) as db, db.connection() as conn:  # at head: fine
+        assert conn.execute("SELECT current_user").fetchone()[0] == "lineage_app"
+    with psycopg.connect(role_urls["owner"]) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0003'")
+    with pytest.raises(ConfigError) as info:
+        open_database(settings, migrate=True)
+    assert "revision 0003" in info.value.message and "lineage db upgrade" in info.value.message
+    with psycopg.connect(role_urls["owner"]) as conn:  # and the application did not migrate it
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
