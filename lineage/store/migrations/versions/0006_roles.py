@@ -34,9 +34,11 @@ What it does:
 
       op.execute("SELECT lineage_make_append_only('my_table')")
 
-  A table that exists when this migration runs and carries the append-only trigger (as created
-  by 0002's pattern, e.g. in a 0004 or 0005 re-chained before this one) is detected by its
-  trigger and gets the append-only grants.  A later SECURITY DEFINER function must
+  A table that exists when this migration runs and carries a trigger whose function's name
+  contains ``append_only`` (0002's pattern, e.g. in a 0004 or 0005 re-chained before this one)
+  is detected by it and gets the append-only grants; a trigger function of its own that still
+  honours ``lineage.erasure`` must be replaced by ``lineage_append_only()`` (only the two
+  functions above are rewritten here).  A later SECURITY DEFINER function must
   ``REVOKE EXECUTE ... FROM PUBLIC`` itself: default privileges let everyone execute functions.
 """
 from alembic import context, op
@@ -189,7 +191,7 @@ BEGIN
     FOR t IN
         SELECT c.oid::regclass AS tbl, c.relname, c.relkind,
                EXISTS (SELECT 1 FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-                       WHERE g.tgrelid = c.oid AND p.proname IN ('raw_events_append_only', 'lineage_append_only')) AS append_only
+                       WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND p.proname LIKE '%append_only%') AS append_only
         FROM pg_class c
         WHERE c.relnamespace = {schema_lit}::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
           AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
