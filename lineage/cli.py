@@ -73,12 +73,17 @@ def serve(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Apply pending schema migrations."""
-    from lineage.store.db import resolve_url
+    """Apply pending schema migrations, as the owner database role (LINEAGE_MIGRATION_DATABASE_URL
+    when LINEAGE_DATABASE_URL is set; the embedded server's owner role otherwise)."""
+    from lineage.store.db import resolve_migration_url
     from lineage.store.migrate import current, upgrade
+    from lineage.store.roles import Roles
 
-    url = resolve_url(_settings())
-    upgrade(url, revision)
+    settings = _settings()
+    url = resolve_migration_url(settings)
+    if url is None:
+        _fail("LINEAGE_MIGRATION_DATABASE_URL is unset: set it to the owner database role's URL to migrate (deploy/README.md)")
+    upgrade(url, revision, roles=Roles.from_settings(settings))
     typer.echo(f"store at revision {current(url)}")
 
 
@@ -212,20 +217,21 @@ def _error(message: str) -> None:
     """Print one error line with credentials masked and control characters escaped."""
     from lineage.config import redact_text
 
-    typer.echo(f"error: {plain(redact_text(message, _configured_url()))}", err=True)
+    typer.echo(f"error: {plain(redact_text(message, *_configured_urls()))}", err=True)
 
 
-def _configured_url() -> str | None:
-    """The configured database URL, to mask its password wherever it appears."""
+def _configured_urls() -> list[str]:
+    """The configured database URLs (application and migration), to mask their passwords
+    wherever they appear."""
     import os
 
     try:
         from lineage.config import Settings
 
-        url = Settings().database_url
-        return url.get_secret_value() if url else None
+        settings = Settings()
+        return [u.get_secret_value() for u in (settings.database_url, settings.migration_database_url) if u]
     except Exception:  # the settings themselves are invalid: the environment is all there is
-        return os.environ.get("LINEAGE_DATABASE_URL")
+        return [u for u in (os.environ.get("LINEAGE_DATABASE_URL"), os.environ.get("LINEAGE_MIGRATION_DATABASE_URL")) if u]
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MASK = "***"
 DEFAULT_MAX_CONTRACT_BYTES = 1024 * 1024
+# A database role name: a plain, unquoted PostgreSQL identifier, as a DBA would type it.
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class Settings(BaseSettings):
@@ -42,6 +44,14 @@ class Settings(BaseSettings):
         default=None,
         description="A PostgreSQL URL. When unset, an embedded PostgreSQL runs under LINEAGE_HOME/pg.",
     )
+    migration_database_url: SecretStr | None = Field(
+        default=None,
+        description="The owner role's PostgreSQL URL, for `lineage db upgrade` and serve's migrate-on-start. "
+        "Unset with LINEAGE_DATABASE_URL set: nothing migrates. Ignored on the embedded server.",
+    )
+    db_owner_role: str = Field(default="lineage_owner", description="Database role that owns the schema and runs migrations.")
+    db_app_role: str = Field(default="lineage_app", description="Database role the server and CLI connect as.")
+    db_reader_role: str = Field(default="lineage_reader", description="Read-only database role for dashboards and auditors.")
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
     host: str = "127.0.0.1"
@@ -103,7 +113,14 @@ class Settings(BaseSettings):
                     raise ValueError(str(exc)) from None
         return v
 
-    @field_validator("database_url", "token")
+    @field_validator("db_owner_role", "db_app_role", "db_reader_role")
+    @classmethod
+    def _role_name(cls, v: str) -> str:
+        if not ROLE_NAME.match(v):
+            raise ValueError(f"a database role name must match {ROLE_NAME.pattern}")
+        return v
+
+    @field_validator("database_url", "migration_database_url", "token")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and "CHANGE_ME" in v.get_secret_value():

@@ -25,16 +25,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for `import tests_support`
 
-from tests_support import LiveServer, with_db as _with_db  # noqa: E402
+from tests_support import LiveServer, clone_database as _clone, drop_database as _drop  # noqa: E402
 _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def pg_root() -> str:
-    """URL of the session's PostgreSQL (``LINEAGE_TEST_DATABASE_URL`` or an embedded one).
+    """URL of the session's PostgreSQL superuser (``LINEAGE_TEST_DATABASE_URL`` or an embedded one).
 
-    The embedded data directory lives outside pytest's rotating tmp dirs: a concurrent pytest
-    session would otherwise delete it under the running server.
+    It only creates the roles and databases: the template is migrated as the owner role, and
+    every test's database is used as the application role.  The embedded data directory lives
+    outside pytest's rotating tmp dirs: a concurrent pytest session would otherwise delete it
+    under the running server.
     """
     url = os.environ.get("LINEAGE_TEST_DATABASE_URL")
     if not url:
@@ -46,31 +48,34 @@ def pg_root() -> str:
         atexit.register(shutil.rmtree, root, True)
         url = embedded_url(Path(root) / "data")
     from lineage.store.migrate import upgrade
+    from lineage.store.roles import Roles, ensure_roles
 
-    template = f"lineage_template_{os.getpid()}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{template}"')
-        conn.execute(f'CREATE DATABASE "{template}"')
-    upgrade(_with_db(url, template))
+        ensure_roles(conn, Roles())
+    template = f"lineage_template_{os.getpid()}"
+    upgrade(_clone(url, template, "template0")["owner"])
     return url
 
 
 @pytest.fixture
-def db_url(pg_root: str) -> str:
+def role_urls(pg_root: str) -> dict[str, str]:
+    """``{"owner", "app", "reader"}`` URLs of this test's own database, cloned from the template."""
     name = f"lineage_test_{os.getpid()}_{next(_counter)}"
-    template = f"lineage_template_{os.getpid()}"
-    with psycopg.connect(pg_root, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield _with_db(pg_root, name)
-    with psycopg.connect(pg_root, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield _clone(pg_root, name, f"lineage_template_{os.getpid()}")
+    _drop(pg_root, name)
 
 
 @pytest.fixture
-def settings(tmp_path, db_url):
+def db_url(role_urls) -> str:
+    """The application role's URL: the whole suite runs with the privileges the server has."""
+    return role_urls["app"]
+
+
+@pytest.fixture
+def settings(tmp_path, role_urls):
     from lineage.config import Settings
 
-    return Settings(home=tmp_path / "home", database_url=db_url)
+    return Settings(home=tmp_path / "home", database_url=role_urls["app"], migration_database_url=role_urls["owner"])
 
 
 @pytest.fixture

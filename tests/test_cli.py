@@ -68,8 +68,17 @@ def test_errors_are_one_line_without_traceback(tmp_path, settings):
 
 
 def test_db_upgrade_reports_revision(settings):
+    r = _run(["db", "upgrade"], settings, env={"LINEAGE_MIGRATION_DATABASE_URL": settings.migration_database_url.get_secret_value()})
+    assert r.returncode == 0 and "store at revision" in r.stdout, r.stderr
+
+
+def test_db_upgrade_needs_the_owner_role(settings):
+    """The application role's URL migrates nothing: without an owner URL, or given the
+    application's URL as one, `db upgrade` fails with one line saying what to set."""
     r = _run(["db", "upgrade"], settings)
-    assert r.returncode == 0 and "store at revision" in r.stdout
+    assert r.returncode == 2 and "LINEAGE_MIGRATION_DATABASE_URL is unset" in r.stderr and "Traceback" not in r.stderr
+    r = _run(["db", "upgrade"], settings, env={"LINEAGE_MIGRATION_DATABASE_URL": settings.database_url.get_secret_value()})
+    assert r.returncode == 2 and "owner database role `lineage_owner`, not `lineage_app`" in r.stderr, r.stderr
 
 
 def test_names_print_literally_never_as_markup_or_terminal_codes(tmp_path, settings):

@@ -146,7 +146,9 @@ def test_http_api_never_answers_or_logs_the_password(tmp_path, db_url, auth_head
 
     caplog.set_level(logging.DEBUG)
     # The embedded server trusts local connections, so a URL holding a password works.
-    url = db_url.replace("postgres:@", f"postgres:{PW}@", 1)
+    from lineage.store.roles import Roles, role_url
+
+    url = role_url(db_url, Roles().app, password=PW)
     assert PW in url
     settings = Settings(home=tmp_path, database_url=url)
     db = Database(url, min_size=1, max_size=2)

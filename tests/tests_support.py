@@ -24,6 +24,31 @@ def with_db(url: str, dbname: str) -> str:
     return f"{root}/{dbname}" + (f"?{query}" if query else "")
 
 
+def clone_database(root_url: str, name: str, template: str) -> dict[str, str]:
+    """Create database ``name`` from ``template`` (as the superuser at ``root_url``), owned by
+    the owner role, and return ``{"owner": url, "app": url, "reader": url}`` for it."""
+    import psycopg
+
+    from lineage.store.roles import Roles, role_url
+
+    roles = Roles()
+    with psycopg.connect(root_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER "{roles.owner}"')
+        # A database's own grants are not copied from its template: repeat migration 0006's.
+        conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+        conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO "{roles.app}"')
+        conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{roles.reader}"')
+    return {kind: role_url(root_url, getattr(roles, kind), name) for kind in ("owner", "app", "reader")}
+
+
+def drop_database(root_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(root_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

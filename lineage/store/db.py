@@ -75,11 +75,27 @@ def classify(exc: BaseException) -> LineageError | None:
 
 
 def resolve_url(settings: Settings) -> str:
+    """The application role's URL: ``LINEAGE_DATABASE_URL``, or the embedded server's
+    application role (created on first start)."""
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
-    from lineage.store.embedded import embedded_url
+    return _embedded(settings)["app"]
 
-    return embedded_url(settings.pg_data_dir)
+
+def resolve_migration_url(settings: Settings) -> str | None:
+    """The owner role's URL, for migrations: ``LINEAGE_MIGRATION_DATABASE_URL`` when
+    ``LINEAGE_DATABASE_URL`` is set (None if it is not), else the embedded owner role's."""
+    if settings.database_url is not None:
+        url = settings.migration_database_url
+        return url.get_secret_value() if url is not None else None
+    return _embedded(settings)["owner"]
+
+
+def _embedded(settings: Settings) -> dict[str, str]:
+    from lineage.store.embedded import embedded_role_urls
+    from lineage.store.roles import Roles
+
+    return embedded_role_urls(settings.pg_data_dir, Roles.from_settings(settings))
 
 
 class Database:
@@ -145,13 +161,45 @@ def _configure(conn: psycopg.Connection) -> None:
 
 
 def open_database(settings: Settings, *, migrate: bool = False) -> Database:
-    """Open the configured store; with ``migrate`` apply pending migrations first."""
+    """Open the configured store as the application role.
+
+    With ``migrate``, pending migrations are applied first as the owner role
+    (:func:`resolve_migration_url`); without an owner URL (``LINEAGE_DATABASE_URL`` set,
+    ``LINEAGE_MIGRATION_DATABASE_URL`` not) nothing migrates, and a store that is not at this
+    version's revision is refused with the command that fixes it.
+    """
     url = resolve_url(settings)
     if migrate:
         from lineage.store.migrate import upgrade
+        from lineage.store.roles import Roles
 
-        upgrade(url)
+        owner_url = resolve_migration_url(settings)
+        if owner_url is not None:
+            upgrade(owner_url, roles=Roles.from_settings(settings))
+        else:
+            check_revision(url)
     return Database(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+
+
+def check_revision(url: str) -> None:
+    """Refuse a store whose schema is not at the revision this version expects."""
+    from lineage.errors import ConfigError
+    from lineage.store.migrate import current, head
+
+    try:
+        at = current(url)
+    except psycopg.errors.InsufficientPrivilege:
+        at = None  # migrated before the roles existed: the application cannot even read it
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot reach the lineage store: {redact_text(str(exc), url)}") from exc
+    want = head()
+    if at != want:
+        raise ConfigError(
+            f"the lineage store is at schema revision {at or 'none'}, this version needs {want}; "
+            "LINEAGE_MIGRATION_DATABASE_URL is unset, so nothing was migrated: run `lineage db upgrade` "
+            "with it set to the owner role's URL (deploy/README.md)"
+        )
+    log.debug("store at revision %s; not migrating (LINEAGE_MIGRATION_DATABASE_URL unset)", at)
 
 
 def sqlalchemy_url(url: str) -> str:

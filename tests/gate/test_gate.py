@@ -331,9 +331,13 @@ def test_a_validation_that_raises_is_blocked_and_logged(pipeline, monkeypatch):
     assert [(r["decisionId"], r["allowed"]) for r in rows] == [(d.decision_id, False)]  # the refusal only, never an allow
 
 
-def test_an_allow_whose_log_row_cannot_be_written_is_not_an_allow(pipeline):
+def test_an_allow_whose_log_row_cannot_be_written_is_not_an_allow(pipeline, role_urls):
+    import psycopg
+
     register(pipeline, "acme-stock-photos.yaml", STEWARD)
-    with pipeline.connection() as conn:  # a store that refuses to log allowed decisions (e.g. a full disk on that page)
+    # A store that refuses to log allowed decisions (e.g. a full disk on that page); the fault is
+    # injected by the owner role, since the application role has no DDL.
+    with psycopg.connect(role_urls["owner"]) as conn:
         conn.execute("""CREATE FUNCTION refuse_allows() RETURNS trigger LANGUAGE plpgsql AS $$
                         BEGIN IF NEW.allowed THEN RAISE EXCEPTION 'cannot write the log'; END IF; RETURN NEW; END $$""")
         conn.execute("CREATE TRIGGER refuse_allows BEFORE INSERT ON gate_decisions FOR EACH ROW EXECUTE FUNCTION refuse_allows()")

@@ -1,7 +1,7 @@
 """Governance: who acted with which credential, four eyes, declared interests, namespace owners.
 
 Revision ID: 0005
-Revises: 0003 (re-chained after the authentication migration when merged)
+Revises: 0004
 
 * ``contract_versions.credential`` and ``contract_documents.registered_credential``: the
   credential that authenticated the actor (``token:NAME``, ``oidc:ISSUER#SUBJECT``, ...).  The
