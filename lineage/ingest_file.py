@@ -1,6 +1,9 @@
 """Read a file of OpenLineage events and send it to the store in batches.
 
-Used by ``lineage ingest`` and by the spool replay.  NDJSON problems are reported as
+Used by ``lineage ingest`` and by the spool replay (the transport's ``pending-*.ndjson`` files,
+including events it kept because the server refused its token: replay them with a valid one).
+A 401/403 stops the replay with one line naming what is missing; replaying again is safe
+because the store deduplicates events by the hash of their canonical form.  NDJSON problems are reported as
 ``FILE:LINE``; JSON-array problems as ``FILE: item N``.  Events are sent over HTTP to a
 running server (the batch endpoint) or, with ``direct``, written straight into the store.
 """
@@ -99,6 +102,8 @@ class _HttpSender:
             r = self.client.post(self.url, content=body, headers={"Content-Type": "application/json"})
         except httpx.HTTPError as exc:
             raise LineageError(f"cannot reach the lineage server at {self.url}: {exc}; start it with `lineage serve` or use --direct") from None
+        if r.status_code in (401, 403):
+            raise LineageError(_refusal(r, self.url)) from None
         if r.status_code != 200:
             raise LineageError(f"server answered {r.status_code} to {self.url}: {r.text[:300]}")
         report = r.json()
@@ -107,6 +112,17 @@ class _HttpSender:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _refusal(r, url: str) -> str:
+    """One line for a 401/403: what the server said and what to do; nothing was stored."""
+    try:
+        message = r.json().get("message") or r.text[:300]
+    except ValueError:
+        message = r.text[:300]
+    hint = ("send a valid token with `emitter`: --token or LINEAGE_TOKEN" if r.status_code == 401
+            else "use a token with the role `emitter` (and, if scoped, the events' job namespaces)")
+    return f"the server refused the batch ({r.status_code}) at {url}: {message}; {hint}. Nothing from this batch was stored; the file is unchanged, replay it again with a valid token"
 
 
 class _DirectSender:
