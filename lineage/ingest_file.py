@@ -103,7 +103,7 @@ class _HttpSender:
         except httpx.HTTPError as exc:
             raise LineageError(f"cannot reach the lineage server at {self.url}: {exc}; start it with `lineage serve` or use --direct") from None
         if r.status_code in (401, 403):
-            raise LineageError(_refusal(r, self.url)) from None
+            raise LineageError(_refusal(r, "authorization" in self.client.headers)) from None
         if r.status_code != 200:
             raise LineageError(f"server answered {r.status_code} to {self.url}: {r.text[:300]}")
         report = r.json()
@@ -114,15 +114,16 @@ class _HttpSender:
         self.client.close()
 
 
-def _refusal(r, url: str) -> str:
+def _refusal(r, sent: bool) -> str:
     """One line for a 401/403: what the server said and what to do; nothing was stored."""
+    from lineage.contracts.client import refusal
+
     try:
         message = r.json().get("message") or r.text[:300]
     except ValueError:
         message = r.text[:300]
-    hint = ("send a valid token with `emitter`: --token or LINEAGE_TOKEN" if r.status_code == 401
-            else "use a token with the role `emitter` (and, if scoped, the events' job namespaces)")
-    return f"the server refused the batch ({r.status_code}) at {url}: {message}; {hint}. Nothing from this batch was stored; the file is unchanged, replay it again with a valid token"
+    needs = " (ingest needs the role `emitter`)" if r.status_code == 401 else ""  # a 403 names it already
+    return f"{refusal(r.status_code, message, sent=sent)}{needs}; nothing from this batch was stored, replay the file again with a valid token"
 
 
 class _DirectSender:

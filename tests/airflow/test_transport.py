@@ -246,7 +246,8 @@ def test_wrong_token_keeps_events_for_replay_and_a_good_token_stores_each_once(l
     [path] = pending_files(spool)
     refused = _lineage_ingest(path, live_server.url, WRONG, tmp_path / "home")
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
-    assert "refused the batch (401)" in refused.stderr and "emitter" in refused.stderr, refused.stderr
+    assert "not authenticated (the API token is not valid)" in refused.stderr and "`emitter`" in refused.stderr, refused.stderr
+    assert len([line for line in refused.stderr.splitlines() if line.startswith("error:")]) == 1
     assert _stored(db) == []
 
     good = tokens("airflow-good", "emitter")
