@@ -1,24 +1,28 @@
 """``python -m lineage.demo`` (``make demo``): the whole story on one machine, in about a minute.
 
 1. Generate two partners' drops (small, deterministic, no downloads) under ``LINEAGE_HOME``.
-2. Start the store (embedded PostgreSQL) and register the source contracts in ``contracts/``
-   as a requester; independent stewards approve them — LoveMatch's holds special categories
-   (race/ethnicity, precise location), so it needs two different stewards.  ACME's permits
-   ``train_ai_system``; LoveMatch's — dating-app photos with demographic and precise location
-   fields — permits only ``essential.service`` and prohibits training.  The demo calls the
-   registry in-process with explicit principals (credential ``demo:in-process``); it prints
-   who registered and who approved what.
-3. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
+2. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
    its events land in the spool.  Start ``lineage serve`` and replay the spool with
-   ``lineage ingest``.
+   ``lineage ingest`` as Airflow (an ``emitter`` token scoped to the pipeline's namespace).
+3. Source contracts, through the HTTP API as real principals: with the local admin token the
+   demo creates API tokens for a requester (``data-requests@example.com``) and two stewards
+   (``dpo@example.com``, ``privacy-counsel@example.com``); the requester registers the
+   contracts in ``contracts/`` and the stewards approve them.  ACME's permits
+   ``train_ai_system``; LoveMatch's — dating-app photos with demographic and precise location
+   fields, special categories — needs two different stewards and permits only
+   ``essential.service``.  The server records each principal and token; the demo prints who
+   registered and who approved what, as the server recorded it.
 4. Run the rest of the pipeline for both partners with ``dag.test()`` (Airflow metadata in
    SQLite under ``LINEAGE_HOME/airflow``): ACME's model trains; LoveMatch's training is blocked
    at the contract gate, and the gate's reasons are printed.
 5. Print the lineage from each source towards the model, and what to open next.
 
-Running it again is safe: drops and contracts are idempotent, Airflow's database is migrated
-once, each run gets new run ids, and the replayed spool is moved aside.  A server that is
-already running at ``LINEAGE_URL`` is reused and left running; one the demo started is stopped.
+Running it again is safe: drops and contracts are idempotent (the same document registered
+again is a no-op, and only ``proposed`` contracts are approved), the people's tokens are kept
+under ``LINEAGE_HOME/tokens`` (mode 0600) and reused while they authenticate, Airflow's
+database is migrated once, each run gets new run ids, and the replayed spool is moved aside.
+A server that is already running at ``LINEAGE_URL`` is reused and left running; one the demo
+started is stopped.  No token is ever printed.
 """
 
 from __future__ import annotations
@@ -35,21 +39,20 @@ from typing import Any
 from lineage.airflow.pipeline import PARTNERS, Partner
 from pydantic import SecretStr
 
-from lineage.auth.principal import Principal
 from lineage.config import Settings, api_url
 from lineage.events.ids import parse_node_id
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = REPO / "contracts"
-# The demo's contract workflow acts in-process as these principals (separate requester and
-# stewards); the credential says so in every version row it writes.
-DEMO_CREDENTIAL = "demo:in-process"
-REQUESTER = Principal("data-requests@example.com", DEMO_CREDENTIAL, frozenset({"requester"}))
-STEWARDS = (
-    Principal("dpo@example.com", DEMO_CREDENTIAL, frozenset({"steward"})),
-    Principal("privacy-counsel@example.com", DEMO_CREDENTIAL, frozenset({"steward"})),
+# The people of the contract workflow: a requester and two independent stewards (a contract
+# holding special categories needs two different ones).  Each gets its own API token.
+REQUESTER = "data-requests@example.com"
+STEWARDS = ("dpo@example.com", "privacy-counsel@example.com")
+PEOPLE = (  # (token name, principal, role)
+    ("demo-requester", REQUESTER, "requester"),
+    ("demo-steward-dpo", STEWARDS[0], "steward"),
+    ("demo-steward-counsel", STEWARDS[1], "steward"),
 )
-STEWARD = STEWARDS[0]
 
 
 def say(text: str = "") -> None:
@@ -60,38 +63,110 @@ def step(n: int, title: str) -> None:
     say(f"\n== {n}. {title} " + "=" * max(0, 70 - len(title)))
 
 
+# -- people ----------------------------------------------------------------------------------
+
+
+def ensure_person_token(settings: Settings, admin_token: str, token_name: str, principal: str, role: str) -> str:
+    """A live token acting as ``principal`` with ``role``, kept in ``LINEAGE_HOME/tokens/NAME``.
+
+    The file's token is reused while the server still accepts it for that principal and role;
+    otherwise the admin creates a new one through ``POST /api/v1/auth/tokens`` (as ``NAME``, or
+    ``NAME-2``... since token names are never reused) and the file is replaced (mode 0600).
+    """
+    from lineage.auth.local import read_token_file, write_secret_file
+    from lineage.contracts.client import ApiRefused, call
+
+    path = settings.home / "tokens" / token_name
+    existing = read_token_file(path)
+    if existing is not None:
+        try:
+            me = call("GET", "/api/v1/auth/whoami", existing, settings=settings)
+            if me["name"] == principal and role in me["roles"]:
+                return existing
+        except ApiRefused as exc:
+            if exc.status != 401:  # revoked or unknown (a fresh store): make a new one below
+                raise
+    name, n = token_name, 1
+    while True:
+        try:
+            made = call("POST", "/api/v1/auth/tokens", admin_token, settings=settings,
+                        json={"name": name, "principal": principal, "roles": [role]})
+            break
+        except ApiRefused as exc:
+            if exc.status != 409:
+                raise
+            n += 1
+            name = f"{token_name}-{n}"
+    write_secret_file(path, made["token"])
+    return made["token"]
+
+
+def setup_people(settings: Settings, admin_token: str) -> dict[str, str]:
+    """Tokens for the requester and the stewards, created with the admin token; principal → token."""
+    return {who: ensure_person_token(settings, admin_token, name, who, role) for name, who, role in PEOPLE}
+
+
 # -- contracts -------------------------------------------------------------------------------
 
 
-def setup_contracts(
-    conn: Any, directory: Path = CONTRACTS_DIR, requester: Principal = REQUESTER, stewards: tuple[Principal, ...] = STEWARDS
-) -> list[Any]:
-    """Register every contract in ``directory`` as ``requester`` and have ``stewards`` approve the proposed ones.
+def setup_contracts(settings: Settings, people: dict[str, str], directory: Path = CONTRACTS_DIR) -> list[dict[str, Any]]:
+    """Register every contract in ``directory`` as the requester, then have the stewards approve.
 
-    The first steward approves; a contract holding special categories stays proposed after
-    that (four eyes) and the next steward approves it too.  Idempotent: registering the same
-    document again is a no-op and only ``proposed`` contracts are approved.  A contract someone
-    revoked stays revoked (the demo never re-approves it; a new revision needs a steward's
-    decision).  Returns the contracts' current states.
+    Everything goes through the HTTP API with each principal's own token, so the server — not
+    the demo — decides who acts and enforces separation of duties and four eyes.  The first
+    steward approves; a contract holding special categories stays proposed after that and the
+    second steward approves it too.  Idempotent: the same document again is a no-op and only
+    ``proposed`` contracts are approved.  A contract someone revoked stays revoked (a new
+    decision is a steward's, not the demo's).  Returns each contract's state with its history.
     """
-    from lineage.contracts import registry
+    from urllib.parse import quote
+
+    from lineage.contracts.client import ApiRefused, call
     from lineage.contracts.document import load_contracts
 
     states = []
     for doc in load_contracts(directory):
-        existing = registry.current(conn, doc.id)
-        if existing is not None and existing.status == "revoked":
-            states.append(existing)
-            continue
-        state = registry.register(conn, doc, requester)
-        approvers = {state.actor} if state.action == "endorse" else set()
-        for steward in stewards:
-            if state.status != "proposed" or steward.name in approvers:
-                continue
-            state = registry.approve(conn, state.id, steward, "reviewed consent evidence and permitted purposes")
-            approvers.add(steward.name)
+        path = Path(doc.source_file)
+        cid = quote(doc.id, safe="")
+        try:
+            state = call("GET", f"/api/v1/contracts/{cid}", people[REQUESTER], settings=settings)
+        except ApiRefused as exc:
+            if exc.status != 404:
+                raise
+            state = None
+        if state is None or state["status"] != "revoked":
+            label = f"{directory.name}/{path.name}"
+            call("POST", "/api/v1/contracts", people[REQUESTER], settings=settings, content=path.read_bytes(),
+                 headers={"content-type": "application/yaml", "x-contract-file": quote(label, safe="/:._-")})
+            state = call("GET", f"/api/v1/contracts/{cid}", people[REQUESTER], settings=settings)
+            for steward in STEWARDS:
+                if state["status"] != "proposed" or steward in _approvers(state):
+                    continue
+                call("POST", f"/api/v1/contracts/{cid}/approve", people[steward], settings=settings,
+                     json={"reason": "reviewed consent evidence and permitted purposes"})
+                state = call("GET", f"/api/v1/contracts/{cid}", people[REQUESTER], settings=settings)
         states.append(state)
     return states
+
+
+def _approvers(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The approvals (first of two, and final) of the current revision, from its history."""
+    return [h for h in state.get("history", []) if h["action"] in ("endorse", "approve") and h["revision"] == state["revision"]]
+
+
+def _who(actor: str, credential: str | None) -> str:
+    return f"{actor} ({credential.replace(':', ' ', 1)})" if credential else actor
+
+
+def print_contract(state: dict[str, Any]) -> None:
+    terms = state["terms"]
+    permits = ", ".join(p["purpose"] for p in terms["permitted"]) or "nothing"
+    prohibits = ", ".join(terms["prohibited"]) or "nothing"
+    ref = f"{state['id']}@{state['version']}"
+    approvers = " + ".join(_who(h["actor"], h.get("credential")) for h in _approvers(state))
+    say(f"   {ref:24} {state['status']:9} permits: {permits}; prohibits: {prohibits}")
+    say(f"   {'':24} registered by {_who(state['registeredBy'], state.get('registeredWith'))}; "
+        f"approved by {approvers or 'nobody yet'}")
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -265,40 +340,40 @@ def main(argv: list[str] | None = None) -> int:
         path = write_drop(p, home)
         say(f"   {p.drop.id:32} {p.rows} records  {path}")
 
-    step(2, "Source contracts: a requester registers, independent stewards approve")
-    from lineage.contracts import registry
+    step(2, "Lineage server down: ingest still runs, events are spooled")
     from lineage.store import open_database
 
-    say("   (in-process, as explicit principals: requester data-requests@example.com, stewards dpo@ and privacy-counsel@)")
     with open_database(settings, migrate=True) as db, db.connection() as conn:
-        for state in setup_contracts(conn):
-            permits = ", ".join(p.purpose for p in state.terms.permitted) or "nothing"
-            prohibits = ", ".join(state.terms.prohibited) or "nothing"
-            history = registry.get(conn, state.id).history
-            approvers = " + ".join(h.actor for h in history if h.action in ("endorse", "approve") and h.revision == state.revision)
-            say(f"   {state.ref:24} {state.status:9} permits: {permits}; prohibits: {prohibits}")
-            say(f"   {'':24} registered by {state.registered_by}; approved by {approvers or 'nobody yet'}")
         settings = setup_tokens(conn, settings)
-
-    step(3, "Lineage server down: ingest still runs, events are spooled")
-    server = None
     if _healthy(settings.server_url):
         say(f"   a server is already running at {settings.server_url}; events go straight to it")
     env = runner.airflow_env(settings)
     first = runner.run([PARTNERS["acme"].dag_ids[0]], env, log_path=logs / "airflow-ingest.log")
     _print_runs(first)
-    from lineage.airflow.transport import pending_files
-
-    from lineage.airflow.transport import count_lines
+    from lineage.airflow.transport import count_lines, pending_files
 
     spooled = sum(count_lines(f) for f in pending_files(settings.spool_dir))
     say(f"   {spooled} event(s) waiting in {settings.spool_dir}")
     server = start_server(settings, logs / "server.log")
-    say(f"   started `lineage serve` at {settings.server_url}" if server else f"   reusing the server at {settings.server_url}")
-    replayed = replay_spool(settings)
-    say(f"   replayed {replayed} event(s); nothing was lost")
-
     try:
+        say(f"   started `lineage serve` at {settings.server_url}" if server else f"   reusing the server at {settings.server_url}")
+        replayed = replay_spool(settings)
+        say(f"   replayed {replayed} event(s); nothing was lost")
+
+        step(3, "Source contracts: a requester registers, independent stewards approve")
+        from lineage.auth.local import read_token_file
+
+        admin = read_token_file(settings.admin_token_file)
+        if admin is None:
+            raise SystemExit(f"no admin token in {settings.admin_token_file}; run `lineage serve` once on this machine")
+        people = setup_people(settings, admin)
+        say(f"   the admin created API tokens (kept in {settings.home / 'tokens'}, mode 0600) for:")
+        for name, who, role in PEOPLE:
+            say(f"     {who:30} {role}")
+        say("   each acts through the HTTP API with its own token; the server records who did what:")
+        for state in setup_contracts(settings, people):
+            print_contract(state)
+
         step(4, "Pipeline for both partners (gate → train)")
         rest = [d for p in PARTNERS.values() for d in p.dag_ids if d != PARTNERS["acme"].dag_ids[0]]
         result = runner.run(rest, env, log_path=logs / "airflow-pipeline.log")
@@ -349,7 +424,9 @@ def _next_steps(settings: Settings, stopping: bool) -> None:
     say(f"     curl -H \"Authorization: Bearer $(cat {settings.admin_token_file})\" '{settings.server_url}/api/v1/lineage?nodeId={acme.model.node_id}'")
     say("     lineage contracts list")
     say("     lineage gate log")
-    say(f"     LINEAGE_TOKEN=<a steward's token> lineage contracts revoke {acme.contract_id} --reason '...'   (then `make demo`: ACME is blocked too)")
+    say("     lineage whoami                                   (the local admin token)")
+    say(f"     LINEAGE_TOKEN=$(cat {settings.home / 'tokens' / 'demo-steward-dpo'}) lineage contracts revoke {acme.contract_id} --reason '...'")
+    say("       (a steward revokes ACME's contract; then `make demo`: ACME's training is blocked too)")
     if stopping:
         say("   (the demo stopped the server it started; run `make demo` again any time)")
 

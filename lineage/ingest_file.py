@@ -1,6 +1,9 @@
 """Read a file of OpenLineage events and send it to the store in batches.
 
-Used by ``lineage ingest`` and by the spool replay.  NDJSON problems are reported as
+Used by ``lineage ingest`` and by the spool replay (the transport's ``pending-*.ndjson`` files,
+including events it kept because the server refused its token: replay them with a valid one).
+A 401/403 stops the replay with one line naming what is missing; replaying again is safe
+because the store deduplicates events by the hash of their canonical form.  NDJSON problems are reported as
 ``FILE:LINE``; JSON-array problems as ``FILE: item N``.  Events are sent over HTTP to a
 running server (the batch endpoint) or, with ``direct``, written straight into the store.
 """
@@ -99,6 +102,8 @@ class _HttpSender:
             r = self.client.post(self.url, content=body, headers={"Content-Type": "application/json"})
         except httpx.HTTPError as exc:
             raise LineageError(f"cannot reach the lineage server at {self.url}: {exc}; start it with `lineage serve` or use --direct") from None
+        if r.status_code in (401, 403):
+            raise LineageError(_refusal(r, "authorization" in self.client.headers)) from None
         if r.status_code != 200:
             raise LineageError(f"server answered {r.status_code} to {self.url}: {r.text[:300]}")
         report = r.json()
@@ -107,6 +112,18 @@ class _HttpSender:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _refusal(r, sent: bool) -> str:
+    """One line for a 401/403: what the server said and what to do; nothing was stored."""
+    from lineage.contracts.client import refusal
+
+    try:
+        message = r.json().get("message") or r.text[:300]
+    except ValueError:
+        message = r.text[:300]
+    needs = " (ingest needs the role `emitter`)" if r.status_code == 401 else ""  # a 403 names it already
+    return f"{refusal(r.status_code, message, sent=sent)}{needs}; nothing from this batch was stored, replay the file again with a valid token"
 
 
 class _DirectSender:

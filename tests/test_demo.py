@@ -34,9 +34,16 @@ def test_demo_tells_the_story_and_is_safe_to_rerun(tmp_path):
     home, port = tmp_path / "home", _free_port()
     first = _demo(home, port)
     assert "acme-stock-photos@2      approved" in first
-    # Who approved what: one steward for ACME; LoveMatch's special categories needed two (four eyes).
-    assert "registered by data-requests@example.com; approved by dpo@example.com\n" in first
-    assert "registered by data-requests@example.com; approved by dpo@example.com + privacy-counsel@example.com" in first
+    # Who approved what, as the server recorded it from each principal's own API token: one
+    # steward for ACME; LoveMatch's special categories needed two different ones (four eyes).
+    requester = "registered by data-requests@example.com (token demo-requester)"
+    dpo, counsel = "dpo@example.com (token demo-steward-dpo)", "privacy-counsel@example.com (token demo-steward-counsel)"
+    assert f"{requester}; approved by {dpo}\n" in first
+    assert f"{requester}; approved by {dpo} + {counsel}\n" in first
+    assert "demo:in-process" not in first
+    assert "lin_" not in first, "the demo must never print a token"
+    for name in ("demo-requester", "demo-steward-dpo", "demo-steward-counsel"):
+        assert (home / "tokens" / name).stat().st_mode & 0o077 == 0, "people's tokens are private to their owner"
     assert "event(s) waiting in" in first and "nothing was lost" in first
     assert "stored, 0 duplicate, 0 rejected" in first
     assert "train_model__acme                success" in first
@@ -50,6 +57,9 @@ def test_demo_tells_the_story_and_is_safe_to_rerun(tmp_path):
     assert not (home / "pg" / "postmaster.pid").exists(), "the demo must not leave its PostgreSQL running"
 
     second = _demo(home, port)
+    # Idempotent: the same tokens are reused and the same approvals shown, none added.
+    assert f"{requester}; approved by {dpo}\n" in second
+    assert f"{requester}; approved by {dpo} + {counsel}\n" in second
     assert "Training BLOCKED for train_model__lovematch.train" in second
     assert "=> models:acme/smile-classifier was trained from this source." in second
     assert not (home / "pg" / "postmaster.pid").exists()

@@ -5,8 +5,18 @@ The contract of :class:`SpoolingTransport`:
 * ``emit`` POSTs the event to ``{url}/api/v1/lineage``.  A 2xx answer means delivered.
 * Any other outcome — connection refused, timeout, a 5xx, a 4xx — appends the event as one
   NDJSON line to a spool file under ``spool_dir`` (``LINEAGE_HOME/spool`` by default) and logs a
-  warning naming the file.  Events the server *rejected* (4xx) go to ``rejected-*.ndjson`` so a
-  replay does not retry them blindly; the rest go to ``pending-*.ndjson``.
+  warning naming the file.  Only events the server found *wrong in themselves* (400, 413, 415,
+  422: see :data:`REJECTED`) go to ``rejected-*.ndjson``, so a replay does not retry them
+  blindly; everything else goes to ``pending-*.ndjson`` and is replayed.
+* A 401 or 403 is about the *credential*, not the event (no token, a wrong, expired or revoked
+  one, a role or namespace scope it lacks): the event is kept in the pending spool and the
+  warning says to configure a valid token.  ``lineage ingest SPOOLFILE`` with a valid token
+  (``--token`` or ``LINEAGE_TOKEN``) replays it; the store deduplicates, so every event is
+  stored exactly once however often it is replayed.  A proxy's 429 or 503 is pending too.
+* The token is ``api_key``, or ``auth: {type: api_key, apiKey: ...}`` as openlineage-python's
+  HTTP transport spells it — which is also what the Airflow provider puts there when the
+  token lives in an Airflow connection (``auth: {type: airflow_connection_api_key}``).  It is
+  sent as ``Authorization: Bearer`` and never logged.
 * ``emit`` never raises.  If even the spool cannot be written, the event is logged at ERROR
   with its full JSON, so it is still not lost silently.  Emission never fails a task.
 * With ``asynchronous: true`` ``emit`` only queues the event; a background thread delivers
@@ -26,7 +36,9 @@ Configure it in Airflow with::
     AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=true
     AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "lineage.airflow.transport.SpoolingTransport",
                                       "url": "http://127.0.0.1:5000", "spool_dir": "/var/lineage/spool",
-                                      "asynchronous": true}'
+                                      "asynchronous": true, "auth": {"type": "api_key", "apiKey": "lin_..."}}'
+
+or keep the whole transport, token included, in an Airflow connection (see docs/airflow.md).
 """
 
 from __future__ import annotations
@@ -52,6 +64,10 @@ from lineage.config import api_url
 log = logging.getLogger(__name__)
 
 ENDPOINT = "api/v1/lineage"
+# Answers that say the event itself is wrong: resending it unchanged can never succeed.
+REJECTED = frozenset({400, 413, 415, 422})
+# Answers about the credential: the event is fine, the token is not (yet).
+UNAUTHORIZED = frozenset({401, 403})
 
 
 @attr.define
@@ -69,10 +85,13 @@ class SpoolingConfig(Config):
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> "SpoolingConfig":
         known = {f.name for f in attr.fields(cls)}
-        unknown = set(params) - known - {"type"}
+        # `auth` is openlineage-python's spelling of the token: {"type": "api_key", "apiKey": "..."}
+        unknown = set(params) - known - {"type", "auth"}
         if unknown:
             raise ValueError(f"SpoolingTransport: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
         values = {k: v for k, v in params.items() if k in known}
+        if params.get("auth") is not None:
+            values["api_key"] = _api_key_from_auth(params["auth"], values.get("api_key"))
         for key in ("timeout", "flush_timeout"):
             if key in values:
                 values[key] = float(values[key])
@@ -114,14 +133,14 @@ class SpoolingTransport(Transport):
         self._deliver(body)
 
     def _deliver(self, body: str) -> None:
-        reason, rejected = self._post(body)
+        reason, status = self._post(body)
         if reason is None:
             self.delivered += 1
             return
-        self._spool(body, reason, rejected=rejected)
+        self._spool(body, reason, rejected=status in REJECTED, unauthorized=status in UNAUTHORIZED)
 
-    def _post(self, body: str) -> tuple[str | None, bool]:
-        """``(None, False)`` when delivered; otherwise why not, and whether the server rejected it."""
+    def _post(self, body: str) -> tuple[str | None, int | None]:
+        """``(None, status)`` when delivered; otherwise why not, and the HTTP status if there was one."""
         try:
             headers = {"Content-Type": "application/json"}
             if self.config.api_key:
@@ -129,13 +148,13 @@ class SpoolingTransport(Transport):
             url = api_url(self.config.url, self.config.endpoint)
             response = self._http().post(url, content=body.encode(), headers=headers)
         except Exception as exc:  # any failure to talk to the server means: spool it
-            return f"{type(exc).__name__}: {exc}", False
+            return f"{type(exc).__name__}: {exc}", None
         if 200 <= response.status_code < 300:
-            return None, False
+            return None, response.status_code
         detail = response.text[:300].replace("\n", " ")
-        return f"HTTP {response.status_code}: {detail}", 400 <= response.status_code < 500
+        return f"HTTP {response.status_code}: {detail}", response.status_code
 
-    def _spool(self, body: str, reason: str, *, rejected: bool) -> None:
+    def _spool(self, body: str, reason: str, *, rejected: bool, unauthorized: bool = False) -> None:
         kind = "rejected" if rejected else "pending"
         path = self.spool_dir / f"{kind}-{datetime.now(timezone.utc):%Y%m%d}.ndjson"
         try:
@@ -145,9 +164,17 @@ class SpoolingTransport(Transport):
             log.error("OpenLineage event could neither be delivered (%s) nor spooled to %s; event: %s", reason, path, body, exc_info=True)
             return
         self.spooled += 1
-        log.warning(
-            "lineage server unavailable (%s); event spooled to %s — replay with `lineage ingest %s`", reason, path, path
-        )
+        if unauthorized:
+            log.warning(
+                "lineage server refused the transport's token (%s); event kept in %s — configure a valid emitter token "
+                "(api_key) and replay with `LINEAGE_TOKEN=... lineage ingest %s`", reason, path, path
+            )
+        elif rejected:
+            log.warning("lineage server rejected the event (%s); kept in %s for inspection", reason, path)
+        else:
+            log.warning(
+                "lineage server unavailable (%s); event spooled to %s — replay with `lineage ingest %s`", reason, path, path
+            )
 
     # -- asynchronous delivery ----------------------------------------------------------------
     def _enqueue(self, body: str) -> None:
@@ -197,6 +224,19 @@ class SpoolingTransport(Transport):
 
     def __str__(self) -> str:
         return f"<SpoolingTransport url={self.config.url} spool={self.spool_dir}>"
+
+
+def _api_key_from_auth(auth: Any, api_key: str | None) -> str | None:
+    """The token in openlineage-python's ``auth`` block (``{type: api_key, apiKey: ...}``)."""
+    if not isinstance(auth, dict) or auth.get("type") != "api_key":
+        kind = auth.get("type") if isinstance(auth, dict) else type(auth).__name__
+        raise ValueError(f"SpoolingTransport: auth type `{kind}` is not supported; use {{\"type\": \"api_key\", \"apiKey\": \"lin_...\"}}")
+    key = auth.get("apiKey", auth.get("api_key"))
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError("SpoolingTransport: auth.apiKey is missing or empty")
+    if api_key and api_key != key.strip():
+        raise ValueError("SpoolingTransport: api_key and auth.apiKey disagree; give the token once")
+    return key.strip()
 
 
 def _async_is_safe() -> bool:

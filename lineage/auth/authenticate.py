@@ -17,11 +17,23 @@ Any other ``Authorization`` (another scheme, an empty token) or none at all is
 :class:`~lineage.auth.errors.Unauthenticated`.  A presented credential that fails is never
 "downgraded" to the proxy header: a bad token is a 401 even behind a trusted proxy.
 
-While the store is reachable every request is checked against it, so a revocation takes
-effect on the next request.  When the store is *unreachable*, a credential this process
-verified within the last :data:`STALE_SECONDS` is still accepted with the roles it had
-(nothing else can be written then; what matters is that the gate can still answer, and
-record, its fail-closed refusal); any other credential gets the store's 503.
+**A short positive cache, and its staleness bound.**  Looking a token up costs a store round
+trip on every request (about 7% of a single-event ingest; ``benchmarks/auth_cost.py``).  So a
+credential this process verified within the last :data:`FRESH_SECONDS` (2 s) is accepted
+again without asking the store, with the roles it had then.  Only successes are cached, keyed
+by the SHA-256 of what the request presented (never the credential itself), and never past the
+credential's own expiry.  Revoking a token or granting or revoking a role *through this
+process* (:func:`lineage.auth.tokens.revoke`, :mod:`lineage.auth.grants`) calls
+:func:`invalidate`, which empties every cache at once: the very next request is checked
+against the store.  A revocation made by *another* process (another server worker, or a
+direct write to the store) takes effect here within :data:`FRESH_SECONDS`.  That is the
+bound: a revoked credential may be honoured for at most 2 s by a process that did not
+revoke it.
+
+When the store is *unreachable*, a credential this process verified within the last
+:data:`STALE_SECONDS` is still accepted with the roles it had (nothing else can be written
+then; what matters is that the gate can still answer, and record, its fail-closed refusal);
+any other credential gets the store's 503.  :func:`invalidate` forgets these as well.
 """
 
 from __future__ import annotations
@@ -43,7 +55,18 @@ from lineage.config import Settings
 from lineage.errors import BadRequest, StoreUnavailable
 
 STALE_SECONDS = 300.0
+FRESH_SECONDS = 2.0  # positive cache: the staleness bound for revocations made by another process
 _REMEMBERED = 1024
+# Bumped by invalidate(): an entry remembered under an older generation is never used.
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def invalidate() -> None:
+    """Forget every verified credential in this process (a token was revoked, a grant changed)."""
+    global _generation
+    with _generation_lock:
+        _generation += 1
 ConnectionFactory = Callable[[], ContextManager[psycopg.Connection]]
 
 
@@ -54,8 +77,8 @@ class Authenticator:
         self.oidc = OidcVerifier(settings) if settings.oidc_enabled else None
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
         self.proxy_header = settings.proxy_user_header
-        # sha256(credentials) -> (principal, remember until (monotonic), credential expiry)
-        self._verified: OrderedDict[bytes, tuple[Principal, float, datetime | None]] = OrderedDict()
+        # sha256(credentials) -> (principal, verified at (monotonic), credential expiry, generation)
+        self._verified: OrderedDict[bytes, tuple[Principal, float, datetime | None, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def trusts_peer(self, host: str | None) -> bool:
@@ -72,19 +95,35 @@ class Authenticator:
     def authenticate(self, connection: ConnectionFactory, authorization: str | None, proxy_user: str | None,
                      peer: str | None) -> Principal:
         key = hashlib.sha256(f"{authorization}\n{proxy_user}\n{peer}".encode("utf-8", "surrogateescape")).digest()
+        generation = _generation  # read before the store is asked: an invalidation during the check wins
+        fresh = self._remembered(key, FRESH_SECONDS, generation)
+        if fresh is not None:
+            return fresh
         try:
             principal, expires = self._authenticate(connection, authorization, proxy_user, peer)
         except StoreUnavailable:
-            with self._lock:
-                remembered = self._verified.get(key)
-            if remembered is not None and time.monotonic() < remembered[1] and (remembered[2] is None or remembered[2] > _now()):
-                return remembered[0]
+            stale = self._remembered(key, STALE_SECONDS, generation)
+            if stale is not None:
+                return stale
             raise
         with self._lock:
-            self._verified[key] = (principal, time.monotonic() + STALE_SECONDS, expires)
+            self._verified[key] = (principal, time.monotonic(), expires, generation)
             self._verified.move_to_end(key)
             while len(self._verified) > _REMEMBERED:
                 self._verified.popitem(last=False)
+        return principal
+
+    def _remembered(self, key: bytes, within: float, generation: int) -> Principal | None:
+        """The principal verified for ``key`` less than ``within`` seconds ago, if still usable."""
+        if within <= 0:
+            return None
+        with self._lock:
+            entry = self._verified.get(key)
+        if entry is None:
+            return None
+        principal, verified_at, expires, gen = entry
+        if gen != generation or time.monotonic() - verified_at >= within or (expires is not None and expires <= _now()):
+            return None
         return principal
 
     def _authenticate(self, connection: ConnectionFactory, authorization: str | None, proxy_user: str | None,

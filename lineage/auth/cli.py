@@ -53,10 +53,14 @@ def _call(method: str, path: str, *, token: str | None, url: str | None, body: A
     except httpx.HTTPError as exc:
         raise LineageError(f"cannot reach the lineage server at {settings.server_url} ({type(exc).__name__}); start it with `lineage serve`") from None
     if r.status_code >= 400:
+        from lineage.contracts.client import refusal
+
         try:
             message = r.json().get("message", r.text)
         except ValueError:
             message = r.text[:300]
+        if r.status_code in (401, 403):
+            raise LineageError(refusal(r.status_code, message, sent=True))
         raise LineageError(f"the server refused ({r.status_code}): {message}")
     return r.json()
 

@@ -32,6 +32,7 @@ def grant(conn: psycopg.Connection, principal: str, role: str, actor: str, reaso
     if role in store.roles_of(conn, who):
         raise Conflict(f"`{who}` already holds `{role}`")
     store.record_grant(conn, who, role, "grant", actor, reason)
+    _invalidate(conn)
     return next(g for g in store.current_grants(conn, who) if g.role == role)
 
 
@@ -42,6 +43,18 @@ def revoke(conn: psycopg.Connection, principal: str, role: str, actor: str, reas
     if role not in store.roles_of(conn, who):
         raise Conflict(f"`{who}` does not hold `{role}`; nothing to revoke")
     store.record_grant(conn, who, role, "revoke", actor, reason)
+    _invalidate(conn)
+
+
+def _invalidate(conn: psycopg.Connection) -> None:
+    """Roles changed: cached verifications in this process must not outlive the change.
+
+    Committed first, so a check racing the change either sees it or is not cached.
+    """
+    from lineage.auth.authenticate import invalidate
+
+    conn.commit()
+    invalidate()
 
 
 def roles_for(conn: psycopg.Connection, name: str) -> frozenset[str]:

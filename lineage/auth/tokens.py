@@ -120,7 +120,14 @@ def verify(conn: psycopg.Connection, token: str, now: datetime | None = None) ->
 
 
 def revoke(conn: psycopg.Connection, name: str, by: str) -> store.TokenRow:
+    from lineage.auth.authenticate import invalidate
+
     row = store.revoke_token(conn, name, by)
+    if row is not None:
+        # Commit first, then forget cached verifications: a check that races the revocation
+        # either sees it in the store or started before invalidate() and is not cached.
+        conn.commit()
+        invalidate()
     if row is None:
         existing = store.token_by_name(conn, name)
         if existing is None:

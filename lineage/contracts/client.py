@@ -8,7 +8,8 @@ and prints what the server recorded.  The token comes from ``--token`` or ``LINE
 never printed.
 
 A refusal keeps the server's status and message (:class:`ApiRefused`, exit code 2 like every
-other error); a server that cannot be reached is :class:`ServerUnreachable`.
+other error), as one line (:func:`refusal`): a 401 says what to send, a 403 names the roles
+that would do; a server that cannot be reached is :class:`ServerUnreachable`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ class ApiRefused(LineageError):
 
 class ServerUnreachable(LineageError):
     status = 503
+
+
+def refusal(status: int, message: str, *, sent: bool) -> str:
+    """One line for a refused request: a 401 says what to send, a 403 keeps the server's words
+    (they name the principal and every role that would do)."""
+    if status == 401:
+        reason = message.removeprefix("authentication required: ").split("; send `Authorization", 1)[0]
+        fix = "the token was not accepted; pass a valid one" if sent else "no token was sent; pass one"
+        return f"not authenticated ({reason}): {fix} with --token or LINEAGE_TOKEN"
+    if status == 403:
+        return f"refused (403): {message}"
+    return message
 
 
 def call(
@@ -66,9 +79,7 @@ def call(
         body = None
     if r.status_code >= 400:
         message = body.get("message") if isinstance(body, dict) and isinstance(body.get("message"), str) else f"HTTP {r.status_code}"
-        if r.status_code == 401:
-            message += " (pass a token with --token or LINEAGE_TOKEN)" if not token else " (the token was not accepted)"
-        raise ApiRefused(r.status_code, message)
+        raise ApiRefused(r.status_code, refusal(r.status_code, message, sent=bool(token)))
     if not isinstance(body, dict):
         raise ApiRefused(502, f"the server at {settings.server_url} did not answer with JSON (HTTP {r.status_code})")
     return body

@@ -49,12 +49,16 @@ def _of_type(events: list[dict], kind: str) -> list[dict]:
 def pipeline_run(module_server, airflow_home):
     """The whole pipeline, both partners, run once for the module's tests: (result, events)."""
     settings, db, live_server = module_server
-    from lineage.demo import setup_contracts
+    from lineage.auth import tokens
+    from lineage.demo import setup_contracts, setup_people
 
     for p in PARTNERS.values():
         write_drop(p, settings.home)
     with db.connection() as conn:
-        setup_contracts(conn)
+        _, admin = tokens.create(conn, name="e2e-admin", principal="admin@tests.example", roles=["admin"], created_by="tests")
+    # The demo's workflow through the HTTP API: a requester registers, two stewards approve.
+    at_server = settings.model_copy(update={"url": live_server.url})
+    setup_contracts(at_server, setup_people(at_server, admin))
     env = runner.airflow_env(settings, server_url=live_server.url, airflow_home=airflow_home)
     dag_ids = [d for p in PARTNERS.values() for d in p.dag_ids]
     result = runner.run(dag_ids, env, log_path=settings.home / "logs" / "e2e.log")

@@ -204,3 +204,152 @@ def test_asynchronous_events_not_delivered_in_time_are_spooled(tmp_path):
         assert {f"s{i}" for i in range(1, 5)} <= names
     finally:
         silent.close()
+
+
+# -- credentials: a refused token never loses an event, and a valid one replays it ----------
+
+WRONG = "lin_000000000000_" + "x" * 43  # well-formed, matches no token
+
+
+def _kept(spool) -> list[str]:
+    """Job names of the events in the pending spool, in order."""
+    return [json.loads(line)["job"]["name"] for f in pending_files(spool) for line in f.read_text().splitlines()]
+
+
+def _stored(db) -> list[str]:
+    with db.connection() as conn:
+        return sorted(r[0] for r in conn.execute("SELECT job_name FROM raw_events"))
+
+
+def _lineage_ingest(path, url: str, token: str | None, home) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LINEAGE_HOME": str(home)}
+    env.pop("LINEAGE_TOKEN", None)
+    args = [sys.executable, "-c", "from lineage.cli import main; main()", "ingest", str(path), "--url", url]
+    if token:
+        args += ["--token", token]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_wrong_token_keeps_events_for_replay_and_a_good_token_stores_each_once(live_server, db, tmp_path, tokens):
+    spool = tmp_path / "spool"
+    t = _transport(live_server.url, spool, api_key=WRONG)
+    for name in ("w1", "w2", "w3"):
+        t.emit(_event(name))  # a task calling emit: never raises
+    assert (t.delivered, t.spooled) == (0, 3)
+    assert _kept(spool) == ["w1", "w2", "w3"], "401 must keep the events in the pending spool, not reject them"
+    assert not list(spool.glob("rejected-*")) and _stored(db) == []
+
+    [path] = pending_files(spool)
+    refused = _lineage_ingest(path, live_server.url, WRONG, tmp_path / "home")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "not authenticated (the API token is not valid)" in refused.stderr and "`emitter`" in refused.stderr, refused.stderr
+    assert len([line for line in refused.stderr.splitlines() if line.startswith("error:")]) == 1
+    assert _stored(db) == []
+
+    good = tokens("airflow-good", "emitter")
+    done = _lineage_ingest(path, live_server.url, good, tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert "3 stored, 0 duplicate, 0 rejected" in done.stderr
+    again = _lineage_ingest(path, live_server.url, good, tmp_path / "home")
+    assert "0 stored, 3 duplicate, 0 rejected" in again.stderr, again.stderr
+    assert _stored(db) == ["w1", "w2", "w3"]
+
+
+def test_a_token_without_the_emitter_role_is_kept_too(live_server, db, tmp_path, tokens):
+    spool = tmp_path / "spool"
+    t = _transport(live_server.url, spool, api_key=tokens("reader", "viewer"))
+    t.emit(_event("needs-emitter"))
+    assert (t.delivered, t.spooled) == (0, 1) and _kept(spool) == ["needs-emitter"]
+    assert _stored(db) == []
+
+
+def test_a_token_scoped_to_another_namespace_is_kept_and_replays_with_the_right_scope(live_server, db, settings, tmp_path, tokens):
+    from lineage.config import Settings
+    from lineage.ingest_file import ingest_file
+
+    spool = tmp_path / "spool"
+    t = _transport(live_server.url, spool, api_key=tokens("elsewhere", "emitter", namespaces=["other"]))
+    t.emit(_event("scoped"))  # the event's job namespace is `test`
+    assert _kept(spool) == ["scoped"] and _stored(db) == []
+    [path] = pending_files(spool)
+    right = Settings(home=tmp_path / "home", url=live_server.url, token=tokens("in-scope", "emitter", namespaces=["test"]))
+    assert ingest_file(path, right, quiet=True).stored == 1
+    assert _stored(db) == ["scoped"]
+
+
+@pytest.mark.parametrize("fake_server", [429, 503], indirect=True)
+def test_a_proxy_answering_429_or_503_is_spooled_and_replayed(fake_server, live_server, db, tmp_path, tokens):
+    from lineage.config import Settings
+    from lineage.ingest_file import ingest_file
+
+    spool = tmp_path / "spool"
+    t = _transport(fake_server.url, spool, api_key=tokens("airflow", "emitter"))
+    t.emit(_event("p1"))
+    t.emit(_event("p2"))
+    assert len(fake_server.received) == 2 and t.spooled == 2
+    assert _kept(spool) == ["p1", "p2"] and not list(spool.glob("rejected-*"))
+    good = Settings(home=tmp_path / "home", url=live_server.url, token=tokens("replayer", "emitter"))
+    for path in claim_pending(spool):
+        assert ingest_file(path, good, quiet=True).stored == 2
+        mark_replayed(path)
+    assert _stored(db) == ["p1", "p2"]
+
+
+def test_a_token_revoked_mid_run_keeps_the_rest_and_a_new_token_replays_them(live_server, db, tmp_path, tokens):
+    import httpx
+
+    from lineage.config import Settings
+    from lineage.ingest_file import ingest_file
+
+    admin = tokens("admin", "admin")
+    spool = tmp_path / "spool"
+    t = _transport(live_server.url, spool, api_key=tokens("airflow-old", "emitter"))
+    t.emit(_event("before-1"))
+    t.emit(_event("before-2"))
+    assert t.delivered == 2
+    r = httpx.post(f"{live_server.url}/api/v1/auth/tokens/airflow-old/revoke", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 200, r.text
+    t.emit(_event("after-1"))  # the very next event after the revocation is refused, and kept
+    t.emit(_event("after-2"))
+    assert (t.delivered, t.spooled) == (2, 2)
+    assert _kept(spool) == ["after-1", "after-2"]
+
+    new = Settings(home=tmp_path / "home", url=live_server.url, token=tokens("airflow-new", "emitter"))
+    for path in claim_pending(spool):
+        summary = ingest_file(path, new, quiet=True)
+        assert (summary.stored, summary.duplicates, summary.rejected) == (2, 0, [])
+    assert _stored(db) == ["after-1", "after-2", "before-1", "before-2"]
+
+
+def test_asynchronous_delivery_with_a_refused_token_spools_on_close(live_server, db, tmp_path):
+    t = _async(live_server.url, tmp_path / "spool", api_key=WRONG)
+    for i in range(3):
+        t.emit(_event(f"q{i}"))
+    t.close()
+    assert sorted(_kept(tmp_path / "spool")) == ["q0", "q1", "q2"] and _stored(db) == []
+
+
+def test_openlineage_auth_block_is_accepted(live_server, db, tmp_path, tokens):
+    params = {"type": "x", "url": live_server.url, "spool_dir": str(tmp_path / "spool"),
+              "auth": {"type": "api_key", "apiKey": tokens("airflow", "emitter")}}
+    t = SpoolingTransport(SpoolingConfig.from_dict(params))
+    t.emit(_event("via-auth"))
+    assert t.delivered == 1 and _stored(db) == ["via-auth"]
+    assert "lin_" not in repr(t.config), "the token must not appear in the config's repr (logs)"
+
+
+@pytest.mark.parametrize("auth, problem", [
+    ({"type": "basic", "user": "x"}, "auth type `basic`"),
+    ({"type": "api_key"}, "apiKey is missing"),
+    ({"type": "api_key", "apiKey": "lin_a"}, "disagree"),
+])
+def test_unusable_auth_blocks_are_refused_by_name(auth, problem):
+    params = {"type": "x", "auth": auth}
+    if problem == "disagree":
+        params["api_key"] = "lin_b"
+    with pytest.raises(ValueError, match=problem):
+        SpoolingConfig.from_dict(params)
