@@ -132,6 +132,13 @@ def _admin(actor: Principal) -> None:
         raise Forbidden(f"`{actor.name}` may not change the governance registries: that needs the `admin` role")
 
 
+def _not_own(actor: Principal, subject: str, what: str) -> None:
+    """Nobody lifts a conflict recorded against themselves: an admin who is also a steward
+    could otherwise revoke their own tie or ownership and then approve."""
+    if same_person(actor.name, subject):
+        raise Forbidden(f"`{actor.name}` may not revoke {what}, which is about themselves: someone else with `admin` must")
+
+
 def _text(raw: object, field_name: str, required: bool = True) -> str:
     if raw is None and not required:
         return ""
@@ -163,6 +170,7 @@ def revoke_owner(conn: psycopg.Connection, actor: Principal, owner_id: int, reas
     row = sql.owner_row(conn, owner_id)
     if row is None:
         raise NotFound("namespace owner", str(owner_id))
+    _not_own(actor, row["owner"], f"namespace owner #{owner_id}")
     sql.lock(conn, f"owner:{row['namespace']}")
     row = sql.owner_row(conn, owner_id)
     if row and row["revoked_at"] is not None:
@@ -197,6 +205,7 @@ def revoke_tie(conn: psycopg.Connection, actor: Principal, tie_id: int, reason: 
     row = sql.tie_row(conn, tie_id)
     if row is None:
         raise NotFound("tie", str(tie_id))
+    _not_own(actor, row["principal"], f"tie #{tie_id}")
     sql.lock(conn, f"tie:{row['principal']}")
     row = sql.tie_row(conn, tie_id)
     if row and row["revoked_at"] is not None:

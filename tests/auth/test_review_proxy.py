@@ -82,3 +82,18 @@ def test_regression_a_second_identity_header_is_refused(settings, db):
         headers = [("X-Forwarded-User", "dpo@example.com"), ("X-Forwarded-User", "bob@example.com")]
         r = httpx.get(f"{server.url}/api/v1/auth/whoami", headers=headers)
         assert r.status_code == 401 and "more than once" in r.json()["message"], r.text
+
+
+def test_regression_an_admin_cannot_mint_themselves_a_token_with_more_roles(live_server, tokens):
+    """An admin-only principal minted a steward token acting as itself (or its +alias)."""
+    admin = tokens("only-admin", "admin", principal="it-admin@example.com")
+    h = {"Authorization": f"Bearer {admin}"}
+    for who in ("it-admin@example.com", "IT-Admin+x@example.com"):
+        r = httpx.post(f"{live_server.url}/api/v1/auth/tokens", headers=h, json={"name": f"self-{len(who)}", "principal": who, "roles": ["steward"]})
+        assert r.status_code == 403 and "themselves" in r.json()["message"], r.text
+        r = httpx.post(f"{live_server.url}/api/v1/auth/grants", headers=h, json={"principal": who, "role": "steward"})
+        assert r.status_code == 403, r.text
+    r = httpx.post(f"{live_server.url}/api/v1/auth/tokens", headers=h, json={"name": "rotated", "principal": "it-admin@example.com", "roles": ["admin"]})
+    assert r.status_code == 201, r.text  # the roles it holds already: a rotation
+    r = httpx.post(f"{live_server.url}/api/v1/auth/tokens", headers=h, json={"name": "airflow", "principal": "airflow@example.com", "roles": ["emitter"]})
+    assert r.status_code == 201, r.text

@@ -14,7 +14,7 @@ import pytest
 from lineage.auth.principal import normalise_name, same_person
 from lineage.contracts import governance, registry
 from lineage.contracts.document import load_contract
-from lineage.errors import BadRequest, ContractError, SelfApprovalRefused
+from lineage.errors import BadRequest, ContractError, Forbidden, SelfApprovalRefused
 from tests_support import principal
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
@@ -125,3 +125,29 @@ def test_a_tie_to_another_organisation_does_not_block(db, tie_org):
         registry.register(conn, love, REQUESTER)
         governance.add_tie(conn, ADMIN, DPO.name, tie_org, "investment")
         assert registry.approve(conn, love.id, DPO).action == "endorse"
+
+
+def test_regression_an_admin_cannot_lift_their_own_conflict(db):
+    """An admin who is also a steward revoked the tie recorded against them, then approved."""
+    admin_steward = principal("it-admin@example.com", "admin", "steward", credential="token:admin")
+    love = load_contract(CONTRACTS / "lovematch-photos.yaml")
+    with db.connection() as conn:
+        registry.register(conn, love, REQUESTER)
+        tie = governance.add_tie(conn, ADMIN, "IT-Admin+x@example.com", "LoveMatch", "investment")
+        owner = governance.add_owner(conn, ADMIN, "ml-pipeline", "it-admin@example.com")
+        with pytest.raises(Forbidden, match="someone else"):
+            governance.revoke_tie(conn, admin_steward, tie.id, "no longer relevant")
+        with pytest.raises(Forbidden, match="someone else"):
+            governance.revoke_owner(conn, admin_steward, owner.id, "no longer relevant")
+        with pytest.raises(SelfApprovalRefused):
+            registry.approve(conn, love.id, admin_steward)
+        assert governance.revoke_tie(conn, principal("other-admin@example.com", "admin"), tie.id, "sold the shares").revoked_at
+
+
+def test_regression_an_admin_cannot_grant_themselves_a_role(db):
+    from lineage.auth import grants
+
+    with db.connection() as conn:
+        with pytest.raises(Forbidden, match="someone else"):
+            grants.grant(conn, "IT-Admin+steward@example.com", "steward", ADMIN.name)
+        grants.grant(conn, "dpo@example.com", "steward", ADMIN.name)
