@@ -54,6 +54,7 @@ def serve(
     import uvicorn
 
     from lineage.api.app import create_app
+    from lineage.api.security import SERVE_OPTIONS
 
     # uvicorn re-raises the signal that stopped it once it has shut down; with the default
     # SIGTERM action that would kill the process before its exit handlers run, leaving the
@@ -66,9 +67,9 @@ def serve(
     if workers > 1:
         # Each worker builds its app from the environment; prepare_serve migrated the store once.
         uvicorn.run("lineage.api.app:create_app", factory=True, host=settings.host, port=settings.port,
-                    workers=workers, log_level=log_level)
+                    workers=workers, log_level=log_level, **SERVE_OPTIONS)
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, **SERVE_OPTIONS)
 
 
 @db_app.command("upgrade")

@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 from lineage.api.deps import Text, UtcTime, get_db
 from lineage.api.security import ADMIN, require
 from lineage.auth import Principal, grants, tokens
+from lineage.auth.principal import normalise_name, same_person
+from lineage.errors import Forbidden
 from lineage.store.db import Database
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -44,6 +46,10 @@ class GrantRequest(BaseModel):
 
 @router.post("/tokens", status_code=201, summary="Create an API token (the secret is shown once)")
 def create_token(body: TokenRequest, admin: Principal = Depends(require(*ADMIN)), db: Database = Depends(get_db)) -> JSONResponse:
+    # A token acting as oneself with roles one does not hold is a self-grant (see grants.grant).
+    extra = set(body.roles) - admin.roles
+    if extra and same_person(admin.name, normalise_name(body.principal, "principal")):
+        raise Forbidden(f"`{admin.name}` may not give themselves {', '.join(sorted(extra))} through a token: ask someone else with `admin`")
     with db.connection() as conn:
         row, secret = tokens.create(conn, name=body.name, principal=body.principal, roles=body.roles,
                                     namespaces=body.namespaces, expires_at=body.expiresAt, created_by=admin.name)

@@ -39,7 +39,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lineage.auth import Principal
-from lineage.auth.errors import MissingRole, OutOfScope
+from lineage.auth.errors import MissingRole, OutOfScope, Unauthenticated
 
 READ = ("viewer", "auditor", "steward", "requester")
 EMIT = ("emitter",)
@@ -48,6 +48,14 @@ DECIDE = ("steward",)
 GATE_CHECK = ("emitter", "steward")
 DECISION_LOG = ("auditor", "steward")
 ADMIN = ("admin",)
+
+#: How ``lineage serve`` runs uvicorn.  Its proxy-headers middleware (on by default) replaces
+#: the TCP peer with the ``X-Forwarded-For`` value whenever the connection comes from
+#: ``--forwarded-allow-ips`` (127.0.0.1 by default), so anyone on the host could name a trusted
+#: proxy as their address and any person in the identity header.  The peer that
+#: ``LINEAGE_TRUSTED_PROXIES`` is compared with must be the socket's; a server started another
+#: way must turn that rewriting off too (uvicorn ``--no-proxy-headers``).
+SERVE_OPTIONS: dict[str, object] = {"proxy_headers": False}
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -62,10 +70,15 @@ def authenticate(request: Request) -> Principal:
     if cached is not None:
         return cached
     auth = request.app.state.authenticator
+    identities = request.headers.getlist(auth.proxy_header)
+    if len(identities) > 1 and auth.trusts_peer(request.client.host if request.client else None):
+        # A proxy that appends its header to the client's instead of replacing it: whichever
+        # came first would be believed.  Refuse rather than guess.
+        raise Unauthenticated(f"the proxy's {auth.proxy_header} header was sent more than once")
     principal = auth.authenticate(
         request.app.state.db.connection,
         request.headers.get("authorization"),
-        request.headers.get(auth.proxy_header),
+        identities[0] if identities else None,
         request.client.host if request.client else None,
     )
     request.state.principal = principal

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import psycopg
 
-from lineage.auth.principal import ROLES, normalise_name
-from lineage.errors import BadRequest, Conflict
+from lineage.auth.principal import ROLES, normalise_name, same_person
+from lineage.errors import BadRequest, Conflict, Forbidden
 from lineage.store import auth as store
 
 
@@ -26,8 +26,15 @@ def _role(role: str) -> str:
 
 
 def grant(conn: psycopg.Connection, principal: str, role: str, actor: str, reason: str | None = None) -> store.GrantRow:
-    """Grant ``role`` to ``principal``; :class:`Conflict` when it is already held."""
+    """Grant ``role`` to ``principal``; :class:`Conflict` when it is already held.
+
+    Nobody grants a role to themselves (:class:`Forbidden`, comparing as one person: an admin
+    granting ``steward`` to ``their+alias@``): an admin who should also approve contracts is
+    made steward by another admin, and the record shows who.
+    """
     who, role = normalise_name(principal, "principal"), _role(role)
+    if _norm(actor) is not None and same_person(who, _norm(actor)):
+        raise Forbidden(f"`{actor}` may not grant a role to themselves: ask someone else with `admin`")
     store.record_grant_lock(conn, who)
     if role in store.roles_of(conn, who):
         raise Conflict(f"`{who}` already holds `{role}`")
@@ -55,6 +62,13 @@ def _invalidate(conn: psycopg.Connection) -> None:
 
     conn.commit()
     invalidate()
+
+
+def _norm(name: str) -> str | None:
+    try:
+        return normalise_name(name)
+    except BadRequest:
+        return None
 
 
 def roles_for(conn: psycopg.Connection, name: str) -> frozenset[str]:

@@ -12,7 +12,8 @@ Configured by ``LINEAGE_OIDC_ISSUER``, ``LINEAGE_OIDC_AUDIENCE`` and exactly one
 * the signature verifies and ``iss``, ``aud`` and ``exp`` are present and right (``nbf`` is
   checked when present), with 30 s of leeway for clock skew;
 * the name claim (``LINEAGE_OIDC_NAME_CLAIM``, default ``email``) holds a name that
-  :func:`lineage.auth.normalise_name` accepts.
+  :func:`lineage.auth.normalise_name` accepts, and, for ``email``, the token does not say
+  ``email_verified`` is anything but ``true`` (a user-edited address names nobody).
 
 The person's roles are not taken from the token: they come from role grants in the store.
 """
@@ -113,6 +114,11 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"the OIDC token was refused ({type(exc).__name__})") from None
         raw = claims.get(self.name_claim)
+        # An IdP that lets users edit their address marks it `email_verified: false`; such an
+        # address names whoever typed it, so it names nobody here.  (Absent: the IdP does not
+        # say, as Azure AD's `upn`-style setups do; then the issuer is trusted for it.)
+        if self.name_claim == "email" and "email_verified" in claims and claims["email_verified"] is not True:
+            raise Unauthenticated("the OIDC token's email is not verified (`email_verified` is not true)")
         if not isinstance(raw, str):
             raise Unauthenticated(f"the OIDC token carries no `{self.name_claim}` claim naming the person")
         try:

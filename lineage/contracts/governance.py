@@ -11,9 +11,11 @@ Two admin-managed, append-only registries (SQL in :mod:`lineage.store.governance
   not approve it, and the refusal names the tie.
 
 Names are compared in one normal form: principals and owners by
-:func:`lineage.auth.principal.normalise_name`; organisations by :func:`normalise_organisation`
-(the same, with full stops and commas dropped and blanks collapsed, so ``LoveMatch, Inc.``
-and ``lovematch inc`` are one organisation).  Every write needs a principal holding ``admin``
+:func:`lineage.auth.principal.normalise_name` (and, for separation of duties, as one person
+under :func:`~lineage.auth.principal.same_person`); organisations by their words
+(:func:`normalise_organisation`) and :func:`same_organisation`, so ``LoveMatch, Inc.``,
+``lovematch inc``, ``Love Match`` and ``LoveMatch`` are one organisation however a contract's
+author chooses to spell it.  Every write needs a principal holding ``admin``
 (:class:`~lineage.errors.Forbidden` otherwise) and records its name, credential and the time.
 Entries end by revocation (with a reason), never by deletion.
 
@@ -24,12 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from lineage.auth.principal import Principal, normalise_name
+from lineage.auth.principal import Principal, normalise_name, same_person
 from lineage.errors import BadRequest, Conflict, Forbidden, NotFound
 from lineage.store import governance as sql
 from lineage.times import iso
@@ -39,12 +42,41 @@ MAX_TEXT = 500  # names, organisations, notes and reasons are short; a megabyte 
 
 
 def normalise_organisation(raw: object, field_name: str = "organisation") -> str:
-    """The form organisations are compared in (see the module docstring)."""
-    text = normalise_name(_text(raw, field_name), field_name)
-    text = re.sub(r"\s+", " ", re.sub(r"[.,]", " ", text)).strip()
-    if not text:
+    """The form organisations are compared in: their words, lower-case, one space apart.
+
+    NFKC and case folding as for names (:func:`lineage.auth.principal.normalise_name`, which
+    also refuses invisible characters and mixed scripts), symbols (``™``, ``®``) dropped, and
+    every run of punctuation or blanks a word break, so ``LoveMatch, Inc.``, ``lovematch inc``
+    and ``LoveMatch-Inc`` are one key; a leading ``the`` is dropped.
+    """
+    text = _text(raw, field_name)
+    text = "".join(" " if unicodedata.category(ch)[0] == "S" else ch for ch in text)
+    words = _WORD.findall(normalise_name(text, field_name, punctuation=True))
+    if words and words[0] == "the" and len(words) > 1:
+        words = words[1:]
+    if not words:
         raise BadRequest(field_name, "must name an organisation")
-    return text
+    return " ".join(words)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def same_organisation(a: str, b: str) -> bool:
+    """Whether two organisation keys (:func:`normalise_organisation`) may name one organisation.
+
+    The organisation is written by whoever drafts a contract (someone with a stake in it), so a
+    tie must not be evaded by its spelling: the keys match when one, with its spaces removed,
+    is the other's leading words with theirs removed.  ``lovematch`` matches ``lovematch inc``,
+    ``love match inc`` and ``lovematch holdings us``; ``love`` does not match ``lovematch``,
+    nor ``match group`` ``lovematch inc``.  A tie to a name that is the start of another
+    organisation's refuses that one too: the steward is asked to step aside, never let through.
+    """
+    def prefixes(key: str) -> set[str]:
+        words = key.split(" ")
+        return {"".join(words[:i]) for i in range(1, len(words) + 1)}
+
+    return a.replace(" ", "") in prefixes(b) or b.replace(" ", "") in prefixes(a)
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,13 @@ def _admin(actor: Principal) -> None:
         raise Forbidden(f"`{actor.name}` may not change the governance registries: that needs the `admin` role")
 
 
+def _not_own(actor: Principal, subject: str, what: str) -> None:
+    """Nobody lifts a conflict recorded against themselves: an admin who is also a steward
+    could otherwise revoke their own tie or ownership and then approve."""
+    if same_person(actor.name, subject):
+        raise Forbidden(f"`{actor.name}` may not revoke {what}, which is about themselves: someone else with `admin` must")
+
+
 def _text(raw: object, field_name: str, required: bool = True) -> str:
     if raw is None and not required:
         return ""
@@ -131,6 +170,7 @@ def revoke_owner(conn: psycopg.Connection, actor: Principal, owner_id: int, reas
     row = sql.owner_row(conn, owner_id)
     if row is None:
         raise NotFound("namespace owner", str(owner_id))
+    _not_own(actor, row["owner"], f"namespace owner #{owner_id}")
     sql.lock(conn, f"owner:{row['namespace']}")
     row = sql.owner_row(conn, owner_id)
     if row and row["revoked_at"] is not None:
@@ -165,6 +205,7 @@ def revoke_tie(conn: psycopg.Connection, actor: Principal, tie_id: int, reason: 
     row = sql.tie_row(conn, tie_id)
     if row is None:
         raise NotFound("tie", str(tie_id))
+    _not_own(actor, row["principal"], f"tie #{tie_id}")
     sql.lock(conn, f"tie:{row['principal']}")
     row = sql.tie_row(conn, tie_id)
     if row and row["revoked_at"] is not None:
@@ -179,5 +220,6 @@ def list_ties(conn: psycopg.Connection, principal: str | None = None, include_re
 
 
 def active_ties(conn: psycopg.Connection, principal_name: str) -> list[Tie]:
-    """The ties in force for a principal (by its normalised name)."""
-    return [Tie(**r) for r in sql.tie_rows(conn, principal_name, active_only=True)]
+    """The ties in force for a principal (by its normalised name), recorded under any spelling
+    of the same person (:func:`~lineage.auth.principal.same_person`: ``dpo+x@`` is ``dpo@``)."""
+    return [Tie(**r) for r in sql.tie_rows(conn, None, active_only=True) if same_person(r["principal"], principal_name)]

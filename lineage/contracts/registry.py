@@ -15,10 +15,13 @@ Rules enforced here (each a specific error):
 
 * roles: registering needs ``requester``; approving, revoking and expiring need ``steward``
   (:class:`~lineage.errors.Forbidden`);
-* separation of duties, comparing normalised names (:func:`~lineage.auth.principal.normalise_name`):
-  the approving steward is neither the contract's requester (its terms), nor whoever registered
-  the revision, nor a registered owner (``namespace_owners``; never an event's ``ownership``
-  facet) of a job downstream of its datasets: :class:`~lineage.errors.SelfApprovalRefused`;
+* separation of duties, comparing normalised names (:func:`~lineage.auth.principal.normalise_name`)
+  as one person (:func:`~lineage.auth.principal.same_person`: ``ml-lead+x@example.com.`` is
+  ``ml-lead@example.com``): the approving steward is neither the contract's requester (its
+  terms), nor whoever registered the revision, nor a registered owner (``namespace_owners``;
+  never an event's ``ownership`` facet) of a job downstream of its datasets:
+  :class:`~lineage.errors.SelfApprovalRefused`.  A stored name with no normal form refuses
+  (:class:`~lineage.errors.Conflict`) instead of matching nobody;
 * declared interests: a steward with a tie (:mod:`lineage.contracts.governance`) to the
   contract's provider or to its ``requesterOrganization`` may not approve it:
   :class:`InterestRefused`, naming the tie;
@@ -45,7 +48,7 @@ from typing import Any, Iterable
 
 import psycopg
 
-from lineage.auth.principal import Principal, normalise_name
+from lineage.auth.principal import Principal, normalise_name, same_person
 from lineage.times import iso
 from lineage.contracts.document import ContractDocument
 from lineage.contracts.taxonomy import overlaps
@@ -236,7 +239,7 @@ def approve(
     special = special_categories_of(state.terms, special_categories)
     if special:
         earlier = sql.endorsers(conn, contract_id, state.revision)
-        if actor.name in {_norm(e) for e in earlier}:
+        if any(same_person(actor.name, _norm(e) or e) for e in earlier):
             raise Conflict(
                 f"`{actor.name}` has already approved revision {state.revision} of `{state.id}`; its special categories "
                 f"({', '.join(special)}) need a second approval from a different independent steward"
@@ -300,13 +303,17 @@ def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[st
 
 
 def _check_independent(conn: psycopg.Connection, state: ContractState, name: str) -> None:
-    """Raise why the principal called ``name`` may not approve ``state``, if anything."""
-    if _same(name, state.terms.requester):
+    """Raise why the principal called ``name`` may not approve ``state``, if anything.
+
+    Fails closed: a stored requester, registrant or owner name with no normal form (recorded
+    under older, looser rules) cannot be shown to be someone else, so it refuses.
+    """
+    if _same(state, name, state.terms.requester, "its requester"):
         raise SelfApprovalRefused(state.ref, name, "its requester")
-    if _same(name, state.registered_by):
+    if _same(state, name, state.registered_by, "who registered it"):
         raise SelfApprovalRefused(state.ref, name, "who registered it")
     for job, owner in sql.consumer_owners(conn, state.id, state.revision):
-        if _same(name, owner):
+        if _same(state, name, owner, f"an owner of job `{job}`"):
             raise SelfApprovalRefused(state.ref, name, f"a registered owner of job `{job}`, which consumes its data")
     tie = _declared_interest(conn, state.terms, name)
     if tie:
@@ -314,16 +321,24 @@ def _check_independent(conn: psycopg.Connection, state: ContractState, name: str
 
 
 def _independent(conn: psycopg.Connection, state: ContractState, name: str) -> bool:
+    normal = _norm(name)
+    if normal is None:  # an approval by a name with no normal form proves nobody independent
+        return False
     try:
-        _check_independent(conn, state, _norm(name) or name)
-    except SelfApprovalRefused:
+        _check_independent(conn, state, normal)
+    except (SelfApprovalRefused, Conflict):
         return False
     return True
 
 
 def _declared_interest(conn: psycopg.Connection, terms: ContractTerms, name: str) -> tuple[str, str] | None:
-    """``(tie, party)`` for the first active tie of ``name`` to the provider or requester organisation."""
-    from lineage.contracts.governance import active_ties, normalise_organisation
+    """``(tie, party)`` for the first active tie of ``name`` to the provider or requester organisation.
+
+    Organisations match by :func:`~lineage.contracts.governance.same_organisation`, each tie's
+    key recomputed from the name it was recorded with (keys stored under older rules do not
+    decide).  A party name with no normal form refuses (fail closed) rather than matching nothing.
+    """
+    from lineage.contracts.governance import active_ties, normalise_organisation, same_organisation
 
     ties = active_ties(conn, name)
     if not ties:
@@ -334,10 +349,14 @@ def _declared_interest(conn: psycopg.Connection, terms: ContractTerms, name: str
     for org, role in parties:
         try:
             key = normalise_organisation(org)
-        except BadRequest:  # an organisation name no tie could be recorded under
-            continue
+        except BadRequest:
+            return f"a declared tie that cannot be compared with `{org}` (not a plain organisation name)", role
         for tie in ties:
-            if tie.organisation == key:
+            try:
+                tied = normalise_organisation(tie.organisation_name)
+            except BadRequest:
+                tied = tie.organisation
+            if same_organisation(tied, key):
                 return f"a declared {tie.kind} tie to `{org}`", role
     return None
 
@@ -363,6 +382,18 @@ def _norm(name: str | None) -> str | None:
         return None
 
 
-def _same(principal_name: str, other: str | None) -> bool:
-    """Whether a stored name (requester, registrant, owner) names the principal ``principal_name``."""
-    return _norm(other) == principal_name
+def _same(state: ContractState, principal_name: str, other: str | None, what: str) -> bool:
+    """Whether a stored name (requester, registrant, owner) may name the principal ``principal_name``.
+
+    Compared as one person (:func:`~lineage.auth.principal.same_person`); a stored name with no
+    normal form is a :class:`~lineage.errors.Conflict`: nobody can be shown independent of it.
+    """
+    if not other:
+        return False
+    normal = _norm(other)
+    if normal is None:
+        raise Conflict(
+            f"contract `{state.ref}` names {what} as `{other}`, which is not a plain name (invisible or look-alike "
+            "characters), so no approver can be shown independent of it: register a revision with a plain name"
+        )
+    return same_person(principal_name, normal)

@@ -169,3 +169,16 @@ def test_trusted_proxies_setting_is_read_from_the_environment_and_checked(monkey
     monkeypatch.setenv("LINEAGE_TRUSTED_PROXIES", "10.0.0.5,proxy.example.com")
     with pytest.raises(ValidationError, match="proxy.example.com"):
         Settings()
+
+
+@pytest.mark.parametrize("verified", [False, "false", 0])
+def test_regression_an_unverified_email_names_nobody(oidc_server, idp, db, verified):
+    """An IdP that lets users edit their email (Azure AD's mutable `email`, a self-service
+    Keycloak profile) says so with `email_verified: false`; believing the address would let a
+    user name themselves the DPO and receive the DPO's grants."""
+    key, _ = idp
+    with db.connection() as conn:
+        grants.grant(conn, "dpo@example.com", "steward", "admin")
+    r = _get(oidc_server, _token(key, email="dpo@example.com", email_verified=verified))
+    assert r.status_code == 401 and "email_verified" in r.json()["message"], r.text
+    assert _get(oidc_server, _token(key, email="dpo@example.com", email_verified=True)).json()["roles"] == ["steward"]
