@@ -106,6 +106,12 @@ class Authenticator:
             if stale is not None:
                 return stale
             raise
+        except Unauthenticated:
+            # The store has refused this credential (revoked, expired, unknown): forget that it
+            # was ever good, or an outage right after would bring it back for STALE_SECONDS.
+            with self._lock:
+                self._verified.pop(key, None)
+            raise
         with self._lock:
             self._verified[key] = (principal, time.monotonic(), expires, generation)
             self._verified.move_to_end(key)

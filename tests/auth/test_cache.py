@@ -133,3 +133,25 @@ def test_only_the_exact_credential_is_answered_from_the_cache(settings, db, toke
         authenticate(db.connection, f"Bearer {forged}", None, "127.0.0.1")
     with pytest.raises(Unauthenticated):
         authenticate(db.connection, None, None, "127.0.0.1")
+
+
+def test_a_credential_the_store_refused_is_not_revived_by_an_outage(settings, db, tokens, clock):
+    """Revoked elsewhere, refused once the cache went stale, then the store goes away: the
+    outage fallback must not answer with the verification from before the revocation."""
+    from lineage.errors import StoreUnavailable
+
+    token = tokens("airflow", "emitter")
+    authenticate = authn.Authenticator(settings).authenticate
+    args = (f"Bearer {token}", None, "127.0.0.1")
+    authenticate(db.connection, *args)
+    with db.connection() as conn:
+        store.revoke_token(conn, "airflow", "elsewhere")
+    clock.now += authn.FRESH_SECONDS
+    with pytest.raises(Unauthenticated, match="was revoked"):
+        authenticate(db.connection, *args)
+
+    def unreachable():
+        raise StoreUnavailable("the lineage store is unreachable (test)")
+
+    with pytest.raises(StoreUnavailable):
+        authenticate(unreachable, *args)

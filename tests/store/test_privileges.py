@@ -222,14 +222,32 @@ def test_tables_a_later_migration_adds_get_the_grants(role_urls):
             conn.execute("INSERT INTO later_derived (v) VALUES ('r')")
 
 
-def test_the_embedded_first_start_creates_the_roles_and_hands_out_the_application_role(tmp_path):
+@pytest.fixture
+def embedded_home():
+    """A home for a second embedded server, outside pytest's tmp dirs (their root-only parent
+    keeps the server's own system user out, so it could not be stopped cleanly); the server is
+    stopped and the directory removed when the test ends."""
+    import shutil
+    import tempfile
+
+    from lineage.store import embedded
+
+    home = Path(tempfile.mkdtemp(prefix="lineage-first-start-")) / "home"
+    yield home
+    server = embedded._servers.pop((home / "pg").resolve(), None)
+    if server is not None:
+        server.cleanup()
+    shutil.rmtree(home.parent, ignore_errors=True)
+
+
+def test_the_embedded_first_start_creates_the_roles_and_hands_out_the_application_role(embedded_home):
     """No LINEAGE_DATABASE_URL: the superuser only bootstraps; the store is owned by the owner
     role, migrated as it, and everything else connects as the application role."""
     from lineage.config import Settings
     from lineage.store import open_database
     from lineage.store.db import resolve_migration_url, resolve_url
 
-    settings = Settings(home=tmp_path / "home", database_url=None, migration_database_url=None)
+    settings = Settings(home=embedded_home, database_url=None, migration_database_url=None)
     for _ in range(2):  # a second start finds everything in place
         with open_database(settings, migrate=True) as db, db.connection() as conn:
             who = conn.execute(
@@ -264,3 +282,34 @@ def test_without_an_owner_url_nothing_migrates_and_a_stale_store_is_refused(tmp_
     assert "revision 0003" in info.value.message and "lineage db upgrade" in info.value.message
     with psycopg.connect(role_urls["owner"]) as conn:  # and the application did not migrate it
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "UPDATE api_tokens SET roles = ARRAY['steward','admin'] WHERE name = 'airflow'",
+        "UPDATE api_tokens SET principal = 'dpo@example.com' WHERE name = 'airflow'",
+        "UPDATE api_tokens SET expires_at = NULL WHERE name = 'airflow'",
+        "UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE name = 'gone'",
+        "UPDATE api_tokens SET revoked_at = now(), revoked_by = 'x', roles = ARRAY['admin'] WHERE name = 'airflow'",
+        "DELETE FROM api_tokens WHERE name = 'gone'",
+        "TRUNCATE api_tokens",
+    ],
+)
+def test_the_application_role_can_only_revoke_a_token(db, forgery):
+    """The server's one change to a token is revoking it; un-revoking, new roles, another
+    principal or deleting the row (its history) are refused as the application role."""
+    from lineage.auth import tokens as api_tokens
+
+    with db.connection() as conn:
+        api_tokens.create(conn, name="airflow", principal="airflow", roles=["emitter"], created_by="tests")
+        api_tokens.create(conn, name="gone", principal="old", roles=["viewer"], created_by="tests")
+        api_tokens.revoke(conn, "gone", "it-admin@example.com")
+        before = conn.execute("SELECT to_jsonb(t) FROM api_tokens t ORDER BY name").fetchall()
+    with db.connection() as conn:
+        with pytest.raises(psycopg.Error):
+            conn.execute(forgery)
+    with db.connection() as conn:
+        assert conn.execute("SELECT to_jsonb(t) FROM api_tokens t ORDER BY name").fetchall() == before
+        api_tokens.revoke(conn, "airflow", "it-admin@example.com")  # the legitimate change still works
+        assert conn.execute("SELECT revoked_by FROM api_tokens WHERE name = 'airflow'").fetchone()[0] == "it-admin@example.com"
