@@ -157,6 +157,7 @@ def _frame_sql(frame: Any, exp: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"type": exp["type"], "column": meta.get("property"), "clause": meta.get("clause"),
                            "check": meta.get("check"), "success": False}
     query = exp["kwargs"]["unexpected_rows_query"]
+    out["query"] = query
     named = [c for c in frame.columns if re.search(r'(?<![\w"])"?' + re.escape(str(c)) + r'"?(?![\w"])', query)]
     conn = sqlite3.connect(":memory:")
     try:
@@ -171,6 +172,8 @@ def _frame_sql(frame: Any, exp: dict[str, Any]) -> dict[str, Any]:
     out["success"] = not rows
     out["unexpected_count"] = len(rows)
     out["sample"] = [_plain(r[0]) for r in rows[:SAMPLE]] if meta.get("samples", True) else []
+    if not meta.get("samples", True):
+        out["hidden"] = True
     return out
 
 
@@ -198,9 +201,12 @@ def _summarise(r) -> dict[str, Any]:
     elif isinstance(res.get("observed_value"), (int, float)):
         out["observed"] = res["observed_value"]
     if cfg.type == SQL_RULE:
+        out["query"] = cfg.kwargs.get("unexpected_rows_query")
         out["unexpected_count"] = res.get("observed_value")
         rows = (res.get("details") or {}).get("unexpected_rows") or []
         out["sample"] = [_plain(next(iter(row.values()), None) if isinstance(row, dict) else row) for row in rows[:SAMPLE]] if shown else []
+    if not shown:
+        out["hidden"] = True  # the contract's categories allow counts only
     failed = bool(r.exception_info and r.exception_info.get("raised_exception"))
     if meta.get("threshold") and not failed:
         _decide(out, res, meta["threshold"])

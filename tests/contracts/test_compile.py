@@ -43,11 +43,11 @@ def test_suite_runs_on_a_postgresql_table(db_url, role_urls):
     # reads it as the application role.
     with psycopg.connect(role_urls["owner"], autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE acme_photos (photo_id text, image_uri text, license_id text, captured_at date, source_contract_id text, "
+            "CREATE TABLE acme_photos (photo_id text, image_uri text, license_id text, captured_at text, source_contract_id text, "
             + ", ".join(f"{c} real" for c in embedding) + ", smiling int)"
         )
         conn.execute(
-            "INSERT INTO acme_photos SELECT 'p' || i, 's3://x/' || i, 'L', '2026-01-01', "
+            "INSERT INTO acme_photos SELECT 'p' || i, 'partner-drops://acme/photos/' || i, 'LIC-1', '2026-01-01', "
             "CASE WHEN i % 10 = 0 THEN 'lovematch-photos' ELSE 'acme-stock-photos' END, "
             + ", ".join("random()" for _ in embedding) + ", i % 2 FROM generate_series(1, 100) i"
         )

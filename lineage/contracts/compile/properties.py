@@ -9,8 +9,9 @@ Types are checked with ``expect_column_values_to_be_in_type_list``: on a pandas 
 checks the column's dtype, or each value's Python type when the dtype is ``object`` (so a
 string in an integer column fails); on a SQL table it checks the column's declared type.  The
 lists below therefore name pandas dtypes, Python types and SQLAlchemy/PostgreSQL type names.
-A date or timestamp read from CSV is a string, so a string is a date only when it parses: the
-type list admits ``str`` and a dateutil-parse expectation checks the value.
+A date or timestamp read from CSV is a string, so the type list admits text and a pattern (the
+``format``'s, or ISO 8601's; a pattern runs in pandas and SQL alike) checks its shape — unless ``physicalType`` says the column is a native DATE/TIMESTAMP, which has no
+text and whose type the database itself enforces.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ TYPE_LISTS: dict[str, list[str] | None] = {
     # an integer column is a valid number column
     "number": _FLOAT + _INT,
     "boolean": _BOOL,
-    "date": _DATE + ["str"],
-    "timestamp": _TS + ["str"],
-    "time": _TS + ["str"],
+    # dates in files and text columns are text; its shape is checked by a pattern (below)
+    "date": _DATE + ["str", "TEXT", "VARCHAR"],
+    "timestamp": _TS + ["str", "TEXT", "VARCHAR"],
+    "time": _TS + ["str", "TEXT", "VARCHAR"],
     "array": ["list", "ndarray", "ARRAY", "JSON", "JSONB", "object"],
     "object": ["dict", "JSON", "JSONB", "object"],
     "map": ["dict", "JSON", "JSONB", "object"],
@@ -85,9 +87,12 @@ def type_specs(prop: dict[str, Any], at: str, path: tuple) -> list[Spec]:
         out.append(Spec("expect_column_values_to_be_in_type_list", {"column": col, "type_list": types},
                         f"{at}.logicalType", f"values are of logical type `{logical}`"
                         + (f" (physical `{physical}`)" if physical else "")))
-    if logical in ("date", "timestamp", "time"):
-        out.append(Spec("expect_column_values_to_be_dateutil_parseable", {"column": col},
-                        f"{at}.logicalType", f"values parse as a {logical}"))
+    fmt = (prop.get("logicalTypeOptions") or {}).get("format")
+    if logical in ("date", "timestamp", "time") and not native_temporal(prop) and fmt is None:
+        # the ISO shape by default (a regex runs in pandas and in SQL; dateutil only in pandas)
+        iso = {"date": "date", "timestamp": "date-time", "time": "HH:mm:ss"}[logical]
+        out.append(Spec("expect_column_values_to_match_regex", {"column": col, "regex": FORMATS[iso]},
+                        f"{at}.logicalType", f"values are ISO {logical}s (`{iso}`)"))
     return out
 
 
@@ -136,6 +141,8 @@ def option_specs(prop: dict[str, Any], at: str, path: tuple) -> list[Spec]:
         out.append(Spec("expect_column_values_to_match_regex", {"column": col, "regex": opts["pattern"]},
                         f"{at}.logicalTypeOptions.pattern", f"values match `{opts['pattern']}`"))
     fmt = opts.get("format")
+    if fmt is not None and prop.get("logicalType") in ("date", "timestamp", "time") and native_temporal(prop):
+        fmt = None  # a native DATE/TIMESTAMP column has no text to match; the database enforces it
     if fmt is not None:
         if fmt not in FORMATS:
             raise TermProblem(path + ("logicalTypeOptions", "format"),
@@ -150,6 +157,12 @@ def option_specs(prop: dict[str, Any], at: str, path: tuple) -> list[Spec]:
         out.append(Spec("expect_column_values_to_be_in_set", {"column": col, "value_set": values},
                         f"{at}.enum", f"values are one of {values}"))
     return out
+
+
+def native_temporal(prop: dict[str, Any]) -> bool:
+    """A date/time property stored as a native temporal type (``physicalType``), not as text."""
+    base = re.split(r"[\s(]", str(prop.get("physicalType") or "").strip(), maxsplit=1)[0].upper()
+    return base in ("DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME", "TIMETZ", "DATETIME", "DATETIME2")
 
 
 def _check_regex(pattern: Any, path: tuple) -> None:
