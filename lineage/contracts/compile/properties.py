@@ -29,14 +29,18 @@ class Spec(NamedTuple):
     check: str
 
 
-_STR = ["str", "object", "string", "StringDtype", "TEXT", "VARCHAR", "CHAR", "String", "Unicode", "UnicodeText"]
+# PostgreSQL is compared by the type's name as the database reports it (GX compares it without
+# regard to case), so the names below include PostgreSQL's own spellings ("DOUBLE PRECISION").
+_STR = ["str", "object", "string", "StringDtype", "TEXT", "VARCHAR", "CHAR", "CHARACTER VARYING", "CHARACTER", "String",
+        "Unicode", "UnicodeText"]
 _INT = ["int", "int8", "int16", "int32", "int64", "Int8", "Int16", "Int32", "Int64", "uint8", "uint16", "uint32", "uint64",
         "INTEGER", "BIGINT", "SMALLINT", "Integer", "BigInteger", "SmallInteger"]
 _FLOAT = ["float", "float16", "float32", "float64", "Float32", "Float64", "REAL", "FLOAT", "DOUBLE_PRECISION", "NUMERIC",
-          "DECIMAL", "Float", "Numeric"]
+          "DECIMAL", "DOUBLE PRECISION", "Float", "Numeric"]
 _BOOL = ["bool", "boolean", "BOOLEAN", "Boolean"]
 _DATE = ["date", "datetime", "datetime64", "datetime64[ns]", "Timestamp", "DATE", "Date"]
-_TS = ["datetime", "datetime64", "datetime64[ns]", "datetime64[ns, UTC]", "Timestamp", "TIMESTAMP", "DateTime", "TIME", "time"]
+_TS = ["datetime", "datetime64", "datetime64[ns]", "datetime64[ns, UTC]", "Timestamp", "TIMESTAMP", "DateTime", "TIME", "time",
+       "TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP WITH TIME ZONE", "TIME WITHOUT TIME ZONE"]
 #: logicalType -> accepted types; None: not checked by type (object/array/map/vector vary by engine)
 TYPE_LISTS: dict[str, list[str] | None] = {
     "string": _STR,

@@ -32,6 +32,7 @@ unknown metric, operator, unit, type or engine) is a :class:`TermProblem` at its
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lineage.contracts.compile.properties import Spec, _check_regex
@@ -181,14 +182,19 @@ def _counted(kind: str, kwargs: dict[str, Any], threshold: dict[str, Any], claus
 
 def _row_bounds(op: str, value: Any) -> tuple[Any, Any]:
     """GX bounds saying the same thing; None where they cannot (the runner decides then)."""
-    return {
-        "mustBe": (value, value),
-        "mustBeGreaterThan": (int(value) + 1 if float(value).is_integer() else value, None),
-        "mustBeGreaterOrEqualTo": (value, None),
-        "mustBeLessThan": (None, int(value) - 1 if float(value).is_integer() else value),
-        "mustBeLessOrEqualTo": (None, value),
-        "mustBeBetween": tuple(value) if isinstance(value, list) else (None, None),
-    }.get(op, (None, None))
+    if op == "mustBe":
+        return value, value
+    if op == "mustBeGreaterOrEqualTo":
+        return value, None
+    if op == "mustBeLessOrEqualTo":
+        return None, value
+    if op == "mustBeGreaterThan":  # row counts are integers: > 9.5 is >= 10
+        return math.floor(value) + 1, None
+    if op == "mustBeLessThan":
+        return None, math.ceil(value) - 1
+    if op == "mustBeBetween":
+        return value[0], value[1]
+    return None, None  # mustNotBe, mustNotBeBetween
 
 
 def _sql(rule: dict[str, Any], path: tuple, clause: str, column: str | None) -> Spec:
