@@ -12,7 +12,9 @@
 3. the package's pydantic model (:class:`OpenDataContractStandard`), which forbids unknown
    top-level keys;
 4. the governance terms in ``customProperties`` (see :mod:`lineage.contracts.terms`), with
-   Fides taxonomy keys checked.
+   Fides taxonomy keys checked;
+5. compilation to expectations (see :mod:`lineage.contracts.compile`): a type, option or
+   quality rule the gate cannot check is an error at its line, never silently dropped.
 
 Nothing here touches the store; a document that fails any stage is never registered.
 Parsing is CPU-bound: callers on an event loop run :func:`load_contract` in a thread.
@@ -86,6 +88,10 @@ def load_contract(
 
     try:
         terms = extract_terms(data)
+        # Every rule must compile: one the gate cannot check is refused here, with its line.
+        from lineage.contracts.compile import compile_terms
+
+        compile_terms(terms)
     except TermProblem as exc:
         raise ContractError(file, _line(root, exc.path), render_path(exc.path), exc.reason) from None
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -102,6 +102,9 @@ class ContractTerms:
     requester_organization: str | None = None
     #: ODCS schema object name -> its columns, in document order
     schemas: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+    #: the document's ODCS schema objects as written (types, keys, options, quality rules):
+    #: what ``compile`` turns into expectations; empty for terms stored before it was kept
+    objects: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -129,6 +132,7 @@ class ContractTerms:
             provenance_column=data.get("provenance_column"),
             requester_organization=data.get("requester_organization"),
             schemas={k: tuple(Column(**c) for c in v) for k, v in data.get("schemas", {}).items()},
+            objects=tuple(data.get("objects") or ()),
         )
 
 
@@ -234,6 +238,7 @@ def extract_terms(doc: dict[str, Any]) -> ContractTerms:
         provenance_column=provenance,
         requester_organization=requester_org,
         schemas=schemas,
+        objects=tuple(doc.get("schema") or ()),
     )
 
 

@@ -125,15 +125,12 @@ class Decision:
             for r in v.results:
                 if r["success"]:
                     continue
-                detail = ""
-                if r.get("unexpected_count") is not None:
-                    detail = f": {r['unexpected_count']} of {r.get('element_count')} rows unexpected, e.g. {r.get('sample')}"
-                elif r.get("unexpected_columns") or r.get("missing_columns"):
-                    detail = f": undeclared columns {r.get('unexpected_columns') or []}, missing columns {r.get('missing_columns') or []}"
+                detail = _failure_detail(r)
                 reasons.append(
                     Reason(
                         "expectation_failed",
-                        f"suite `{v.suite}` failed `{r['type']}`{' on column `' + r['column'] + '`' if r.get('column') else ''}{detail}",
+                        f"{r.get('clause') or r['type']}: {r.get('check') or r['type']} failed"
+                        f"{' on column `' + r['column'] + '`' if r.get('column') else ''} (suite `{v.suite}`, `{r['type']}`){detail}",
                         dataset=v.dataset,
                         contract=v.contract,
                         clause=r.get("clause"),
@@ -186,6 +183,27 @@ class Decision:
             "validations": [v.as_dict() for v in self.validations],
             "decidedAt": iso(self.decided_at),
         }
+
+
+def _failure_detail(r: Mapping[str, Any]) -> str:
+    """Counts, the ODCS threshold, a few sample values (none where the contract hides them)."""
+    parts = []
+    if r.get("error"):
+        parts.append(f"could not be checked: {r['error']}")
+    if r.get("unexpected_columns") or r.get("missing_columns"):
+        parts.append(f"undeclared columns {r.get('unexpected_columns') or []}, missing columns {r.get('missing_columns') or []}")
+    elif r.get("threshold"):
+        parts.append(f"observed {r.get('observed')}, the contract requires {r['threshold']}")
+    elif r.get("observed") is not None and r.get("unexpected_count") is None:
+        parts.append(f"observed {r['observed']}")
+    if r.get("unexpected_count") is not None and not r.get("error"):
+        of = f" of {r['element_count']} rows" if r.get("element_count") is not None else ""
+        parts.append(f"{r['unexpected_count']}{of} unexpected")
+        if r.get("sample"):
+            parts.append(f"e.g. {r['sample']}")
+        elif r["unexpected_count"] and r.get("hidden"):
+            parts.append("values not shown (the contract's data categories are sensitive)")
+    return (": " + "; ".join(parts)) if parts else ""
 
 
 def contract_problems(state: "ContractState", purpose: str, today: dt.date) -> list[tuple[str, str, str]]:

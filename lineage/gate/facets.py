@@ -3,7 +3,10 @@
 For each input dataset of a decision:
 
 * ``dataQualityAssertions`` — the standard facet (OpenLineage 1-1-0): one assertion per
-  expectation the gate ran on that input's data, with the contract clause as its name;
+  expectation the gate ran on that input's data, named ``contract@version:clause`` (the ODCS
+  term or rule behind it), with the ODCS threshold as ``expected`` and what was observed as
+  ``actual``, a SQL rule's query as ``content``, and in ``params`` the clause, the counts and at
+  most a few sample values (none for a contract holding sensitive data categories);
 * ``sourceContract`` — this project's facet, versioned by its schema URL
   (:data:`SOURCE_CONTRACT_SCHEMA_URL`, JSON Schema shipped as
   ``lineage/contracts/SourceContractDatasetFacet.json``): the purpose asked for, the verdict,
@@ -79,9 +82,19 @@ def assertions_facet(decision: Decision, dataset: str) -> dict[str, Any] | None:
                 a["name"] = f"{v.contract or v.suite}:{r['clause']}"
             if r.get("check"):
                 a["description"] = r["check"]
-            if r.get("unexpected_count") is not None:
+            if r.get("threshold"):
+                a["expected"] = r["threshold"]
+                a["actual"] = str(r.get("observed"))
+            elif r.get("unexpected_count") is not None:
                 a["actual"] = str(r["unexpected_count"])
                 a["expected"] = "0"
+            if r.get("query"):
+                a["content"], a["contentType"] = r["query"], "sql"
+            params = {k: r[k] for k in ("clause", "unexpected_count", "element_count", "sample", "error") if r.get(k) not in (None, [])}
+            if r.get("hidden"):
+                params["sample"] = "not shown: the contract's data categories are sensitive"
+            if params:
+                a["params"] = {"contract": v.contract, **params} if v.contract else params
             assertions.append(a)
     if not assertions:
         return None

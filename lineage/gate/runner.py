@@ -8,22 +8,37 @@ checks pay only for the validation itself.
 
 :func:`validate` returns a :class:`~lineage.gate.decision.Validation` whose per-expectation
 results are plain dicts: type, column, clause (from the suite's ``meta``), success, and for
-row-level checks the unexpected count and a sample of the offending values.
+row-level checks the unexpected count and a sample of the offending values — no sample where
+the expectation's ``meta.samples`` is false (special categories of data: counts only).
+
+Three things GX does not do alone:
+
+* **ODCS thresholds.**  A quality rule's ``meta.threshold`` (operator, value, rows or percent)
+  decides its success from GX's counts, exactly (see :mod:`lineage.contracts.compile.quality`).
+* **SQL rules on data frames.**  ``unexpected_rows_expectation`` runs only on SQL data in GX.
+  For a frame the gate copies the columns the query names into a private in-memory SQLite
+  database and runs the same query there; a query SQLite cannot run fails, so the run is
+  blocked (fail closed) with the error as the reason.  On a :class:`SqlTable` GX runs it in
+  PostgreSQL.
+* **pandas string columns.**  pandas 3 reads text as the ``str`` dtype, which GX's type check
+  does not recognise; such columns are validated as ``object`` columns (each value's type).
 """
 
 from __future__ import annotations
 
-import logging
-import os
+import hashlib
+import json
+import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from lineage.contracts.compile import APPROVED_PARAMETER, to_gx_suite
+from lineage.contracts.compile import APPROVED_PARAMETER, holds, quiet_gx, to_gx_suite
 from lineage.gate.decision import Validation
 
-SAMPLE = 10
+SAMPLE = 5
+SQL_RULE = "unexpected_rows_expectation"
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
@@ -47,8 +62,7 @@ def context():
     """The process's ephemeral GX context (created once, progress bars off, analytics off)."""
     with _lock:
         if "ctx" not in _state:
-            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-            logging.getLogger("great_expectations").setLevel(logging.WARNING)
+            quiet_gx()
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -81,7 +95,9 @@ def validation_definition(data: Any, suite: dict[str, Any]):
 
     ctx = context()
     batch, data_key = _batch_definition(data)
-    key = (data_key, suite["name"], suite["id"], len(suite["expectations"]))
+    # keyed by content: two revisions of a contract share a suite name, not their expectations
+    digest = hashlib.sha256(json.dumps(suite["expectations"], sort_keys=True, default=str).encode()).hexdigest()
+    key = (data_key, suite["name"], digest)
     with _lock:
         if key not in _state["validations"]:
             name = f"v{len(_state['validations'])}_{suite['name']}"
@@ -104,40 +120,119 @@ def run_suite(data: Any, suite: dict[str, Any], approved_ids: list[str]):
 def validate(dataset: str, data: Any, suite: dict[str, Any], approved_ids: list[str], contract: str | None) -> Validation:
     """Run a compiled suite on one input's data and summarise the result."""
     started = time.perf_counter()
+    sql_rules: list[dict[str, Any]] = []
+    if not isinstance(data, SqlTable):
+        sql_rules = [e for e in suite["expectations"] if e["type"] == SQL_RULE]
+        if sql_rules:
+            suite = {**suite, "expectations": [e for e in suite["expectations"] if e["type"] != SQL_RULE]}
+        data = _object_strings(data)
     result = run_suite(data, suite, approved_ids)
+    results = [_summarise(r) for r in result.results]
+    results += [_frame_sql(data, e) for e in sql_rules]
     elapsed = time.perf_counter() - started
     return Validation(
         dataset=dataset,
         suite=suite["name"],
         contract=contract,
-        success=bool(result.success),
-        results=tuple(_summarise(r) for r in result.results),
+        success=all(r["success"] for r in results),
+        results=tuple(results),
         seconds=elapsed,
     )
+
+
+def _object_strings(frame: Any) -> Any:
+    """The frame with pandas' ``str`` columns as ``object`` (see the module docstring)."""
+    dtypes = getattr(frame, "dtypes", None)
+    if dtypes is None:
+        return frame
+    text = [c for c, t in dtypes.items() if getattr(t, "name", "") in ("str", "string")]
+    return frame.astype({c: object for c in text}) if text else frame
+
+
+def _frame_sql(frame: Any, exp: dict[str, Any]) -> dict[str, Any]:
+    """A SQL quality rule run on a private SQLite copy of the columns its query names."""
+    import sqlite3
+
+    meta = exp.get("meta") or {}
+    out: dict[str, Any] = {"type": exp["type"], "column": meta.get("property"), "clause": meta.get("clause"),
+                           "check": meta.get("check"), "success": False}
+    query = exp["kwargs"]["unexpected_rows_query"]
+    out["query"] = query
+    named = [c for c in frame.columns if re.search(r'(?<![\w"])"?' + re.escape(str(c)) + r'"?(?![\w"])', query)]
+    conn = sqlite3.connect(":memory:")
+    try:
+        # the columns the query names are copied; if it names none (COUNT(*)), one gives the rows
+        (frame[named] if named else frame.iloc[:, :1]).to_sql("batch", conn, index=False)
+        rows = conn.execute(query.replace("{batch}", "batch")).fetchmany(SAMPLE + 1)
+    except Exception as exc:  # sqlite3.Error, or a value SQLite cannot store: the rule could not run
+        out["error"] = f"the SQL rule could not run on the data frame (in SQLite): {str(exc)[:200]}"
+        return out
+    finally:
+        conn.close()
+    out["success"] = not rows
+    out["unexpected_count"] = len(rows)
+    out["sample"] = [_plain(r[0]) for r in rows[:SAMPLE]] if meta.get("samples", True) else []
+    if not meta.get("samples", True):
+        out["hidden"] = True
+    return out
 
 
 def _summarise(r) -> dict[str, Any]:
     cfg = r.expectation_config
     res = r.result or {}
+    meta = cfg.meta or {}
     out: dict[str, Any] = {
         "type": cfg.type,
-        "column": cfg.kwargs.get("column"),
-        "clause": (cfg.meta or {}).get("clause"),
-        "check": (cfg.meta or {}).get("check"),
+        "column": cfg.kwargs.get("column") or meta.get("property"),
+        "clause": meta.get("clause"),
+        "check": meta.get("check"),
         "success": bool(r.success),
     }
+    shown = meta.get("samples", True)
     if "unexpected_count" in res:
         out["element_count"] = res.get("element_count")
         out["unexpected_count"] = res.get("unexpected_count")
-        out["sample"] = [_plain(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE]]
+        out["sample"] = [_plain(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE]] if shown else []
     if cfg.type == "expect_table_columns_to_match_set":
         mismatched = (res.get("details") or {}).get("mismatched") or {}
         out["observed"] = res.get("observed_value")
         out["unexpected_columns"] = mismatched.get("unexpected") or []
         out["missing_columns"] = mismatched.get("missing") or []
-    if r.exception_info and r.exception_info.get("raised_exception"):
+    elif isinstance(res.get("observed_value"), (int, float)):
+        out["observed"] = res["observed_value"]
+    if cfg.type == SQL_RULE:
+        out["query"] = cfg.kwargs.get("unexpected_rows_query")
+        out["unexpected_count"] = res.get("observed_value")
+        rows = (res.get("details") or {}).get("unexpected_rows") or []
+        out["sample"] = [_plain(next(iter(row.values()), None) if isinstance(row, dict) else row) for row in rows[:SAMPLE]] if shown else []
+    if not shown:
+        out["hidden"] = True  # the contract's categories allow counts only
+    failed = bool(r.exception_info and r.exception_info.get("raised_exception"))
+    if meta.get("threshold") and not failed:
+        _decide(out, res, meta["threshold"])
+    if failed:
+        out["success"] = False
         out["error"] = r.exception_info.get("exception_message")
     return out
+
+
+def _decide(out: dict[str, Any], res: dict[str, Any], t: dict[str, Any]) -> None:
+    """An ODCS quality rule decided from GX's counts by its own operator and unit."""
+    if t["count"] == "observed":
+        actual = res.get("observed_value")
+    else:
+        missing = (res.get("missing_count") or 0) if t["count"] == "unexpected+missing" else 0
+        actual = (res.get("unexpected_count") or 0) + missing
+        out["unexpected_count"] = actual
+    if not isinstance(actual, (int, float)):
+        out["success"] = False  # no count, no pass
+        return
+    if t["unit"] == "percent":
+        total = res.get("element_count") or 0
+        actual = round(100.0 * actual / total, 6) if total else 0.0
+    out["observed"] = actual
+    out["success"] = holds(t["operator"], t["value"], actual)
+    out["threshold"] = f"{t['metric']} {t['operator']} {t['value']} {t['unit']}"
 
 
 def _plain(value: Any) -> Any:

@@ -119,14 +119,13 @@ def test_gate_check_validates_data_files(run, db, tmp_path, server):
     import pandas as pd
 
     _known_to_lineage(db)
-    from lineage.contracts.compile import compile_terms
-    from lineage.contracts.document import load_contract
+    from lineage.airflow.drops import generate_records
+    from lineage.airflow.pipeline import PARTNERS
 
     assert run("contracts", "register", ACME, token="tok-requester").returncode == 0
     assert run("contracts", "approve", "acme-stock-photos", token="tok-dpo").returncode == 0
-    columns = compile_terms(load_contract(ACME).terms)["acme-stock-photos.photos"]["expectations"][0]["kwargs"]["column_set"]
-    frame = pd.DataFrame({c: [f"{c}-{i}" for i in range(50)] for c in columns})
-    frame["source_contract_id"] = "acme-stock-photos"
+    # the demo's drop: what the contract states (types, keys, ranges, row count) holds for it
+    frame = generate_records(PARTNERS["acme"])
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     frame.to_csv(good, index=False)
     frame.assign(latitude=52.5).to_csv(bad, index=False)  # a silent location column
