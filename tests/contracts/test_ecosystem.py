@@ -10,7 +10,7 @@ same column(s) and it rejects at least everything theirs rejects:
 
 * same expectation type, the same column (``column``; ``column_list`` compared as a set), and
   kwargs that are the same or stricter: ``mostly`` at least theirs (absent = 1.0); for
-  ``*_to_be_between`` (values and value lengths) a lower bound at least theirs and an upper bound
+  ``*_to_be_between`` (values, value lengths, table row count) a lower bound at least theirs and an upper bound
   at most theirs (an equal bound must be strict if theirs is; a bound of theirs may not be
   dropped); for ``expect_column_values_to_be_in_set`` a value set that is a subset of theirs;
   for ``expect_table_columns_to_match_set`` the same column set with ``exact_match`` not false;
@@ -58,9 +58,9 @@ MANIFEST = json.loads((EXPORTS / "manifest.json").read_text())
 CONTRACT_FILES = sorted((ROOT / "contracts").glob("*.yaml")) + sorted((ROOT / "tests" / "data" / "contracts").glob("*.yaml"))
 
 _INT = {"int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "integer", "bigint",
-        "smallint", "int2", "int4", "integertype", "longtype", "shorttype", "bytetype"}
+        "smallint", "int2", "int4", "integertype", "longtype", "shorttype", "bytetype", "long"}
 _FLOAT = {"float", "float16", "float32", "float64", "double", "double precision", "real", "numeric", "decimal",
-          "number", "floattype", "doubletype", "decimaltype"}
+          "number", "floattype", "doubletype", "decimaltype", "double_precision", "float4", "float8", "decimal.decimal"}
 #: ODCS type -> the type names (lower case, before any "(") a check of ours may accept for it.
 TYPE_FAMILIES: dict[str, set[str]] = {
     "string": {"str", "string", "object", "stringdtype", "text", "varchar", "char", "character varying",
@@ -160,7 +160,7 @@ def covers(ours: dict, theirs: dict, composite_key: list[str]) -> bool:
         return False
     if kind == "expect_table_columns_to_match_set":
         return sorted(ok.get("column_set") or []) == sorted(tk["column_set"]) and ok.get("exact_match", True) is True and tk.get("exact_match", True) in (True, False)
-    if kind in ("expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between"):
+    if kind in ("expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between", "expect_table_row_count_to_be_between"):
         return _bounds_ok(ok, tk)
     if kind == "expect_column_values_to_be_in_set":
         mine, other = ok.get("value_set"), tk["value_set"]
@@ -276,6 +276,8 @@ def test_a_weaker_expectation_is_not_an_equivalent(ours, theirs):
         (_e("expect_column_values_to_match_regex", column="u", regex=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"), _e("expect_column_values_to_match_regex", column="u", regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), []),
         (_e("expect_compound_columns_to_be_unique", column_list=["b", "a"]), _e("expect_column_values_to_be_unique", column="a"), ["a", "b"]),
         (_e("expect_compound_columns_to_be_unique", column_list=["a"]), _e("expect_column_values_to_be_unique", column="a"), []),
+        (_e("expect_table_row_count_to_be_between", min_value=2, max_value=10), _e("expect_table_row_count_to_be_between", min_value=1, max_value=10), []),
+        (_e("expect_column_values_to_not_be_null", column="id"), _e("expect_column_values_to_not_be_null", column="id", mostly=0.95), []),
         (_e("expect_column_values_to_be_between", column="b", min_value=0, max_value=1), _e("expect_column_values_to_be_between", column="b", min_value=0, max_value=1, mostly=0.99), []),
     ],
 )
