@@ -96,9 +96,12 @@ def _contract(db) -> dict:
     text = (ROOT / "contracts" / "acme-stock-photos.yaml").read_text()
     text = text.rstrip() + f"\n      - namespace: {TARGET[0]}\n        name: {TARGET[1]}\n        schema: photos\n"
     doc = load_contract("acme-stock-photos.yaml (benchmark)", text=text)
+    from lineage.auth.principal import Principal
+
     with db.connection() as conn:
-        registry.register(conn, doc)
-        registry.approve(conn, doc.id, "dpo@example.com")
+        # register/approve take the acting Principal since the auth work (issue 8).
+        registry.register(conn, doc, Principal("data-requests@example.com", "benchmark", frozenset({"requester"})))
+        registry.approve(conn, doc.id, Principal("dpo@example.com", "benchmark", frozenset({"steward"})))
     return compile_terms(doc.terms, doc.sha256)["acme-stock-photos.photos"]
 
 
