@@ -24,7 +24,12 @@ same column(s) and it rejects at least everything theirs rejects:
     column with ``expect_column_values_to_be_of_type`` or ``..._in_type_list`` and every type it
     accepts belongs to the family of that ODCS type (:data:`TYPE_FAMILIES`; ``number`` admits
     integer types too), or, for ``date``/``timestamp``/``time``, with
-    ``expect_column_values_to_match_strftime_format`` or ``..._be_dateutil_parseable``.
+    ``expect_column_values_to_match_strftime_format`` or ``..._be_dateutil_parseable``, or with
+    ``expect_column_values_to_match_regex`` whose regex accepts an ISO value of that type
+    (:data:`TEMPORAL_SAMPLES`) and rejects every probe string (none of which is a date): ODCS
+    dates in files and text columns are text, so their type is their shape, which such a regex
+    checks as strictly as a strftime format does.  The family names include SQLAlchemy's type
+    names (``Unicode``, ``BigInteger``, ...) because GX reports a SQL column's type by them.
   - **composite primary keys.**  datacontract-cli turns every column of a composite key
     (``primaryKey`` on several properties) into its own ``expect_column_values_to_be_unique``,
     which rejects valid data (two photos of one partner).  For a column of a composite key we
@@ -57,14 +62,16 @@ EXPORTS = ROOT / "tests" / "data" / "datacontract"
 MANIFEST = json.loads((EXPORTS / "manifest.json").read_text())
 CONTRACT_FILES = sorted((ROOT / "contracts").glob("*.yaml")) + sorted((ROOT / "tests" / "data" / "contracts").glob("*.yaml"))
 
+# SQLAlchemy's names (biginteger, unicodetext, ...) are how GX names a SQL column's type: same families
 _INT = {"int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "integer", "bigint",
-        "smallint", "int2", "int4", "integertype", "longtype", "shorttype", "bytetype", "long"}
+        "smallint", "int2", "int4", "integertype", "longtype", "shorttype", "bytetype", "long", "biginteger",
+        "smallinteger"}
 _FLOAT = {"float", "float16", "float32", "float64", "double", "double precision", "real", "numeric", "decimal",
           "number", "floattype", "doubletype", "decimaltype", "double_precision", "float4", "float8", "decimal.decimal"}
 #: ODCS type -> the type names (lower case, before any "(") a check of ours may accept for it.
 TYPE_FAMILIES: dict[str, set[str]] = {
     "string": {"str", "string", "object", "stringdtype", "text", "varchar", "char", "character varying",
-               "character", "stringtype"},
+               "character", "stringtype", "unicode", "unicodetext"},
     "integer": _INT,
     "number": _INT | _FLOAT,
     "boolean": {"bool", "boolean", "booleandtype", "booleantype"},
@@ -77,6 +84,9 @@ TYPE_FAMILIES: dict[str, set[str]] = {
 TYPE_FAMILIES["varchar"] = TYPE_FAMILIES["string"]
 TYPE_FAMILIES["text"] = TYPE_FAMILIES["string"]
 _DATE_ALTERNATIVES = {"expect_column_values_to_match_strftime_format", "expect_column_values_to_be_dateutil_parseable"}
+#: ISO values a regex standing for a temporal type must accept (one of them); see module doc
+TEMPORAL_SAMPLES = {"date": ["2024-01-31"], "timestamp": ["2024-01-31T12:34:56Z", "2024-01-31 12:34:56"],
+                    "time": ["12:34:56"]}
 
 #: Strings to compare two regexes on: valid and invalid emails, uuids, uris, handles, codes.
 PROBES = [
@@ -149,7 +159,13 @@ def covers(ours: dict, theirs: dict, composite_key: list[str]) -> bool:
         if ours["type"] == "expect_column_values_to_be_in_type_list":
             types = ok.get("type_list")
             return isinstance(types, list) and bool(types) and all(_type_name(t) in family for t in types)
-        return ours["type"] in _DATE_ALTERNATIVES and _type_name(tk["type_"]) in {"date", "timestamp", "time"}
+        temporal = _type_name(tk["type_"])
+        if temporal not in TEMPORAL_SAMPLES:
+            return False
+        if ours["type"] == "expect_column_values_to_match_regex" and isinstance(ok.get("regex"), str):
+            shape = re.compile(ok["regex"])
+            return any(shape.search(v) for v in TEMPORAL_SAMPLES[temporal]) and not any(shape.search(p) for p in PROBES)
+        return ours["type"] in _DATE_ALTERNATIVES
     if kind == "expect_column_values_to_be_unique":
         if column in composite_key:
             return ours["type"] == "expect_compound_columns_to_be_unique" and sorted(ok.get("column_list") or []) == sorted(composite_key)
@@ -255,6 +271,10 @@ def _e(kind: str, **kwargs: Any) -> dict:
         (_e("expect_column_values_to_be_of_type", column="n", type_="str"), _e("expect_column_values_to_be_of_type", column="n", type_="integer")),
         (_e("expect_column_values_to_be_in_type_list", column="n", type_list=["int64", "object"]), _e("expect_column_values_to_be_of_type", column="n", type_="integer")),
         (_e("expect_column_values_to_match_regex", column="e", regex=".*"), _e("expect_column_values_to_match_regex", column="e", regex=r"^[^@]+@[^@]+\.[a-z]{2,}$")),
+        (_e("expect_column_values_to_match_regex", column="d", regex=r"^\S+$"), _e("expect_column_values_to_be_of_type", column="d", type_="date")),
+        (_e("expect_column_values_to_match_regex", column="d", regex=r"^\d{2}:\d{2}:\d{2}$"), _e("expect_column_values_to_be_of_type", column="d", type_="date")),
+        (_e("expect_column_values_to_match_regex", column="s", regex=r"^\d{4}-\d{2}-\d{2}$"), _e("expect_column_values_to_be_of_type", column="s", type_="string")),
+        (_e("expect_column_values_to_be_in_type_list", column="d", type_list=["date", "str"]), _e("expect_column_values_to_be_of_type", column="d", type_="date")),
         (_e("expect_column_values_to_match_regex", column="e", regex="^$NEVER"), _e("expect_column_values_to_match_regex", column="e", regex=r"^[^@]+@[^@]+\.[a-z]{2,}$")),
         (_e("expect_table_columns_to_match_set", column_set=["a", "b"], exact_match=False), _e("expect_table_columns_to_match_set", column_set=["a", "b"])),
         (_e("expect_table_columns_to_match_set", column_set=["a"]), _e("expect_table_columns_to_match_set", column_set=["a", "b"])),
@@ -273,6 +293,8 @@ def test_a_weaker_expectation_is_not_an_equivalent(ours, theirs):
         (_e("expect_column_values_to_be_in_set", column="tier", value_set=["free", "pro"]), _e("expect_column_values_to_be_in_set", column="tier", value_set=["free", "plus", "pro"]), []),
         (_e("expect_column_values_to_be_in_type_list", column="n", type_list=["int64", "float64"]), _e("expect_column_values_to_be_of_type", column="n", type_="number"), []),
         (_e("expect_column_values_to_be_of_type", column="s", type_="VARCHAR(16)"), _e("expect_column_values_to_be_of_type", column="s", type_="varchar(16)"), []),
+        (_e("expect_column_values_to_be_in_type_list", column="s", type_list=["str", "Unicode", "UnicodeText"]), _e("expect_column_values_to_be_of_type", column="s", type_="string"), []),
+        (_e("expect_column_values_to_match_regex", column="d", regex=r"^\d{4}-\d{2}-\d{2}$"), _e("expect_column_values_to_be_of_type", column="d", type_="date"), []),
         (_e("expect_column_values_to_match_regex", column="u", regex=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"), _e("expect_column_values_to_match_regex", column="u", regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"), []),
         (_e("expect_compound_columns_to_be_unique", column_list=["b", "a"]), _e("expect_column_values_to_be_unique", column="a"), ["a", "b"]),
         (_e("expect_compound_columns_to_be_unique", column_list=["a"]), _e("expect_column_values_to_be_unique", column="a"), []),

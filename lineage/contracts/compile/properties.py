@@ -59,7 +59,9 @@ TYPE_LISTS: dict[str, list[str] | None] = {
 }
 
 FORMATS = {
-    "email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    # the practical shape (a dotted domain, an alphabetic top level): `mailto:x@y.z` is a URI,
+    # not an email; internationalised local parts are refused, as datacontract-cli's export does
+    "email": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
     "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
     "date": r"^\d{4}-\d{2}-\d{2}$",
     "yyyy-MM-dd": r"^\d{4}-\d{2}-\d{2}$",
@@ -83,6 +85,9 @@ def type_specs(prop: dict[str, Any], at: str, path: tuple) -> list[Spec]:
     out: list[Spec] = []
     types = list(TYPE_LISTS.get(logical) or []) if logical else []
     physical = prop.get("physicalType")
+    if logical in ("date", "timestamp", "time") and native_temporal(prop):
+        # a native DATE/TIMESTAMP column holds no text: a string in it is a wrong type
+        types = [t for t in types if t not in ("str", "TEXT", "VARCHAR")]
     if physical and types:
         # the declared physical type (VARCHAR(64) -> VARCHAR) is accepted too
         base = re.split(r"[\s(]", physical.strip(), maxsplit=1)[0]

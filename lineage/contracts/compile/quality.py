@@ -25,7 +25,8 @@ metric              GX expectation                                   counted
 ``{table}`` is the batch, ``${column}`` the property) yields one value, wrapped so that a row
 comes back exactly when the comparison does not hold (a NULL result is unexpected too).
 ``type: custom`` with ``engine: great-expectations`` passes ``implementation`` (a mapping or its
-YAML text: ``type``/``expectation_type`` and ``kwargs``) through, after GX has validated it.
+YAML text: ``type``/``expectation_type`` and ``kwargs``) through, after GX has validated it; under
+a property, a column expectation's ``column`` is that property's (implied when absent).
 ``type: text`` is prose; it is listed in the suite's ``meta.unchecked``.  Anything else (an
 unknown metric, operator, unit, type or engine) is a :class:`TermProblem` at its path.
 """
@@ -114,7 +115,7 @@ def rule_specs(rule: dict[str, Any], path: tuple, clause: str, column: str | Non
     if kind == "sql":
         return [_sql(rule, path, clause, column)]
     if kind == "custom":
-        return [_custom(rule, path, clause)]
+        return [_custom(rule, path, clause, column)]
     raise TermProblem(path + ("type",), f"unsupported quality rule type `{kind}`; one of text, library, sql, custom")
 
 
@@ -232,7 +233,7 @@ def _literal(value: Any) -> str:
     raise TypeError(value)
 
 
-def _custom(rule: dict[str, Any], path: tuple, clause: str) -> Spec:
+def _custom(rule: dict[str, Any], path: tuple, clause: str, column: str | None) -> Spec:
     engine = rule.get("engine")
     if engine not in ("great-expectations", "greatExpectations", "gx"):
         raise TermProblem(path + ("engine",), f"unsupported engine `{engine}`; the gate runs `great-expectations` custom rules")
@@ -250,8 +251,29 @@ def _custom(rule: dict[str, Any], path: tuple, clause: str) -> Spec:
     kwargs = impl.get("kwargs") or {}
     if set(impl) - {"type", "expectation_type", "kwargs", "meta"} or not isinstance(kind, str) or not isinstance(kwargs, dict):
         raise TermProblem(path + ("implementation",), "the implementation is an expectation: `type` and `kwargs` (a mapping)")
+    kwargs = dict(kwargs)
+    if column is not None and _takes_column(kind):
+        # a property's rule is about that property: its column is implied (as datacontract-cli
+        # exports it), and a rule under one property naming another would name the wrong clause
+        if kwargs.setdefault("column", column) != column:
+            raise TermProblem(path + ("implementation", "kwargs", "column"),
+                              f"a rule of property `{column}` checks `{column}`, not `{kwargs['column']}`")
     _check_gx(kind, kwargs, path + ("implementation",))
-    return Spec(kind, dict(kwargs), clause, rule.get("description") or f"custom expectation `{kind}`")
+    return Spec(kind, kwargs, clause, rule.get("description") or f"custom expectation `{kind}`")
+
+
+def _takes_column(kind: str) -> bool:
+    """Whether GX's expectation ``kind`` is checked on one column (an unknown kind: no; GX refuses it next)."""
+    from lineage.contracts.compile import quiet_gx
+
+    quiet_gx()
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    try:
+        impl = get_expectation_impl(kind)
+    except Exception:  # GX raises its own not-found error; _check_gx reports it
+        return False
+    return "column" in (getattr(impl, "__fields__", None) or {})  # GX models are pydantic v1-style
 
 
 def _check_gx(kind: str, kwargs: dict[str, Any], path: tuple) -> None:
