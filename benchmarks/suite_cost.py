@@ -6,12 +6,20 @@ Two measurements, written to ``benchmarks/results/suite_cost.md``:
    (ids, licence, 16-dim embedding, label, provenance) but stating what issue 13 compiles: types,
    a primary key, ``logicalTypeOptions`` (lengths, pattern, ranges), library quality rules on
    every column (``nullValues``, ``invalidValues`` with ``validValues``, ``duplicateValues``) and
-   a ``rowCount`` rule, plus one ``custom`` great-expectations rule.  The suite is whatever
+   a ``rowCount`` rule, one ``custom`` great-expectations rule and one ``sql`` rule.  The suite is whatever
    ``compile_terms`` makes of it *now* (the gate compiles the same way at run time), so the
    script runs before and after the compiler covers all of it; the report states the suite's
    size.  As in ``gate_cost.py``: bare GX Core (ephemeral context, pandas data source,
    ``ValidationDefinition.run``) vs ``check_gate`` for a job 10 hops downstream, the same frame,
    interleaved runs after a warm-up, medians.  Target: gate at most 1.2x bare GX.
+
+   Fair comparison: bare GX on pandas cannot run ``unexpected_rows_expectation`` (GX runs it on
+   SQL data only; the gate runs it on a SQLite copy of the columns the query names), and GX's
+   type checks do not recognise pandas 3's ``str`` dtype.  So the bare side validates the suite
+   *without* the SQL rule, and casts ``str`` columns to ``object`` inside its timed run (without
+   the cast its verdict would be wrong; the gate does the same cast).  The gate's SQL rule is
+   timed alone too (the runner's SQLite path on the same frame), and the report gives the ratio
+   with and without it.
 2. **Compile time for a generated 200-column contract** with a quality rule on every column
    (rules cycle through nullValues/missingValues/invalidValues/duplicateValues with operators and
    units, and every column has logicalTypeOptions): ``load_contract`` (YAML, JSON Schema, model,
@@ -87,6 +95,9 @@ schema:
     physicalType: table
     quality:
       - {{metric: rowCount, mustBeGreaterOrEqualTo: 1}}
+      - type: sql
+        query: "SELECT COUNT(*) FROM ${{table}} WHERE smiling NOT IN (0, 1)"
+        mustBe: 0
     properties:
       - name: photo_id
         logicalType: string
@@ -162,6 +173,7 @@ def _frame(rows: int, columns: list[str]):
 
 
 def _bare_gx(suite_json: dict):
+    """Bare GX Core on the suite minus its SQL rule (which GX runs on SQL data only); see module doc."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -169,13 +181,16 @@ def _bare_gx(suite_json: dict):
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = ctx.data_sources.add_pandas("bare").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
-    exps = [ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in suite_json["expectations"]]
+    exps = [ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj()
+            for e in suite_json["expectations"] if e["type"] != "unexpected_rows_expectation"]
     suite = ctx.suites.add(gx.ExpectationSuite(name="bare", expectations=exps))
     vd = ctx.validation_definitions.add(gx.ValidationDefinition(name="bare", data=batch, suite=suite))
 
     def run(frame):
+        # pandas 3's `str` dtype is no type GX's type checks know: as `object`, each value's type is checked
+        text = {c: object for c, t in frame.dtypes.items() if getattr(t, "name", "") in ("str", "string")}
         return vd.run(
-            batch_parameters={"dataframe": frame},
+            batch_parameters={"dataframe": frame.astype(text) if text else frame},
             expectation_parameters={"approved_contract_ids": [CONTRACT_ID]},
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},
         )
@@ -248,7 +263,10 @@ def main() -> None:
         # Same suite, same frame: the gate must reach the verdict bare GX reaches.
         assert warm.allowed == warm_bare.success, (warm.render(), failed)
 
-        bare_t, gate_t = [], []
+        from lineage.gate.runner import _frame_sql
+
+        sql_rules = [e for e in suite["expectations"] if e["type"] == "unexpected_rows_expectation"]
+        bare_t, gate_t, sql_t = [], [], []
         for _ in range(args.repeat):
             t = time.perf_counter()
             bare(frame)
@@ -257,7 +275,12 @@ def main() -> None:
             d = check_gate(db, gate_cost.JOB, gate_cost.PURPOSE, [target], {target: frame})
             gate_t.append(time.perf_counter() - t)
             assert len(d.validations) == 1 and d.validations[0].suite == suite["name"]
+            t = time.perf_counter()
+            assert all(_frame_sql(frame, e)["success"] for e in sql_rules)
+            sql_t.append(time.perf_counter() - t)
         ratio = statistics.median(gate_t) / statistics.median(bare_t)
+        ratio_gx = (statistics.median(gate_t) - statistics.median(sql_t)) / statistics.median(bare_t)
+        bare_n = len(suite["expectations"]) - len(sql_rules)
         kinds = collections.Counter(e["type"].removeprefix("expect_") for e in suite["expectations"])
         kinds_text = ", ".join(f"{n}x {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
         verdict = "passes (run allowed)" if warm.allowed else f"FAILS on this data ({', '.join(failed)}): both sides validated a failing suite"
@@ -270,8 +293,11 @@ great-expectations {__import__('great_expectations').__version__}, pandas {__imp
 ## Gate vs bare GX
 
 Contract `{CONTRACT_ID}` (ACME-shaped; types, primary key, logicalTypeOptions, a quality rule on
-every column, rowCount, one custom GX rule), compiled by the current `compile_terms` into
+every column, rowCount, one custom GX rule, one SQL rule), compiled by the current `compile_terms` into
 **{len(suite['expectations'])} expectations**: {kinds_text}. The suite {verdict}.
+Bare GX runs the {bare_n} of them it can run on pandas (not the SQL rule) and casts pandas 3
+`str` columns to `object` inside its timed run, as the gate does (GX's type checks do not
+know `str`); the gate runs all {len(suite['expectations'])}, the SQL rule on a SQLite copy of the column it names.
 Data: {args.rows:,} rows x {frame.shape[1]} columns (pandas). Lineage: {gate_cost.HOPS} hops, {args.noise} noise chains.
 Medians of {args.repeat} interleaved runs after a warm-up.
 
@@ -279,9 +305,11 @@ Medians of {args.repeat} interleaved runs after a warm-up.
 |---|---|---|
 | bare GX validation of the suite | {_ms(bare_t)} ms | |
 | gate end to end (lineage + contracts + compile + same GX validation + decision log) | {_ms(gate_t)} ms | |
-| **gate / bare GX** | **{ratio:.3f}x** | at most 1.2x |
+| of which: the gate's SQL rule alone (SQLite copy of 1 column + query) | {_ms(sql_t)} ms | |
+| **gate / bare GX**, same GX work (gate minus its SQL rule) | **{ratio_gx:.3f}x** | at most 1.2x |
+| gate / bare GX, all in (the gate also runs the SQL rule bare GX cannot) | {ratio:.3f}x | |
 
-Raw timings (s): bare {', '.join(f'{x:.3f}' for x in bare_t)}; gate {', '.join(f'{x:.3f}' for x in gate_t)}.
+Raw timings (s): bare {', '.join(f'{x:.3f}' for x in bare_t)}; gate {', '.join(f'{x:.3f}' for x in gate_t)}; SQL rule {', '.join(f'{x:.3f}' for x in sql_t)}.
 
 ## Compile time, {args.columns}-column contract
 
@@ -295,10 +323,11 @@ logicalTypeOptions and one library quality rule, plus a rowCount rule; compiled 
 | `compile_terms` | {_ms(wide['compile'])} ms | {max(wide['compile']) * 1000:.1f} ms |
 
 Reading: the expectation counts above are what the compiler produces at the time of the run.
-Before issue 13's compiler is merged, `compile_terms` ignores types, options and quality rules,
-so the suite is the old one (column set, not-null, provenance) and the ratio says nothing yet
-about the larger suite: re-run this script after the merge.  `load_contract` dominates compile
-time (JSON Schema validation of a 39 kB document); it runs once per registration, not per gate.
+The ratio is taken on the same GX work; the SQL rule is extra work bare GX on pandas cannot
+do at all, so it is shown apart (its cost grows with the rows copied, one column here).
+`compile_terms` is measured apart from `load_contract` (YAML, JSON Schema, model, terms), which
+also compiles once to refuse an unsupported rule; both run once per registration, not per gate
+(the gate compiles the stored terms again, included in the gate's end-to-end time).
 """
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report)
