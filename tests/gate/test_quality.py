@@ -193,6 +193,11 @@ KINDS = {
                 {"s": ["L-1"]}, {"s": ["L-x"]}, "properties[s].logicalTypeOptions.pattern"),
     "email format": (props(prop("s", "logicalType: string\nlogicalTypeOptions:\n  format: email")),
                      {"s": ["a@b.io"]}, {"s": ["a@b"]}, "properties[s].logicalTypeOptions.format"),
+    "email format refuses a URI": (props(prop("s", "logicalType: string\nlogicalTypeOptions:\n  format: email")),
+                                   {"s": ["jane.doe+ml@example.co.uk"]}, {"s": ["mailto:jane@example.com"]},
+                                   "properties[s].logicalTypeOptions.format"),
+    "native date column holds no text": (props(prop("d", "logicalType: date\nphysicalType: DATE")),
+                                         {"d": pd.to_datetime(["2026-01-02"])}, {"d": ["2026-01-02"]}, "properties[d].logicalType"),
     "uuid format": (props(prop("s", "logicalType: string\nlogicalTypeOptions:\n  format: uuid")),
                     {"s": ["6f1d8c1e-3c55-4e43-9a53-0c9f1f0b7a10"]}, {"s": ["6f1d8c1e"]}, "properties[s].logicalTypeOptions.format"),
     "enum": (props(prop("s", "enum:\n  - value: a\n  - value: b")), {"s": ["a", "b"]}, {"s": ["a", "c"]}, "properties[s].enum"),
@@ -236,6 +241,10 @@ KINDS = {
         props(prop("n")) + "quality:\n  - type: custom\n    engine: great-expectations\n    implementation:\n"
         "      type: expect_column_max_to_be_between\n      kwargs: {column: n, max_value: 5}\n",
         {"n": [1, 5]}, {"n": [1, 6]}, "quality[0] (custom great-expectations)"),
+    "custom great-expectations on a property (column implied)": (
+        props(prop("n", "quality:\n  - type: custom\n    engine: great-expectations\n    implementation:\n"
+                        "      type: expect_column_values_to_be_in_set\n      kwargs: {value_set: [0, 1]}")),
+        {"n": [0, 1]}, {"n": [0, 2]}, "properties[n].quality[0] (custom great-expectations)"),
 }
 
 
@@ -309,6 +318,16 @@ def test_a_rule_the_gate_cannot_check_is_refused_with_its_line(case):
         load_contract("rules.yaml", text=text)
     assert words in err.value.reason and err.value.field.startswith("schema[0].quality[0]")
     assert line <= err.value.line <= line + 4, (err.value.line, line)
+
+
+def test_a_property_custom_rule_naming_another_column_is_refused():
+    """Under property `a`, a custom rule checking `b` would fail under the wrong clause: refused."""
+    rule = ("quality:\n  - type: custom\n    engine: great-expectations\n    implementation:\n"
+            "      type: expect_column_values_to_be_in_set\n      kwargs: {column: b, value_set: [0, 1]}")
+    with pytest.raises(ContractError) as err:
+        load_contract("rules.yaml", text=contract(props(prop("a", rule), prop("b"))))
+    assert err.value.field == "schema[0].properties[0].quality[0].implementation.kwargs.column"
+    assert "checks `a`, not `b`" in err.value.reason
 
 
 def test_an_unsupported_format_is_refused_with_its_line():
