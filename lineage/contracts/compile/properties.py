@@ -38,8 +38,9 @@ _INT = ["int", "int8", "int16", "int32", "int64", "Int8", "Int16", "Int32", "Int
 _FLOAT = ["float", "float16", "float32", "float64", "Float32", "Float64", "REAL", "FLOAT", "DOUBLE_PRECISION", "NUMERIC",
           "DECIMAL", "DOUBLE PRECISION", "Float", "Numeric"]
 _BOOL = ["bool", "boolean", "BOOLEAN", "Boolean"]
-_DATE = ["date", "datetime", "datetime64", "datetime64[ns]", "Timestamp", "DATE", "Date"]
-_TS = ["datetime", "datetime64", "datetime64[ns]", "datetime64[ns, UTC]", "Timestamp", "TIMESTAMP", "DateTime", "TIME", "time",
+# pandas 3 parses dates at microsecond resolution (datetime64[us]); pandas 2 at nanoseconds
+_DATE = ["date", "datetime", "datetime64", "datetime64[ns]", "datetime64[us]", "Timestamp", "DATE", "Date"]
+_TS = ["datetime", "datetime64", "datetime64[ns]", "datetime64[ns, UTC]", "datetime64[us]", "Timestamp", "TIMESTAMP", "DateTime", "TIME", "time",
        "TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP WITH TIME ZONE", "TIME WITHOUT TIME ZONE"]
 #: logicalType -> accepted types; None: not checked by type (object/array/map/vector vary by engine)
 TYPE_LISTS: dict[str, list[str] | None] = {
