@@ -20,7 +20,6 @@ import argparse
 import collections
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile

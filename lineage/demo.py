@@ -314,7 +314,7 @@ def print_lineage(settings: Settings, partner: Partner) -> None:
     if partner.model.node_id in reached:
         say(f"   => {partner.model.id} was trained from this source.")
     else:
-        say(f"   => no model is built from this source: training stopped at the gate.")
+        say("   => no model is built from this source: training stopped at the gate.")
 
 
 # -- main ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ without parsing text.  The HTTP layer maps ``status`` to the response code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class LineageError(Exception):

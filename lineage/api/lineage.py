@@ -19,7 +19,7 @@ from lineage.api import models
 from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body, utf8_query
 from lineage.api.security import EMIT, READ, check_scope, require, scope_problem
 from lineage.auth import Principal
-from lineage.errors import BadRequest, FieldProblem, InvalidEvent, PayloadTooLarge
+from lineage.errors import FieldProblem, InvalidEvent, PayloadTooLarge
 import re
 
 from lineage.events import parse_node_id, parse_raw

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from lineage.samples import dataset, ml_pipeline_sample, run_event
+from lineage.samples import ml_pipeline_sample, run_event
 from tests_support import SPEC_DIR, SPEC_VALIDATOR
 
 

@@ -116,8 +116,6 @@ def test_compile_check(run):
 @pytest.mark.gx
 @pytest.mark.slow
 def test_gate_check_validates_data_files(run, db, tmp_path, server):
-    import pandas as pd
-
     _known_to_lineage(db)
     from lineage.airflow.drops import generate_records
     from lineage.airflow.pipeline import PARTNERS

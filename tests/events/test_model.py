@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import jsonschema
 import pytest
 from hypothesis import given, settings, strategies as st
 
