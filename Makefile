@@ -5,19 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test serve bench clean
+.PHONY: install demo test serve bench clean chromium dashboard
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e ".[airflow,dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
 
 demo: $(STAMP)
 	$(BIN)/python -m lineage.demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 serve: $(STAMP)
@@ -25,6 +25,15 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_and_query.py
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium) \
+		|| { echo "could not install chromium: install Debian's chromium package (the browser tests need it)"; exit 1; }
+
+# Rebuild the dashboard's bundle (lineage/dashboard/static/app.js, committed) from lineage/dashboard/web.
+dashboard:
+	cd lineage/dashboard/web && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) .pytest_cache

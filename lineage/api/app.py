@@ -69,6 +69,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(contracts.gate_router)
     app.include_router(governance.router)
 
+    from lineage.dashboard import mount as mount_dashboard
+
+    mount_dashboard(app)  # the dashboard at /ui/ (its page and assets need no credential; its data does)
+
     @app.get("/api/v1/health", tags=["meta"], summary="Liveness: answers without a credential")
     def health() -> dict:
         with app.state.db.connection() as conn:

@@ -68,6 +68,14 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/governance/owners"): {"admin"},
     ("GET", "/api/v1/governance/owners"): {"admin", "auditor"},
     ("POST", "/api/v1/governance/owners/{owner_id}/revoke"): {"admin"},
+    # The dashboard: its page (and /ui/static assets, a mount not listed here) hold no data and
+    # need no credential; every datum comes from routes that check the API's own credentials.
+    ("GET", "/"): PUBLIC,
+    ("GET", "/ui/"): PUBLIC,
+    ("GET", "/api/v1/dashboard/graph"): READ,
+    ("GET", "/api/v1/dashboard/dataset"): READ,
+    ("GET", "/api/v1/dashboard/runs/{id}"): READ,
+    ("GET", "/api/v1/dashboard/search"): READ,
 }
 
 _PARAMS = {"name": "no-such-token", "namespace": "ns", "dataset": "ds", "job": "j", "version": str(uuid.uuid4()),
