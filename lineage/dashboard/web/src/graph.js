@@ -130,7 +130,8 @@ function attentionList(answer, erased) {
     if (n.type === "dataset" && (n.blocking || ["missing", "revoked", "expired"].includes(n.status)))
       items.push(h("li", { class: "blocking" }, badge(n.blocking ? "blocking source" : n.status, "bad"), " ",
         link("dataset", { node: n.id }, `${n.namespace}:${n.name}`),
-        n.blocking ? ` — ${n.blocking.join(", ")}` : "", ` (contract: ${n.status})`));
+        n.blocking ? ` — ${n.blocking.join(", ")}` : "",
+        (n.contracts || []).length ? ` (under ${n.contracts.map((c) => `${c.id}@${c.version}, ${c.status}`).join("; ")})` : " (no contract covers it)"));
     if (erased.has(n.id))
       items.push(h("li", { class: "erased" }, badge("erased", "erased"), " ", link("dataset", { node: n.id }, `${n.namespace}:${n.name}`)));
   }
@@ -162,7 +163,7 @@ function draw(box, answer, erased, start, select) {
     let color = JOB, size = big ? 2 : 6;
     if (n.type === "dataset") color = STATUS_COLORS[statusOf(n, erased)] || STATUS_COLORS.derived;
     if (n.type === "group") { color = GROUP; size = big ? 2 : 5; }
-    const alarm = (n.type === "job" && n.blocked) || (n.type === "dataset" && (n.blocking || erased.has(n.id)));
+    const alarm = Boolean((n.type === "job" && n.blocked) || (n.type === "dataset" && (n.blocking || erased.has(n.id))));
     if (alarm) { color = erased.has(n.id) ? STATUS_COLORS.erased : BLOCKED; size = big ? 5 : 11; }
     if (n.id === start) size += big ? 2 : 4;
     g.addNode(n.id, {
