@@ -144,23 +144,32 @@ def gate_verdict(found: dict | None) -> dict | None:
     facet = found["facet"]
     reasons: list[dict] = []
     decision_id = None
-    for inp in found.get("inputs") or ():
-        sc = ((inp or {}).get("facets") or {}).get("sourceContract") if isinstance(inp, dict) else None
+    for inp in _list(found.get("inputs")):
+        sc = (inp.get("facets") if isinstance(inp.get("facets"), dict) else {}).get("sourceContract") if isinstance(inp, dict) else None
         if not isinstance(sc, dict):
             continue
-        decision_id = decision_id or sc.get("decisionId")
-        dataset = f"dataset:{inp.get('namespace')}:{inp.get('name')}"
-        for r in sc.get("reasons") or ():
+        decision_id = decision_id or _text(sc.get("decisionId"))
+        dataset = f"dataset:{_text(inp.get('namespace'))}:{_text(inp.get('name'))}"
+        for r in _list(sc.get("reasons")):
             if isinstance(r, dict):
-                reasons.append({"code": r.get("code"), "message": r.get("message"), "dataset": r.get("dataset") or dataset,
-                                "source": r.get("source"), "contract": r.get("contract"), "clause": r.get("clause")})
+                reasons.append({"code": _text(r.get("code")), "message": _text(r.get("message")),
+                                "dataset": _text(r.get("dataset")) or dataset, "source": _text(r.get("source")),
+                                "contract": _text(r.get("contract")), "clause": _text(r.get("clause"))})
     if not reasons:
-        for text in facet.get("reasons") or ():
+        for text in _list(facet.get("reasons")):
             code, _, message = str(text).partition("] ")
             reasons.append({"code": code.lstrip("[") if message else None, "message": message or str(text),
                             "dataset": None, "source": None, "contract": None, "clause": None})
-    return {"allowed": facet.get("allowed") is True, "purpose": facet.get("purpose"), "decisionId": decision_id,
-            "decision": facet.get("decision"), "inputs": facet.get("inputs") or [], "reasons": reasons}
+    return {"allowed": facet.get("allowed") is True, "purpose": _text(facet.get("purpose")), "decisionId": decision_id,
+            "decision": _text(facet.get("decision")), "inputs": [str(x) for x in _list(facet.get("inputs"))], "reasons": reasons}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def blocking_sources(gate: dict | None) -> dict[str, list[str]]:
