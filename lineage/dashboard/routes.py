@@ -26,7 +26,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
+import msgspec
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from lineage.api.deps import AsOfParam, NodeIdParam, Text, utf8_query
 from lineage.api.security import READ, require
@@ -54,7 +56,8 @@ def _walks(conn, start, directions: list[str], depth: int, as_of) -> tuple[list[
     return list(nodes.values()), [{"origin": o, "destination": d} for o, d in sorted(edges)]
 
 
-@router.get("/graph", summary="The graph explorer's answer: a capped, annotated, laid-out lineage graph")
+@router.get("/graph", summary="The graph explorer's answer: a capped, annotated, laid-out lineage graph",
+            response_class=Response, responses={200: {"content": {"application/json": {}}}})
 def get_graph(
     request: Request,
     nodeId: NodeIdParam,
@@ -64,7 +67,7 @@ def get_graph(
     expand: NodeList = [],  # noqa: B006 - FastAPI copies defaults
     more: NodeList = [],  # noqa: B006
     cap: Annotated[int, Query(ge=1, le=view.MAX_NODES, description="Neighbours shown per node before a \"show more\" group.")] = view.DEFAULT_CAP,
-) -> dict:
+) -> Response:
     from lineage.contracts.registry import contracts_for_datasets, special_categories_of
     from lineage.store.graph import io_marks
 
@@ -119,10 +122,12 @@ def get_graph(
                        [(e["source"], e["target"]) for e in shown["edges"]])
     for n in shown["nodes"] + shown["groups"]:
         n["x"], n["y"] = positions[n["id"]]
-    return {
+    body = {
         "start": str(start), "direction": direction, "depth": depth, "asOf": asOf.isoformat() if asOf else None,
         "nodes": shown["nodes"], "groups": shown["groups"], "edges": shown["edges"], "hidden": shown["hidden"],
     }
+    # Plain JSON types only: encoded directly (FastAPI's generic encoder costs about a second at 10,000 nodes).
+    return Response(msgspec.json.encode(body), media_type="application/json")
 
 
 @router.get("/dataset", summary="A dataset's covering contracts (with history) and the runs that read or wrote it")

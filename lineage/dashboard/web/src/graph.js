@@ -71,6 +71,7 @@ export async function graphPage(main, params, setTitle) {
     }),
     erasedNodes(),
   ]);
+  performance.mark("lineage:data");
   const all = [...answer.nodes, ...answer.groups];
   const byId = new Map(all.map((n) => [n.id, n]));
 
@@ -178,6 +179,7 @@ function draw(box, answer, erased, start, select) {
     if (g.hasNode(e.source) && g.hasNode(e.target) && !g.hasEdge(e.source, e.target))
       g.addEdge(e.source, e.target, { size: big ? 0.5 : 1.5, color: "#b0bec5", type: "arrow" });
   }
+  performance.mark("lineage:sigma");
   renderer = new Sigma(g, box, {
     renderEdgeLabels: false, labelRenderedSizeThreshold: big ? 8 : 4, defaultEdgeType: "arrow",
     hideEdgesOnMove: big, labelDensity: big ? 0.2 : 1, zIndex: true,

@@ -36,7 +36,7 @@ function signIn(main, message) {
     message ? h("p", { class: "notice", role: "alert", text: message }) : null,
     h("form", { id: "signin", onsubmit: async (e) => { e.preventDefault(); api.setToken(input.value); who = null; await render(); } },
       h("label", { for: "token" }, "API token "), input, " ", h("button", { type: "submit", text: "Sign in" })),
-    h("p", { id: "token-help", class: "muted", text: "Paste an API token holding the viewer or auditor role (`lineage tokens create NAME --role viewer`). It is kept in this tab only (sessionStorage) and sent as a bearer token to this server's API. Behind a sign-in proxy you are signed in already." }));
+    h("p", { id: "token-help", class: "muted", text: "Paste an API token holding the viewer or auditor role (`lineage tokens create NAME --principal YOU --role viewer`). It is kept in this tab only (sessionStorage) and sent as a bearer token to this server's API. Behind a sign-in proxy you are signed in already." }));
   input.focus();
 }
 
