@@ -96,7 +96,7 @@ MEASURE = """async () => {
   for (let i = 0; i < 10; i++) { const t = performance.now(); r.refresh(); frames.push(performance.now() - t); }
   frames.sort((a, b) => a - b);
   return { rendered: mark('lineage:rendered'), interactive: mark('lineage:interactive'),
-           data: mark('lineage:data'), sigma: mark('lineage:sigma'),
+           data: mark('lineage:data'), sigma: mark('lineage:sigma'), constructed: mark('lineage:constructed'),
            api: res ? res.responseEnd - res.startTime : null, frame: frames[5],
            nodes: window.lineageDashboard.graph.order };
 }"""
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                     assert m["nodes"] == counts[size], (m["nodes"], counts[size])
                     samples[size].append(m)
                     print(f"rep {rep} size {size}: render {m['rendered']:.0f} ms, interactive {m['interactive']:.0f} ms, "
-                          f"api {m['api']:.0f} ms, data {m['data']:.0f}, sigma {m['sigma']:.0f}, frame {m['frame']:.1f} ms, load {m['load1']}", flush=True)
+                          f"api {m['api']:.0f} ms, data {m['data']:.0f}, sigma {m['sigma']:.0f}, constructed {m['constructed']:.0f}, frame {m['frame']:.1f} ms, load {m['load1']}", flush=True)
                     page.evaluate("() => window.lineageDashboard.renderer.kill()")  # as the page does when it leaves a graph
                     ctx.close()
                     time.sleep(1)  # let the closed page's (software) GPU work finish before the next load
@@ -216,6 +216,19 @@ def report(args, samples: dict[int, list[dict]], counts: dict[int, int], version
             f"{med([x['interactive'] for x in warm]):.0f} / {max(x['interactive'] for x in warm):.0f} | "
             f"{cold[0]['api']:.0f} / {med([x['api'] for x in warm]):.0f} | {med([x['frame'] for x in s]):.1f} | "
             f"{'< %d' % target if target else '—'} | {met} |")
+    lines += [
+        "",
+        "Where the time goes (medians over all loads of a size, ms from navigation start): the page has its data "
+        "(request answered and parsed), sigma is set up (WebGL contexts, shaders, buffers for every node and edge), "
+        "the first frame is drawn, the page is idle.",
+        "",
+        "| nodes | data in hand | sigma set up | first frame | idle (interactive) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for size in args.sizes:
+        s = samples[size]
+        lines.append(f"| {counts[size]:,} | {med([x['data'] for x in s]):.0f} | {med([x['constructed'] for x in s]):.0f} | "
+                     f"{med([x['rendered'] for x in s]):.0f} | {med([x['interactive'] for x in s]):.0f} |")
     loads = [x["load1"] for v in samples.values() for x in v]
     lines += [
         "",

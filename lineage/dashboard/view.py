@@ -133,23 +133,33 @@ def contract_status(states: list[Any], origin: bool, today: dt.date) -> str:
 def gate_verdict(found: dict | None) -> dict | None:
     """The gate's verdict from a gate run's event: ``{"facet": contractGate, "inputs": [...]}``.
 
-    Returns ``{allowed, purpose, job, decisionId, decision, reasons}`` where each reason is
-    ``{code, message, dataset, source, contract, clause}``: taken from the ``sourceContract``
-    facet of each input (which carries them structured), else from the run facet's strings
-    (``"[code] message"``).  None when there is no verdict.  Tolerant of any JSON shape: an
+    Returns ``{allowed, purpose, decisionId, decision, inputs, reasons, checks}`` where each
+    reason is ``{code, message, dataset, source, contract, clause}``: taken from the
+    ``sourceContract`` facet of each input (which carries them structured), else from the run
+    facet's strings (``"[code] message"``); and each check is one of the data-quality
+    assertions the gate ran on an input (``dataQualityAssertions``: ``{dataset, success,
+    assertion, name, column, expected, actual, description}``).  None when there is no verdict.  Tolerant of any JSON shape: an
     event is producer input, so nothing here may raise on it.
     """
     if not isinstance(found, dict) or not isinstance(found.get("facet"), dict):
         return None
     facet = found["facet"]
     reasons: list[dict] = []
+    checks: list[dict] = []
     decision_id = None
     for inp in _list(found.get("inputs")):
-        sc = (inp.get("facets") if isinstance(inp.get("facets"), dict) else {}).get("sourceContract") if isinstance(inp, dict) else None
+        if not isinstance(inp, dict):
+            continue
+        dataset = f"dataset:{_text(inp.get('namespace'))}:{_text(inp.get('name'))}"
+        dq = _dict(_dict(inp.get("inputFacets")).get("dataQualityAssertions"))
+        for a in _list(dq.get("assertions")):
+            if isinstance(a, dict):
+                checks.append({"dataset": dataset, "success": a.get("success") is True,
+                               **{k: _text(a.get(k)) for k in ("assertion", "name", "column", "expected", "actual", "description")}})
+        sc = _dict(inp.get("facets")).get("sourceContract")
         if not isinstance(sc, dict):
             continue
         decision_id = decision_id or _text(sc.get("decisionId"))
-        dataset = f"dataset:{_text(inp.get('namespace'))}:{_text(inp.get('name'))}"
         for r in _list(sc.get("reasons")):
             if isinstance(r, dict):
                 reasons.append({"code": _text(r.get("code")), "message": _text(r.get("message")),
@@ -161,7 +171,12 @@ def gate_verdict(found: dict | None) -> dict | None:
             reasons.append({"code": code.lstrip("[") if message else None, "message": message or str(text),
                             "dataset": None, "source": None, "contract": None, "clause": None})
     return {"allowed": facet.get("allowed") is True, "purpose": _text(facet.get("purpose")), "decisionId": decision_id,
-            "decision": _text(facet.get("decision")), "inputs": [str(x) for x in _list(facet.get("inputs"))], "reasons": reasons}
+            "decision": _text(facet.get("decision")), "inputs": [str(x) for x in _list(facet.get("inputs"))], "reasons": reasons,
+            "checks": checks}
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _list(value: Any) -> list:

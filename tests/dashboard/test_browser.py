@@ -43,6 +43,7 @@ def _click_node(p, node: str) -> None:
 
 def test_a_bad_token_is_refused_and_a_good_one_is_kept_only_for_the_tab(page, demo_server):
     page.page.goto(f"{demo_server.url}/ui/")
+    page.page.wait_for_selector("#token")
     assert page.page.title() == "Sign in — lineage"
     page.page.fill("#token", "lin_not-a-token")
     page.page.click("#signin button[type=submit]")
@@ -234,3 +235,16 @@ def test_nothing_is_fetched_from_another_origin(page, demo_server):
     _graph_ready(page)
     own = urlsplit(demo_server.url).netloc
     assert page.requests and all(urlsplit(u).netloc == own for u in page.requests if not u.startswith("data:")), page.requests
+
+
+def test_the_allowed_training_sets_page_shows_the_gate_and_its_quality_check(page, demo_server):
+    page.sign_in(demo_server.viewer)
+    page.open("#/dataset?node=dataset:curated:acme/smile_training_set")
+    page.page.wait_for_selector("text=Gate and quality results")
+    results = page.page.locator("section", has=page.page.locator("h2", has_text="Gate and quality results")).inner_text()
+    assert "allowed" in results and "train_ai_system" in results and "1 passed, 0 failed" in results
+    page.page.click("section:has(h2:text('Gate and quality results')) tbody tr >> nth=0 >> a >> nth=0")
+    page.page.wait_for_selector("table.checks")
+    checks = page.page.inner_text("table.checks")
+    assert "source_contract_id" in checks and "passed" in checks
+    assert "ALLOWED" in page.page.inner_text("#gate-decision")

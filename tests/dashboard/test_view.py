@@ -132,3 +132,12 @@ def test_layout_of_a_cycle_and_of_nothing():
     assert lay.layout([], []) == {}
     pos = lay.layout(["a", "b"], [("a", "b"), ("b", "a")])
     assert set(pos) == {"a", "b"}
+
+
+def test_a_gate_verdict_carries_the_quality_checks_it_ran_on_each_input():
+    found = {"facet": {"allowed": True, "purpose": "p"}, "inputs": [
+        {"namespace": "cur", "name": "set", "inputFacets": {"dataQualityAssertions": {"assertions": [
+            {"assertion": "expect_column_values_to_be_in_set", "name": "c@1:clause", "column": "src", "success": True, "expected": "0", "actual": "0"},
+            {"assertion": "x", "success": "yes"}, "not an assertion"]}}}]}
+    v = view.gate_verdict(found)
+    assert [(c["dataset"], c["name"], c["success"]) for c in v["checks"]] == [("dataset:cur:set", "c@1:clause", True), ("dataset:cur:set", None, False)]

@@ -41,7 +41,16 @@ function gateReasons(gate) {
       r.dataset ? nodeLabel(r.dataset) : "—", r.source ? nodeLabel(r.source) : "—",
       r.contract ? link("contract", { id: String(r.contract).split("@")[0] }, r.contract) : "—", r.clause ? h("code", { text: r.clause }) : "—",
     ]), { caption: "The gate's reasons", class: "data reasons" }) : h("p", { text: "No reasons recorded." }),
+    checks(gate.checks || []),
     gate.decision ? h("details", {}, h("summary", { text: "The decision as the gate printed it" }), h("pre", { text: gate.decision })) : null);
+}
+
+function checks(list) {
+  if (!list.length) return null;
+  return table(["input", "check", "column", "expected", "observed", "result"], list.map((c) => [
+    nodeLabel(c.dataset), h("span", { title: c.description || "" }, h("code", { text: c.name || c.assertion || "" })), c.column || "—",
+    c.expected || "—", c.actual || "—", badge(c.success ? "passed" : "failed", c.success ? "approved" : "bad")]),
+    { caption: "Data-quality checks the gate ran on the inputs", class: "data checks" });
 }
 
 export async function homePage(main, params, setTitle) {
@@ -94,10 +103,13 @@ export async function datasetPage(main, params, setTitle) {
       h("p", { class: "notice", text: "No contract covers this dataset. If it is an origin, the gate blocks every training run that reads it." })),
   );
   const gates = body.runs.filter((r) => r.gate);
-  main.append(section("Gate results", gates.length ? table(["run", "job", "verdict", "purpose", "reasons"], gates.map((r) => [
-    link("run", { id: r.runId }, r.runId.slice(0, 8)), jobLink(r.job.namespace, r.job.name),
-    badge(r.gate.allowed ? "allowed" : "blocked", r.gate.allowed ? "approved" : "bad"), r.gate.purpose || "",
-    (r.gate.reasons || []).map((x) => x.code).join(", ")])) : h("p", { class: "muted", text: "No gate has checked a run reading this dataset." })));
+  main.append(section("Gate and quality results", gates.length ? table(["run", "job", "verdict", "purpose", "reasons", "quality checks on this dataset"], gates.map((r) => {
+    const mine = (r.gate.checks || []).filter((c) => c.dataset === id), failed = mine.filter((c) => !c.success).length;
+    return [link("run", { id: r.runId }, r.runId.slice(0, 8)), jobLink(r.job.namespace, r.job.name),
+      badge(r.gate.allowed ? "allowed" : "blocked", r.gate.allowed ? "approved" : "bad"), r.gate.purpose || "",
+      (r.gate.reasons || []).map((x) => x.code).join(", "),
+      mine.length ? `${mine.length - failed} passed, ${failed} failed` : "none run"];
+  })) : h("p", { class: "muted", text: "No gate has checked a run reading this dataset." })));
   main.append(section("Runs that read or wrote it", table(["run", "job", "role", "state", "time"], body.runs.map((r) => [
     link("run", { id: r.runId }, r.runId.slice(0, 8)), jobLink(r.job.namespace, r.job.name), r.role, badge(r.state, r.state.toLowerCase()), when(r.eventTime)]))));
   main.append(section("Schema", d.fields.length ? h("details", { open: d.fields.length <= 12 ? "" : null },
