@@ -92,7 +92,9 @@ def get_graph(
         datasets = [(n["namespace"], n["name"]) for n in shown["nodes"] if n["type"] == "dataset"]
         jobs = [(n["namespace"], n["name"]) for n in shown["nodes"] if n["type"] == "job"]
         contracts = contracts_for_datasets(conn, datasets)
-        marks = io_marks(conn, datasets)
+        # Only a dataset nothing in the answer writes can be an origin: ask the store about those alone.
+        written = {e["target"] for e in shown["edges"] if e["source"].startswith("job:")}
+        marks = io_marks(conn, [d for n, d in zip((n for n in shown["nodes"] if n["type"] == "dataset"), datasets) if n["id"] not in written])
         states = queries.job_states(conn, jobs)
     today = dt.datetime.now(dt.timezone.utc).date()
     blocking: dict[str, list[str]] = {}
@@ -104,7 +106,7 @@ def get_graph(
         key = (n["namespace"], n["name"])
         if n["type"] == "dataset":
             covering = contracts.get(key, [])
-            origin = key not in marks or marks[key][1] is None  # nothing in the store writes it
+            origin = n["id"] not in written and (key not in marks or marks[key][1] is None)  # nothing in the store writes it
             n["status"] = view.contract_status(covering, origin, today)
             n["contracts"] = [{"id": c.id, "version": c.version, "status": c.status} for c in covering]
             cats = sorted({cat for c in covering for cat in c.terms.data_categories})

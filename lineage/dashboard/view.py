@@ -46,9 +46,8 @@ def _adjacency(edges: Iterable[dict], direction: str) -> dict[str, list[str]]:
     return out
 
 
-def distances(start: str, edges: Iterable[dict], direction: str, kinds: dict[str, str]) -> dict[str, int]:
-    """Jobs between ``start`` and each node reachable in ``direction`` (the start job counts 0)."""
-    adj = _adjacency(edges, direction)
+def distances(start: str, adj: dict[str, list[str]], kinds: dict[str, str]) -> dict[str, int]:
+    """Jobs between ``start`` and each node reachable through ``adj`` (the start job counts 0)."""
     dist = {start: 0}
     queue = deque([start])
     while queue:
@@ -75,9 +74,9 @@ def cut(
     within: set[str] = set()
     adj = {d: _adjacency(edges, d) for d in directions}
     for d in directions:
-        within |= {n for n, k in distances(start, edges, d, kinds).items() if k <= depth}
+        within |= {n for n, k in distances(start, adj[d], kinds).items() if k <= depth}
         for x in expanded:
-            within |= {n for n, k in distances(x, edges, d, kinds).items() if k <= 1}
+            within |= {n for n, k in distances(x, adj[d], kinds).items() if k <= 1}
     # Caps: breadth-first from the start (and expanded nodes) through the nodes within reach.
     visible: set[str] = set()
     hidden_of: dict[str, list[str]] = {}
