@@ -358,7 +358,7 @@ class Backoff:
     make the wait a little shorter or longer; any success resets it.
     """
 
-    def __init__(self, directory: Path, base: float = 1.0, cap: float = 300.0) -> None:
+    def __init__(self, directory: Path, base: float = 1.0, cap: float = 60.0) -> None:
         self.path = Path(directory) / ".backoff"
         self.base, self.cap = base, cap
 

@@ -79,7 +79,7 @@ class SpoolingConfig(Config):
     asynchronous: bool = False
     flush_timeout: float = 10.0
     retry_base: float = 1.0  # first backoff after a failure, doubled per consecutive failure
-    retry_cap: float = 300.0
+    retry_cap: float = 60.0
     replay_limit: int = 100  # pending events replayed after each delivered one (bounded work)
 
     @classmethod
