@@ -20,7 +20,7 @@
 Running it again is safe: drops and contracts are idempotent (the same document registered
 again is a no-op, and only ``proposed`` contracts are approved), the people's tokens are kept
 under ``LINEAGE_HOME/tokens`` (mode 0600) and reused while they authenticate, Airflow's
-database is migrated once, each run gets new run ids, and the replayed spool is moved aside.
+database is migrated once, each run gets new run ids, and delivered events leave the spool.
 A server that is already running at ``LINEAGE_URL`` is reused and left running; one the demo
 started is stopped.  No token is ever printed.
 """
