@@ -233,8 +233,12 @@ def _is_event(line: bytes) -> bool:
         return False
 
 
-def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None = None) -> ReplayResult:
-    """Send the unresolved lines of every file no live process owns; see the module docstring."""
+def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None = None,
+           deadline: float | None = None) -> ReplayResult:
+    """Send the unresolved lines of every file no live process owns; see the module docstring.
+
+    At most ``limit`` events are sent, and none is started after ``deadline`` (a
+    ``time.monotonic()`` value): the transport replays at emit time and must stay bounded."""
     result = ReplayResult()
     directory = Path(directory)
     _drop_orphan_marks(directory)
@@ -252,7 +256,7 @@ def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None
                 continue
             if os.fstat(fd).st_nlink == 0:  # removed between open and lock
                 continue
-            budget = _replay_file(path, fd, send, result, budget)
+            budget = _replay_file(path, fd, send, result, budget, deadline)
         finally:
             os.close(fd)
         if result.stopped is not None or budget <= 0:
@@ -260,7 +264,8 @@ def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None
     return result
 
 
-def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: ReplayResult, budget: float) -> float:
+def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: ReplayResult, budget: float,
+                 deadline: float | None) -> float:
     with os.fdopen(os.dup(fd), "rb") as fh:
         lines = fh.readlines()
     done = _done_keys(path)
@@ -273,6 +278,8 @@ def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: Re
             key = line_key(line)
             if key in done:
                 continue
+            if deadline is not None and time.monotonic() >= deadline:
+                budget = 0
             if result.stopped is not None or budget <= 0:
                 left += 1
                 continue

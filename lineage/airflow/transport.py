@@ -50,6 +50,7 @@ import multiprocessing.util
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,9 @@ class SpoolingTransport(Transport):
         if self.config.replay_limit <= 0:
             return
         try:
-            result = replay(self.spool_dir, self.sender, limit=self.config.replay_limit)
+            # Bounded in count and in time: a slow server must not hold the emitting task.
+            result = replay(self.spool_dir, self.sender, limit=self.config.replay_limit,
+                            deadline=time.monotonic() + self.config.timeout)
         except Exception:
             log.warning("lineage spool replay failed; `lineage spool replay` retries it", exc_info=True)
             return
