@@ -43,10 +43,11 @@ import random
 import socket
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 PENDING_GLOB = "pending-*.ndjson"
 DONE_SUFFIX = ".done"
@@ -92,12 +93,31 @@ def _today() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d")
 
 
+# A fork while another thread holds a spool's lock would leave the child's copy locked forever
+# (the provider forks for DAG-level events): children start with fresh locks.
+_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _fresh_locks_after_fork() -> None:
+    for obj in list(_LIVE):
+        obj._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+def fork_safe(obj: Any) -> None:
+    """Give ``obj._lock`` a fresh lock in every forked child."""
+    _LIVE.add(obj)
+
+
 class Spool:
     """The write-ahead spool of one process (threads share it; a forked child gets its own file)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()
+        fork_safe(self)
         self._fd: int | None = None
         self._path: Path | None = None
         self._pid = 0

@@ -59,7 +59,7 @@ import httpx
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
 
-from lineage.airflow.spool import DELIVERED, Backoff, Entry, Outcome, Spool, count_lines, put_aside, replay
+from lineage.airflow.spool import DELIVERED, Backoff, Entry, Outcome, Spool, count_lines, fork_safe, put_aside, replay
 from lineage.config import api_url
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ class SpoolingTransport(Transport):
         self._worker: threading.Thread | None = None
         self._worker_pid = 0
         self._lock = threading.Lock()
+        fork_safe(self)
 
     def emit(self, event: Any) -> None:
         try:

@@ -337,3 +337,21 @@ def test_backoff_spaces_attempts_and_a_success_resets_it(tmp_path):
     assert not b.due() and not Backoff(tmp_path, base=3600).due(), "shared by every process using the directory"
     b.succeeded()
     assert b.due()
+
+
+def _append_in_child(spool: Spool) -> None:
+    spool.append(json.dumps(_event("child")))
+    spool.close()
+
+
+def test_a_fork_while_another_thread_holds_the_lock_does_not_deadlock_the_child(tmp_path):
+    import multiprocessing
+
+    spool = Spool(tmp_path / "spool")
+    spool.append(json.dumps(_event("parent")))
+    with spool._lock:  # as if the transport's worker thread were marking an event at fork time
+        child = multiprocessing.get_context("fork").Process(target=_append_in_child, args=(spool,))
+        child.start()
+    child.join(60)
+    assert child.exitcode == 0, "the child must not inherit a held lock"
+    assert status(tmp_path / "spool").pending == 2
