@@ -3,7 +3,7 @@
 1. Generate two partners' drops (small, deterministic, no downloads) under ``LINEAGE_HOME``.
 2. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
    its events land in the spool.  Start ``lineage serve`` and replay the spool with
-   ``lineage ingest`` as Airflow (an ``emitter`` token scoped to the pipeline's namespace).
+   ``lineage spool replay`` as Airflow (an ``emitter`` token scoped to the pipeline's namespace).
 3. Source contracts, through the HTTP API as real principals: with the local admin token the
    demo creates API tokens for a requester (``data-requests@example.com``) and two stewards
    (``dpo@example.com``, ``privacy-counsel@example.com``); the requester registers the
@@ -20,7 +20,7 @@
 Running it again is safe: drops and contracts are idempotent (the same document registered
 again is a no-op, and only ``proposed`` contracts are approved), the people's tokens are kept
 under ``LINEAGE_HOME/tokens`` (mode 0600) and reused while they authenticate, Airflow's
-database is migrated once, each run gets new run ids, and the replayed spool is moved aside.
+database is migrated once, each run gets new run ids, and delivered events leave the spool.
 A server that is already running at ``LINEAGE_URL`` is reused and left running; one the demo
 started is stopped.  No token is ever printed.
 """
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lineage.airflow.pipeline import PARTNERS, Partner
+from lineage.example.pipeline import PARTNERS, Partner
 from pydantic import SecretStr
 
 from lineage.config import Settings, api_url
@@ -237,30 +237,28 @@ def stop_server(proc: subprocess.Popen | None) -> None:
 
 
 def replay_spool(settings: Settings) -> int:
-    """Replay every pending spool file with ``lineage ingest``; return the events replayed."""
-    from lineage.airflow.transport import claim_pending, count_lines, mark_replayed
+    """Replay the pending spool with ``lineage spool replay``; return the events it delivered."""
+    from lineage.airflow.spool import status
 
-    total = 0
-    for path in claim_pending(settings.spool_dir):
-        n = count_lines(path)
-        say(f"   $ lineage ingest {path}")
-        # Replayed as Airflow, with its emitter token (in the environment, not on the command line).
-        env = {**os.environ, "LINEAGE_HOME": str(settings.home)}
-        if settings.token is not None:
-            env["LINEAGE_TOKEN"] = settings.token.get_secret_value()
-        done = subprocess.run(
-            [sys.executable, "-c", "from lineage.cli import main; main()", "ingest", str(path), "--url", settings.server_url],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        say("     " + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
-        if done.returncode != 0:
-            say(f"     replay failed; the file stays at {path} for the next run")
-            continue
-        mark_replayed(path)
-        total += n
-    return total
+    pending = status(settings.spool_dir).pending
+    if not pending:
+        return 0
+    say(f"   $ lineage spool replay --dir {settings.spool_dir}")
+    # Replayed as Airflow, with its emitter token (in the environment, not on the command line).
+    env = {**os.environ, "LINEAGE_HOME": str(settings.home)}
+    if settings.token is not None:
+        env["LINEAGE_TOKEN"] = settings.token.get_secret_value()
+    done = subprocess.run(
+        [sys.executable, "-c", "from lineage.cli import main; main()", "spool", "replay",
+         "--dir", str(settings.spool_dir), "--url", settings.server_url],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    say("     " + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+    if done.returncode != 0:
+        say(f"     replay incomplete; the events stay in {settings.spool_dir} for the next run")
+    return pending - status(settings.spool_dir).pending
 
 
 # -- lineage printing ------------------------------------------------------------------------
@@ -333,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"lineage demo — state under {home}, server at {settings.server_url}")
 
     from lineage.airflow import runner
-    from lineage.airflow.drops import write_drop
+    from lineage.example.drops import write_drop
 
     step(1, "Partner drops (generated, deterministic)")
     for p in PARTNERS.values():
@@ -350,9 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     env = runner.airflow_env(settings)
     first = runner.run([PARTNERS["acme"].dag_ids[0]], env, log_path=logs / "airflow-ingest.log")
     _print_runs(first)
-    from lineage.airflow.transport import count_lines, pending_files
+    from lineage.airflow.spool import status
 
-    spooled = sum(count_lines(f) for f in pending_files(settings.spool_dir))
+    spooled = status(settings.spool_dir).pending
     say(f"   {spooled} event(s) waiting in {settings.spool_dir}")
     server = start_server(settings, logs / "server.log")
     try:
