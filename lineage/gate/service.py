@@ -108,9 +108,24 @@ def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date |
     for (ns, name), states in found.items():
         by_id.setdefault(node_id("dataset", ns, name), []).extend(states)
     ambiguous = {i for i, ps in pairs.items() if len(ps) > 1}
+    erased = _erased(conn, set(pairs) | set(inputs))
     decision = evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today,
-                        depth=DEPTH, ambiguous=ambiguous)
+                        depth=DEPTH, ambiguous=ambiguous, erased=erased)
     return decision, by_id
+
+
+def _erased(conn, ids: set[str]) -> dict[str, str]:
+    """Dataset ids (any reading of each, compared under NFC) on an erasure manifest -> which erasure."""
+    from lineage.store.erasure import erased_among
+
+    readings = {i: _readings(i) for i in ids}
+    found = erased_among(conn, {p for ps in readings.values() for p in ps})
+    out = {}
+    for i, ps in readings.items():
+        hit = next((found[p] for p in ps if p in found), None)
+        if hit is not None:
+            out[i] = f"erasure #{hit[0]} (of `{hit[1]}`)"
+    return out
 
 
 def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -> list[Validation]:
