@@ -161,6 +161,13 @@ def test_recreating_an_erased_dataset_under_another_unicode_spelling_is_flagged(
     st = _erase(anon_client, people["steward"], source=f"dataset:{nfd_ns}:photos").json()
     assert st["source"] == f"dataset:{nfc_ns}:photos"
     assert {i["dataset"] for i in st["items"]} == {f"dataset:{nfc_ns}:photos", "dataset:lake:photos_copy"}
+    # The erasure's own DROP event (an output carrying lifecycleStateChange DROP) is no re-creation.
+    drop = dataset("lake", "photos_copy")
+    drop["facets"]["lifecycleStateChange"] = {"_producer": "https://example.com/p", "_schemaURL":
+        "https://openlineage.io/spec/facets/1-0-1/LifecycleStateChangeDatasetFacet.json#/$defs/LifecycleStateChangeDatasetFacet",
+        "lifecycleStateChange": "DROP"}
+    ingest(db, run_pair(("etl", "erase_source.erase_item"), 1, [], [drop], T))
+    assert anon_client.get(f"/api/v1/erasures/{st['id']}", headers=people["auditor"]).json()["counts"]["recreated"] == 0
     # A writer brings it back, spelt NFD, and another writes the erased copy again.
     ingest(db, run_pair(("etl", "resurrect"), 1, [dataset("elsewhere", "x")], [dataset(nfd_ns, "photos")], T))
     ingest(db, run_pair(("etl", "land"), 2, [dataset("elsewhere", "x")], [dataset("lake", "photos_copy")], T))

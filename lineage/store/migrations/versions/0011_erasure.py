@@ -19,8 +19,9 @@ Revises: 0008
 All three are append-only (``lineage_make_append_only``).
 
 The trigger ``run_io_erased_write`` flags a re-creation at ingest: when a run's output edge
-names a dataset equal (under NFC) to an erased item, and the run has a raw event recorded
-after the manifest, it appends a ``recreated`` event to the item and a refusal to
+names a dataset equal (under NFC) to an erased item, and a raw event of the run recorded after
+the manifest writes it without a ``lifecycleStateChange`` ``DROP`` facet (the erasure's own
+DROP events are deletions, not re-creations), it appends a ``recreated`` event to the item and a refusal to
 ``gate_decisions`` (``erased_dataset_written``), both idempotent (one per item and run, one
 decision id derived from them), so a rebuild that replays the events adds nothing twice.
 """
@@ -90,7 +91,13 @@ BEGIN
         LEFT JOIN runs r ON r.run_uuid = NEW.run_uuid
         LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN namespaces jn ON jn.id = j.namespace_id
         WHERE d.id = NEW.dataset_id
-          AND EXISTS (SELECT 1 FROM raw_events e WHERE e.run_uuid = NEW.run_uuid AND e.recorded_at > m.recorded_at)
+          AND EXISTS (
+              SELECT 1 FROM raw_events e
+              CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.payload->'outputs', '[]'::jsonb)) AS o(ds)
+              WHERE e.run_uuid = NEW.run_uuid AND e.recorded_at > m.recorded_at
+                AND o.ds->>'namespace' = n.name AND o.ds->>'name' = d.name
+                -- the erasure's own DROP event is the deletion, not a re-creation
+                AND coalesce(o.ds->'facets'->'lifecycleStateChange'->>'lifecycleStateChange', '') <> 'DROP')
     LOOP
         INSERT INTO erasure_item_events (item_id, action, run_uuid, detail, recorded_by, credential)
         VALUES (hit.item_id, 'recreated', NEW.run_uuid,
