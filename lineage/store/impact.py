@@ -1,10 +1,10 @@
 """Impact: everything built from a node, at any depth, as one recursive query.
 
 :func:`impact` answers "what was built from this source?": every job downstream of the node
-(a dataset or a job), every dataset those jobs wrote, every run that read the node or any of
-those datasets or wrote one of them, and which of the datasets are *models*, with the runs
+(a dataset or a job), every dataset those jobs wrote, every run of those jobs (each of
+them reads the node or a dataset built from it), and which of the datasets are *models*, with the runs
 that produced each one.  One statement over the indexed edge tables (``job_io`` for the walk,
-``run_io`` for runs), whatever the depth: the walk is a set of job ids (``UNION``), so cycles
+``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth: the walk is a set of job ids (``UNION``), so cycles
 end it and no depth limit is needed.
 
 **What is a model.**  The gate is what stands before training (``DESIGN.md``), so a dataset
@@ -27,7 +27,7 @@ from datetime import datetime
 import psycopg
 
 from lineage.errors import NotFound
-from lineage.events.ids import NodeId, node_id
+from lineage.events.ids import NodeId
 from lineage.times import iso
 
 TRAINING_PURPOSE = "train_ai_system"
@@ -56,11 +56,11 @@ walk (job_id) AS (
     JOIN job_io nxt ON nxt.dataset_id = f.dataset_id AND nxt.direction = 'i'
     WHERE %(as_of)s::timestamptz IS NULL OR (f.recorded_at <= %(as_of)s AND nxt.recorded_at <= %(as_of)s)
 ),
-written AS (
-    SELECT DISTINCT f.dataset_id, f.job_id FROM job_io f JOIN walk w ON w.job_id = f.job_id
+written AS MATERIALIZED (
+    SELECT f.dataset_id, f.job_id FROM job_io f JOIN walk w ON w.job_id = f.job_id
     WHERE f.direction = 'o' AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)
+      AND NOT EXISTS (SELECT 1 FROM start_ds s WHERE s.id = f.dataset_id)
 ),
-ds AS (SELECT DISTINCT dataset_id FROM written WHERE dataset_id NOT IN (SELECT id FROM start_ds)),
 trainers AS (
     SELECT w.job_id FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
     WHERE EXISTS (
@@ -69,35 +69,28 @@ trainers AS (
           AND (g.purpose = %(training)s OR g.purpose LIKE %(training)s || '.%%')
           AND (%(as_of)s::timestamptz IS NULL OR g.recorded_at <= %(as_of)s))
 ),
-models AS (SELECT DISTINCT x.dataset_id FROM written x JOIN ds USING (dataset_id) JOIN trainers t ON t.job_id = x.job_id),
-touched AS (
-    SELECT io.run_uuid FROM run_io io
-    WHERE io.dataset_id IN (SELECT dataset_id FROM ds UNION ALL SELECT id FROM start_ds)
-      AND (io.direction = 'i' OR io.dataset_id IN (SELECT dataset_id FROM ds))
-      AND (%(as_of)s::timestamptz IS NULL OR io.recorded_at <= %(as_of)s)
-    UNION
-    SELECT r.run_uuid FROM runs r JOIN start_job s ON s.id = r.job_id
-),
+models AS (SELECT DISTINCT x.dataset_id FROM written x JOIN trainers t ON t.job_id = x.job_id),
 hit_runs AS (
-    SELECT r.run_uuid, r.job_id, r.state, r.created_at FROM runs r JOIN touched t USING (run_uuid)
+    -- every run of every job downstream (each such job reads the source or a dataset built from it)
+    SELECT r.run_uuid, r.job_id, r.state, r.created_at FROM walk w JOIN runs r ON r.job_id = w.job_id
     WHERE %(as_of)s::timestamptz IS NULL OR r.recorded_at <= %(as_of)s
 )
-SELECT 'dataset' AS k, n.name, d.name, NULL::text, NULL::text, NULL::timestamptz, d.id IN (SELECT dataset_id FROM models)
-FROM ds JOIN datasets d ON d.id = ds.dataset_id JOIN namespaces n ON n.id = d.namespace_id
+SELECT 'dataset' AS k, 'dataset:' || n.name || ':' || d.name, NULL::text, NULL::text, NULL::timestamptz, d.id IN (SELECT dataset_id FROM models)
+FROM (SELECT DISTINCT dataset_id FROM written) ds JOIN datasets d ON d.id = ds.dataset_id JOIN namespaces n ON n.id = d.namespace_id
 UNION ALL
-SELECT 'job', n.name, j.name, NULL, NULL, NULL, NULL
+SELECT 'job', 'job:' || n.name || ':' || j.name, NULL, NULL, NULL, NULL
 FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
 WHERE w.job_id NOT IN (SELECT id FROM start_job)
 UNION ALL
-SELECT 'run', n.name, j.name, h.run_uuid::text, {state}, h.created_at, NULL
+SELECT 'run', 'job:' || n.name || ':' || j.name, h.run_uuid::text, {state}, h.created_at, NULL
 FROM hit_runs h JOIN jobs j ON j.id = h.job_id JOIN namespaces n ON n.id = j.namespace_id
 UNION ALL
-SELECT 'training', n.name, d.name, h.run_uuid::text, NULL, NULL, NULL
+SELECT 'training', 'dataset:' || n.name || ':' || d.name, h.run_uuid::text, NULL, NULL, NULL
 FROM models m JOIN run_io io ON io.dataset_id = m.dataset_id AND io.direction = 'o'
 JOIN hit_runs h ON h.run_uuid = io.run_uuid
 JOIN datasets d ON d.id = m.dataset_id JOIN namespaces n ON n.id = d.namespace_id
 UNION ALL
-SELECT 'start', NULL, NULL, NULL, NULL, NULL, NULL FROM (SELECT id FROM start_job UNION ALL SELECT id FROM start_ds) s
+SELECT 'start', NULL, NULL, NULL, NULL, NULL FROM (SELECT id FROM start_job UNION ALL SELECT id FROM start_ds) s
 """
 
 # A run's state as of the moment asked: its latest state recorded by then (run_states is a
@@ -140,18 +133,18 @@ def impact(conn: psycopg.Connection, node: NodeId, as_of: datetime | None = None
     if not any(r[0] == "start" for r in rows):
         raise NotFound(node.type, f"{node.namespace}:{node.name}" + (f" (as of {iso(as_of)})" if as_of else ""))
     out = Impact(start=str(node), as_of=as_of)
-    for kind, ns, name, run, state, created, is_model in rows:
+    # Ids are built in SQL as lineage.events.ids.node_id builds them (KIND:NAMESPACE:NAME).
+    for kind, nid, run, state, created, is_model in rows:
         if kind == "dataset":
-            ds = node_id("dataset", ns, name)
-            out.datasets.append(ds)
+            out.datasets.append(nid)
             if is_model:
-                out.models.setdefault(ds, [])
+                out.models.setdefault(nid, [])
         elif kind == "job":
-            out.jobs.append(node_id("job", ns, name))
+            out.jobs.append(nid)
         elif kind == "run":
-            out.runs.append({"runId": run, "job": node_id("job", ns, name), "state": state, "createdAt": iso(created)})
+            out.runs.append({"runId": run, "job": nid, "state": state, "createdAt": iso(created)})
         elif kind == "training":
-            out.models.setdefault(node_id("dataset", ns, name), []).append(run)
+            out.models.setdefault(nid, []).append(run)
     out.datasets.sort()
     out.jobs.sort()
     out.runs.sort(key=lambda r: (r["createdAt"] or "", r["runId"]))
