@@ -30,19 +30,6 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="erasure")
 
 
-def _as_of(value: str):
-    """An ISO 8601 time as UTC (no offset means UTC); a BadRequest naming ``--as-of`` otherwise."""
-    from datetime import datetime, timezone
-
-    from lineage.errors import BadRequest
-
-    try:
-        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        raise BadRequest("--as-of", f"`{value}` is not an ISO 8601 time (e.g. 2026-11-20T10:00:00Z)") from None
-
-
 def _echo(text: str) -> None:
     typer.echo(plain(text))
 
@@ -119,7 +106,9 @@ def impact(
     from lineage.store import open_database
     from lineage.store.impact import contracts_as_of, impact as find
 
-    when = _as_of(as_of) if as_of else None
+    from lineage.times import parse_as_of
+
+    when = parse_as_of(as_of) if as_of else None
     with open_database(Settings(), migrate=True) as db, db.connection() as conn:
         node_ = parse_node_id(node, "NODE")
         answer = find(conn, node_, when).as_dict()

@@ -319,6 +319,6 @@ def record(conn: psycopg.Connection, decision: Decision) -> None:
     log_sql.insert(conn, decision_row(decision))
 
 
-def recent(conn: psycopg.Connection, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Stored decisions, newest first, optionally for one job (``NS:NAME``)."""
-    return log_sql.recent(conn, split_job(job) if job else None, limit)
+def recent(conn: psycopg.Connection, job: str | None = None, limit: int = 50, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Stored decisions, newest first, optionally for one job (``NS:NAME``), as logged by ``as_of``."""
+    return log_sql.recent(conn, split_job(job) if job else None, limit, as_of)

@@ -8,9 +8,9 @@ Contract:
   write (upstream) it and the datasets on their far side; depth 0 is the node alone.
 * :func:`upstream` and :func:`downstream` return only what is reached in that direction;
   :func:`lineage` is the union of both, as Marquez's ``/api/v1/lineage`` serves it.
-* ``as_of`` restricts the walk to edges recorded at or before that moment, and the start node
-  to one recorded by then: a node first recorded later is :class:`~lineage.errors.NotFound`
-  as of that moment, as it was then.
+* ``as_of`` restricts the walk to edges recorded at or before that moment.  A start node the
+  store knows now but had not recorded then is answered alone, with no edges (as
+  :func:`lineage.store.impact.impact` answers it: not found as of then).
 * An unknown start node raises :class:`~lineage.errors.NotFound`.
 """
 
@@ -52,12 +52,10 @@ WITH RECURSIVE
 start_job AS (
     SELECT j.id FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
     WHERE %(type)s = 'job' AND n.name = %(ns)s AND j.name = %(name)s
-      AND (%(as_of)s::timestamptz IS NULL OR j.recorded_at <= %(as_of)s)
 ),
 start_ds AS (
     SELECT d.id FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
     WHERE %(type)s = 'dataset' AND n.name = %(ns)s AND d.name = %(name)s
-      AND (%(as_of)s::timestamptz IS NULL OR d.recorded_at <= %(as_of)s)
 ),
 walk (job_id, depth) AS (
     SELECT id, 0 FROM start_job

@@ -100,8 +100,7 @@ def test_as_of_answers_as_before_a_later_run_and_a_later_revocation(db):
         assert [c["status"] for c in contracts_as_of(conn, ACME)] == ["revoked"]
         # The graph walk agrees, and a node first recorded later did not exist then.
         assert "dataset:reports:faces" not in graph.downstream(conn, ACME, 20, before).node_ids()
-        with pytest.raises(NotFound):
-            graph.downstream(conn, parse_node_id("dataset:reports:faces"), 20, before)
+        assert graph.downstream(conn, parse_node_id("dataset:reports:faces"), 20, before).edges == []
         with pytest.raises(NotFound):
             impact(conn, parse_node_id("dataset:reports:faces"), before)
         # Before anything was recorded, not even the source existed.
@@ -124,3 +123,46 @@ def test_impact_over_http_with_as_of(client, db):
     bad = client.get("/api/v1/lineage/impact", params={"nodeId": str(ACME), "asOf": "yesterday"})
     assert bad.status_code == 400 and "asOf" in bad.text
     assert client.get("/api/v1/lineage/impact", params={"nodeId": "dataset:x:unknown"}).status_code == 404
+
+
+def test_decision_log_as_of_shows_what_was_logged_by_then(client, db):
+    _allow_training(db, job="ml-pipeline:first")
+    between = _now(db)
+    _allow_training(db, job="ml-pipeline:second")
+    jobs = lambda params: [d["job"] for d in client.get("/api/v1/gate/decisions", params=params).json()["decisions"]]  # noqa: E731
+    assert jobs({}) == ["ml-pipeline:second", "ml-pipeline:first"]
+    assert jobs({"asOf": between.isoformat()}) == ["ml-pipeline:first"]
+    assert client.get("/api/v1/gate/decisions", params={"asOf": "not a time"}).status_code == 400
+
+
+def _cli(args, settings):
+    import os
+    import subprocess
+
+    env = {**os.environ, "LINEAGE_HOME": str(settings.home), "LINEAGE_DATABASE_URL": settings.database_url.get_secret_value()}
+    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_impact_now_and_as_of_and_its_errors(db, settings):
+    import json
+
+    ingest(db, ml_pipeline_sample())
+    register(db, "acme-stock-photos.yaml", approve_as=STEWARD)
+    _allow_training(db)
+    before = _now(db)
+    from lineage.contracts import registry
+
+    with db.connection() as conn:
+        registry.revoke(conn, "acme-stock-photos", STEWARD, "withdrawn")
+    now = _cli(["impact", str(ACME)], settings)
+    assert now.returncode == 0, now.stderr
+    assert "3 dataset(s), 3 job(s), 3 run(s), 1 model(s)" in now.stdout and "acme-stock-photos@3: revoked" in now.stdout
+    assert "model dataset:models:face-embedder trained by" in now.stdout
+    then = json.loads(_cli(["impact", str(ACME), "--as-of", before.isoformat(), "--json"], settings).stdout)
+    assert [c["status"] for c in then["contracts"]] == ["approved"]
+    bad = _cli(["impact", str(ACME), "--as-of", "last tuesday"], settings)
+    assert bad.returncode == 2 and "--as-of" in bad.stderr and "Traceback" not in bad.stderr
+    missing = _cli(["impact", "dataset:nowhere:nothing"], settings)
+    assert missing.returncode == 2 and "not found" in missing.stderr
+    log = _cli(["gate", "log", "--as-of", (before - timedelta(days=1)).isoformat(), "--json"], settings)
+    assert log.returncode == 0 and json.loads(log.stdout) == []
