@@ -18,7 +18,9 @@ Revises: 0008
 
 All three are append-only (``lineage_make_append_only``).
 
-The trigger ``run_io_erased_write`` flags a re-creation at ingest: when a run's output edge
+The trigger ``run_io_erased_write`` (once per statement, over its transition table; a no-op
+while no erasure exists, so ingest pays nothing for it until then) flags a re-creation at
+ingest: when a run's output edge
 names a dataset equal (under NFC) to an erased item, and a raw event of the run recorded after
 the manifest writes it without a ``lifecycleStateChange`` ``DROP`` facet (the erasure's own
 DROP events are deletions, not re-creations), it appends a ``recreated`` event to the item and a refusal to
@@ -80,48 +82,49 @@ CREATE UNIQUE INDEX erasure_item_events_deleted ON erasure_item_events (item_id)
 CREATE FUNCTION lineage_flag_erased_write() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE hit record;
 BEGIN
-    IF NEW.direction <> 'o' THEN
+    -- One set-based pass per statement; nothing at all to do while no erasure exists.
+    IF NOT EXISTS (SELECT 1 FROM erasure_items) THEN
         RETURN NULL;
     END IF;
     FOR hit IN
-        SELECT i.id AS item_id, i.manifest_id, n.name AS ns, d.name AS nm, j.name AS job, jn.name AS job_ns
-        FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+        SELECT i.id AS item_id, i.manifest_id, nw.run_uuid, n.name AS ns, d.name AS nm, j.name AS job, jn.name AS job_ns
+        FROM inserted nw JOIN datasets d ON d.id = nw.dataset_id JOIN namespaces n ON n.id = d.namespace_id
         JOIN erasure_items i ON i.norm_namespace = normalize(n.name, NFC) AND i.norm_name = normalize(d.name, NFC)
         JOIN erasure_manifests m ON m.id = i.manifest_id
-        LEFT JOIN runs r ON r.run_uuid = NEW.run_uuid
+        LEFT JOIN runs r ON r.run_uuid = nw.run_uuid
         LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN namespaces jn ON jn.id = j.namespace_id
-        WHERE d.id = NEW.dataset_id
+        WHERE nw.direction = 'o'
           AND EXISTS (
               SELECT 1 FROM raw_events e
               CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.payload->'outputs', '[]'::jsonb)) AS o(ds)
-              WHERE e.run_uuid = NEW.run_uuid AND e.recorded_at > m.recorded_at
+              WHERE e.run_uuid = nw.run_uuid AND e.recorded_at > m.recorded_at
                 AND o.ds->>'namespace' = n.name AND o.ds->>'name' = d.name
                 -- the erasure's own DROP event is the deletion, not a re-creation
                 AND coalesce(o.ds->'facets'->'lifecycleStateChange'->>'lifecycleStateChange', '') <> 'DROP')
     LOOP
         INSERT INTO erasure_item_events (item_id, action, run_uuid, detail, recorded_by, credential)
-        VALUES (hit.item_id, 'recreated', NEW.run_uuid,
+        VALUES (hit.item_id, 'recreated', hit.run_uuid,
                 jsonb_build_object('namespace', hit.ns, 'name', hit.nm, 'job', coalesce(hit.job_ns || ':' || hit.job, '')),
                 'lineage ingest', 'trigger:run_io_erased_write')
         ON CONFLICT DO NOTHING;
         INSERT INTO gate_decisions (decision_id, job_namespace, job_name, purpose, allowed, inputs, reasons, contracts,
                                     validations, facets, decided_at)
-        VALUES (md5('erased-write:' || hit.item_id || ':' || NEW.run_uuid)::uuid, coalesce(hit.job_ns, ''), coalesce(hit.job, ''),
+        VALUES (md5('erased-write:' || hit.item_id || ':' || hit.run_uuid)::uuid, coalesce(hit.job_ns, ''), coalesce(hit.job, ''),
                 '', false,
                 jsonb_build_object('inputs', '[]'::jsonb, 'outputs', jsonb_build_array('dataset:' || hit.ns || ':' || hit.nm),
-                                   'run', NEW.run_uuid::text),
+                                   'run', hit.run_uuid::text),
                 jsonb_build_array(jsonb_build_object(
                     'code', 'erased_dataset_written',
                     'message', format('run %s wrote `dataset:%s:%s`, which erasure #%s erased: the dataset is back; '
-                                      'delete it again and find the writer', NEW.run_uuid, hit.ns, hit.nm, hit.manifest_id),
+                                      'delete it again and find the writer', hit.run_uuid, hit.ns, hit.nm, hit.manifest_id),
                     'dataset', 'dataset:' || hit.ns || ':' || hit.nm, 'source', NULL, 'contract', NULL, 'clause', NULL)),
                 '{}'::jsonb, '[]'::jsonb, '{}'::jsonb, now())
         ON CONFLICT (decision_id) DO NOTHING;
     END LOOP;
     RETURN NULL;
 END $$;
-CREATE TRIGGER run_io_erased_write AFTER INSERT ON run_io
-    FOR EACH ROW EXECUTE FUNCTION lineage_flag_erased_write();
+CREATE TRIGGER run_io_erased_write AFTER INSERT ON run_io REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION lineage_flag_erased_write();
 """
 
 DROP = """
