@@ -189,7 +189,8 @@ def _mount_subcommands() -> None:
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(grants_app, name="grants")
     app.command("whoami")(whoami)
-    from lineage.erasure.cli import register as register_erasure; register_erasure(app)
+    from lineage.erasure.cli import register as register_erasure  # impact, erase, erasure ...
+    register_erasure(app)
 
 
 def main() -> None:
