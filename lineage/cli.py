@@ -191,6 +191,8 @@ def _mount_subcommands() -> None:
     app.add_typer(grants_app, name="grants")
     app.add_typer(spool_app, name="spool")
     app.command("whoami")(whoami)
+    from lineage.erasure.cli import register as register_erasure  # impact, erase, erasure ...
+    register_erasure(app)
 
 
 def main() -> None:

@@ -18,3 +18,14 @@ def iso(t: datetime | None) -> str | None:
     # Not strftime("%Y"): glibc writes years below 1000 unpadded ("50-06-01"), which is not
     # ISO 8601 and which the read API's cursors would refuse.  isoformat always pads.
     return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_as_of(value: str, field: str = "--as-of") -> datetime:
+    """An ISO 8601 time typed by a user, in UTC (no offset means UTC); a BadRequest naming ``field`` otherwise."""
+    from lineage.errors import BadRequest
+
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise BadRequest(field, f"`{value}` is not an ISO 8601 time (e.g. 2026-11-20T10:00:00Z)") from None

@@ -42,6 +42,7 @@ DIRECT = {
     "gate check": "asks the gate in-process against the store (fails closed)",
     "gate log": "reads the decision log directly",
     "spool status": "counts lines in the local spool directory; no server",
+    "impact": "reads the store directly",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.
@@ -65,6 +66,9 @@ SERVER: dict[str, tuple[list[str], set[str]]] = {
     "grants add": (["grants", "add", "newcomer@example.com", "viewer"], {"admin"}),
     "grants list": (["grants", "list"], {"admin"}),
     "grants revoke": (["grants", "revoke", "holder@example.com", "viewer"], {"admin"}),
+    "erase": (["erase", "dataset:raw:cli-source", "--reason", "consent withdrawn"], {"steward"}),
+    "erasure status": (["erasure", "status", "{erasure}"], {"auditor", "steward", "emitter"}),
+    "erasure list": (["erasure", "list"], {"auditor", "steward", "emitter"}),
 }
 
 IDENTITIES = ["none", *ROLES, "revoked"]
@@ -135,6 +139,14 @@ def _prepare(command: str, server, setup: str, tmp_path: Path) -> dict[str, str]
         _api(server, setup, "POST", "/api/v1/auth/tokens", json={"name": "to-revoke", "principal": "x@example.com", "roles": ["viewer"]})
     elif command == "grants revoke":
         _api(server, setup, "POST", "/api/v1/auth/grants", json={"principal": "holder@example.com", "role": "viewer"})
+    elif command in ("erase", "erasure status"):  # a source the store knows (and, for status, its erasure)
+        ev = run_event("COMPLETE", ("ml-pipeline", "cli.erase"), "0193a1f0-0000-7000-8000-000000000002",
+                       inputs=[dataset("raw", "cli-source")], outputs=[dataset("curated", "cli-derived")])
+        r = httpx.post(f"{server.url}/api/v1/lineage", json=ev, headers={"Authorization": f"Bearer {setup}"})
+        assert r.status_code == 201, r.text
+        if command == "erasure status":
+            fields["erasure"] = str(_api(server, setup, "POST", "/api/v1/erasures",
+                                         json={"source": "dataset:raw:cli-source", "reason": "set-up"})["id"])
     elif command == "ingest":
         events = tmp_path / "events.ndjson"
         ev = run_event("COMPLETE", ("ml-pipeline", "cli.job"), "0193a1f0-0000-7000-8000-000000000001",

@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
     app.include_router(governance.router)
+    from lineage.api import erasure as erasure_routes
+    app.include_router(erasure_routes.router)
 
     from lineage.dashboard import mount as mount_dashboard
 

@@ -45,7 +45,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from lineage.api.deps import Text, get_db, read_body
+from lineage.api.deps import AsOfParam, Text, get_db, read_body
 from lineage.api.security import DECIDE, DECISION_LOG, GATE_CHECK, READ, REGISTER, require
 from lineage.auth.principal import Principal
 from lineage.errors import BadRequest
@@ -243,8 +243,9 @@ def gate_complete(request: Request, body: GateCompletion, db: Database = Depends
 
 
 @gate_router.get("/decisions", summary="Recent gate decisions, newest first", dependencies=[Depends(require(*DECISION_LOG))])
-def decisions(job: str | None = None, limit: int = Query(50, ge=1, le=1000), db: Database = Depends(get_db)) -> dict[str, Any]:
+def decisions(job: str | None = None, limit: int = Query(50, ge=1, le=1000), asOf: AsOfParam = None,
+              db: Database = Depends(get_db)) -> dict[str, Any]:
     from lineage.gate.service import recent
 
     with db.connection() as conn:
-        return {"decisions": recent(conn, job, limit)}
+        return {"decisions": recent(conn, job, limit, asOf)}

@@ -142,3 +142,19 @@ def get_upstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None
 @router.get("/lineage/downstream", summary="Everything built from a node, up to `depth` jobs away", dependencies=[Depends(require(*READ)), Depends(utf8_query)], response_model=models.Walk)
 def get_downstream(request: Request, nodeId: NodeIdParam, depth: DepthParam = None, asOf: AsOfParam = None) -> dict:
     return _walk(request, "downstream", nodeId, depth, asOf)
+
+
+def _impact(request: Request, node_id: str, as_of) -> dict:
+    from lineage.store.impact import contracts_as_of, impact
+
+    node = parse_node_id(node_id)
+    with request.app.state.db.connection() as conn:
+        answer = impact(conn, node, as_of).as_dict()
+        if node.type == "dataset":
+            answer["contracts"] = contracts_as_of(conn, node, as_of)
+    return answer
+
+
+@router.get("/lineage/impact", summary="Everything built from a node at any depth, by kind, with each model's training runs", dependencies=[Depends(require(*READ)), Depends(utf8_query)])
+def get_impact(request: Request, nodeId: NodeIdParam, asOf: AsOfParam = None) -> dict:
+    return _impact(request, nodeId, asOf)

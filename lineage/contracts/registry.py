@@ -288,16 +288,18 @@ def special_categories_of(terms: ContractTerms, extra: Iterable[str] = ()) -> tu
     return tuple(c for c in terms.data_categories if any(overlaps(c, r) for r in rules))
 
 
-def contracts_for_datasets(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[ContractState]]:
+def contracts_for_datasets(
+    conn: psycopg.Connection, datasets: Iterable[tuple[str, str]], as_of: dt.datetime | None = None
+) -> dict[tuple[str, str], list[ContractState]]:
     """For each (namespace, name), the *governing* state of every contract whose governing revision covers it.
 
     Governing (what the gate obeys; see :mod:`lineage.store.contracts`): the contract's latest
     approved version, unless it was revoked or expired after that approval, in which case its
     current state; for a contract never approved, its current state.  One query for the whole
-    set; datasets no contract covers are absent from the result.
+    set; datasets no contract covers are absent from the result.  ``as_of``: as it stood then.
     """
     out: dict[tuple[str, str], list[ContractState]] = {}
-    for row in sql.governing_rows(conn, datasets):
+    for row in sql.governing_rows(conn, datasets, as_of):
         out.setdefault((row["dataset_namespace"], row["dataset_name"]), []).append(_state(row))
     return out
 

@@ -55,6 +55,7 @@ def check(
 def log(
     job: Optional[str] = typer.Option(None, help="Only this job (NAMESPACE:NAME)."),
     limit: int = typer.Option(20, min=1, max=1000),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Only decisions logged by this ISO 8601 time (UTC if no offset)."),
     json_: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recent gate decisions, newest first."""
@@ -63,7 +64,9 @@ def log(
     from lineage.store.db import open_database
 
     with open_database(Settings(), migrate=True) as db, db.connection() as conn:
-        rows = recent(conn, job, limit)
+        from lineage.times import parse_as_of
+
+        rows = recent(conn, job, limit, parse_as_of(as_of) if as_of else None)
     if json_:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return

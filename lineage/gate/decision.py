@@ -42,6 +42,12 @@ allowed only when none does):
    (``dataset:x:y:z`` is ``x`` / ``y:z`` and ``x:y`` / ``z``) blocks (``ambiguous_dataset``): the
    gate cannot tell their lineage and contracts apart.
 
+9. **Erasure.**  An input, or any dataset on its upstream, that is on an erasure manifest
+   (compared under Unicode NFC; see :mod:`lineage.erasure.service`) blocks (``erased_source``):
+   its source was erased, and nothing may be trained from it or from anything built from it,
+   whatever contracts say.  Checked over the whole upstream walk, for inputs of unknown
+   provenance too.
+
 Data validation (``expectation_failed``) comes after, in ``service``, and only for runs these
 rules allow; :func:`blocked` builds the fail-closed decision used when the facts cannot be
 fetched (``store_unavailable``, ``gate_error``).  The decision lists *every* reason, each naming
@@ -72,7 +78,7 @@ DENIALS = frozenset({"not_approved", "revoked", "expired", "purpose_prohibited"}
 class Reason:
     """One reason a run is blocked."""
 
-    code: str  # unknown_purpose, no_inputs, unknown_provenance, no_contract, lineage_too_deep, ambiguous_dataset, not_approved, revoked, expired, purpose_prohibited,
+    code: str  # erased_source, unknown_purpose, no_inputs, unknown_provenance, no_contract, lineage_too_deep, ambiguous_dataset, not_approved, revoked, expired, purpose_prohibited,
     #            purpose_not_permitted, category_not_permitted, expectation_failed, store_unavailable, gate_error
     message: str
     dataset: str | None = None  # the input, as dataset:NS:NAME
@@ -255,12 +261,14 @@ def evaluate(
     decided_at: dt.datetime | None = None,
     depth: int = 100,
     ambiguous: Collection[str] = (),
+    erased: Mapping[str, str] | None = None,
 ) -> Decision:
     """Decide from plain facts by the rules in the module docstring.
 
     ``upstream`` maps each input (``dataset:NS:NAME``) to its :class:`Upstream`; an input
     missing from it, or mapped to ``None``, is of unknown provenance.  ``contracts`` maps a
-    dataset (same form) to the governing states of the contracts covering it.
+    dataset (same form) to the governing states of the contracts covering it.  ``erased`` maps
+    each dataset on an erasure manifest (same form) to the erasure that lists it.
     """
     decided_at = decided_at or dt.datetime.now(dt.timezone.utc)
     today = today or decided_at.date()
@@ -278,8 +286,16 @@ def evaluate(
         return Decision(job=job, purpose=purpose, inputs=tuple(inputs), allowed=False, reasons=tuple(reasons), decided_at=decided_at)
     if not inputs:
         reasons.append(Reason("no_inputs", f"job `{job}` declared no inputs; the gate only lets through runs whose data it can trace"))
+    erased = erased or {}
     for inp in inputs:
         up = upstream.get(inp)
+        for ds in sorted(({inp} | (up.datasets if up is not None else frozenset())) & set(erased)):
+            reasons.append(Reason(
+                "erased_source",
+                f"`{ds}` is on {erased[ds]}: its source was erased, so nothing may be trained from it or from anything "
+                "built from it; remove it from the job's inputs",
+                dataset=inp, source=ds,
+            ))
         if up is None:
             reasons.append(Reason(
                 "unknown_provenance",

@@ -108,9 +108,24 @@ def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date |
     for (ns, name), states in found.items():
         by_id.setdefault(node_id("dataset", ns, name), []).extend(states)
     ambiguous = {i for i, ps in pairs.items() if len(ps) > 1}
+    erased = _erased(conn, set(pairs) | set(inputs))
     decision = evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today,
-                        depth=DEPTH, ambiguous=ambiguous)
+                        depth=DEPTH, ambiguous=ambiguous, erased=erased)
     return decision, by_id
+
+
+def _erased(conn, ids: set[str]) -> dict[str, str]:
+    """Dataset ids (any reading of each, compared under NFC) on an erasure manifest -> which erasure."""
+    from lineage.store.erasure import erased_among
+
+    readings = {i: _readings(i) for i in ids}
+    found = erased_among(conn, {p for ps in readings.values() for p in ps})
+    out = {}
+    for i, ps in readings.items():
+        hit = next((found[p] for p in ps if p in found), None)
+        if hit is not None:
+            out[i] = f"erasure #{hit[0]} (of `{hit[1]}`)"
+    return out
 
 
 def validation_plan(decision: Decision, contracts: dict) -> dict[str, dict[str, Any]]:
@@ -345,6 +360,6 @@ def record(conn: psycopg.Connection, decision: Decision) -> None:
     log_sql.insert(conn, decision_row(decision))
 
 
-def recent(conn: psycopg.Connection, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Stored decisions, newest first, optionally for one job (``NS:NAME``)."""
-    return log_sql.recent(conn, split_job(job) if job else None, limit)
+def recent(conn: psycopg.Connection, job: str | None = None, limit: int = 50, as_of: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Stored decisions, newest first, optionally for one job (``NS:NAME``), as logged by ``as_of``."""
+    return log_sql.recent(conn, split_job(job) if job else None, limit, as_of)

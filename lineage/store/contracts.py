@@ -58,6 +58,7 @@ marks AS (
            max(v.version) FILTER (WHERE v.action = 'approve') AS approved,
            max(v.version) FILTER (WHERE v.action IN ('revoke', 'expire')) AS denied
     FROM contract_versions v JOIN cand USING (contract_id)
+    WHERE %(as_of)s::timestamptz IS NULL OR v.recorded_at <= %(as_of)s
     GROUP BY v.contract_id
 ),
 gov AS (
@@ -180,8 +181,12 @@ def endorsers(conn: psycopg.Connection, contract_id: str, revision: int) -> list
     return [r[0] for r in rows]
 
 
-def governing_rows(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+def governing_rows(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]], as_of: Any = None) -> list[dict[str, Any]]:
     """For the given ``(namespace, name)``\\ s, one row per (dataset, contract whose governing revision covers it).
+
+    With ``as_of`` (a ``datetime``), the governing version as it stood then: only versions
+    recorded at or before that moment count, so a contract approved then and revoked since is
+    approved as of then, and one registered later is absent.
 
     Each row carries the dataset as asked (``dataset_namespace``/``dataset_name``), the link
     that matched it (``link_namespace``/``link_name``, the same text up to Unicode
@@ -191,7 +196,7 @@ def governing_rows(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]
     if not pairs:
         return []
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_GOVERNING, {"ns": [p[0] for p in pairs], "names": [p[1] for p in pairs]}).fetchall()
+        return cur.execute(_GOVERNING, {"ns": [p[0] for p in pairs], "names": [p[1] for p in pairs], "as_of": as_of}).fetchall()
 
 
 def consumer_owners(conn: psycopg.Connection, contract_id: str, revision: int) -> list[tuple[str, str | None]]:

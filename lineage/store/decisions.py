@@ -51,11 +51,19 @@ def insert(conn: psycopg.Connection, row: DecisionRow) -> bool:
     return cur.rowcount == 1
 
 
-def recent(conn: psycopg.Connection, job: tuple[str, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Stored decisions, newest first, optionally for one job ``(namespace, name)``; API-shaped keys."""
-    where, params = "", []
+def recent(
+    conn: psycopg.Connection, job: tuple[str, str] | None = None, limit: int = 50, as_of: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Stored decisions, newest first, optionally for one job ``(namespace, name)``; API-shaped keys.
+    With ``as_of``: only those the log had recorded by then (``recorded_at``, the store's clock)."""
+    clauses, params = [], []
     if job:
-        where, params = "WHERE job_namespace = %s AND job_name = %s", [job[0], job[1]]
+        clauses.append("job_namespace = %s AND job_name = %s")
+        params += [job[0], job[1]]
+    if as_of is not None:
+        clauses.append("recorded_at <= %s")
+        params.append(as_of)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             f"""SELECT decision_id::text AS "decisionId", job_namespace || ':' || job_name AS job, purpose, allowed,

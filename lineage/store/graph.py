@@ -8,7 +8,9 @@ Contract:
   write (upstream) it and the datasets on their far side; depth 0 is the node alone.
 * :func:`upstream` and :func:`downstream` return only what is reached in that direction;
   :func:`lineage` is the union of both, as Marquez's ``/api/v1/lineage`` serves it.
-* ``as_of`` restricts the walk to edges recorded at or before that moment.
+* ``as_of`` restricts the walk to edges recorded at or before that moment.  A start node the
+  store knows now but had not recorded then is answered alone, with no edges (as
+  :func:`lineage.store.impact.impact` answers it: not found as of then).
 * An unknown start node raises :class:`~lineage.errors.NotFound`.
 """
 

@@ -42,7 +42,7 @@ def test_dags_import_and_parse_fast(airflow_home, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    expected = {d for p in PARTNERS.values() for d in p.dag_ids}
+    expected = {d for p in PARTNERS.values() for d in p.dag_ids} | {"erase_source"}
     assert set(report["dags"]) == expected
     assert report["total"] < 2.0, report["files"]
     assert report["heavy"] == [], "DAG files must not import GX or scikit-learn at parse time"
@@ -51,3 +51,4 @@ def test_dags_import_and_parse_fast(airflow_home, tmp_path):
         assert report["schedules"][ingest].split(":")[1] in ("@daily", "0 0 * * *"), report["schedules"]
         assert report["schedules"][build].startswith("AssetTriggered")
         assert report["schedules"][train].startswith("AssetTriggered")
+    assert report["schedules"]["erase_source"].split(":")[1] in ("@hourly", "0 * * * *"), report["schedules"]

@@ -77,11 +77,16 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/dashboard/dataset"): READ,
     ("GET", "/api/v1/dashboard/runs/{id}"): READ,
     ("GET", "/api/v1/dashboard/search"): READ,
+    ("GET", "/api/v1/lineage/impact"): READ,
+    ("POST", "/api/v1/erasures"): {"steward"},
+    ("GET", "/api/v1/erasures"): {"auditor", "steward", "emitter"},
+    ("GET", "/api/v1/erasures/{erasure_id}"): {"auditor", "steward", "emitter"},
+    ("POST", "/api/v1/erasures/{erasure_id}/items/{item_id}/deletions"): {"emitter", "steward"},
 }
 
 _PARAMS = {"name": "no-such-token", "namespace": "ns", "dataset": "ds", "job": "j", "version": str(uuid.uuid4()),
            "id": str(uuid.uuid4()), "contract_id": "no-such-contract",
-           "tie_id": "999999", "owner_id": "999999"}
+           "tie_id": "999999", "owner_id": "999999", "erasure_id": "999999", "item_id": "999999"}
 
 
 def _url(path: str) -> str:

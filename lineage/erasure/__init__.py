@@ -1,0 +1,1 @@
+"""Erasure: revoke, manifest and track everything built from a source (see ``service``)."""

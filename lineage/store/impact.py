@@ -1,0 +1,153 @@
+"""Impact: everything built from a node, at any depth, as one recursive query.
+
+:func:`impact` answers "what was built from this source?": every job downstream of the node
+(a dataset or a job), every dataset those jobs wrote, every run of those jobs (each of
+them reads the node or a dataset built from it), and which of the datasets are *models*, with the runs
+that produced each one.  One statement over the indexed edge tables (``job_io`` for the walk,
+``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth: the walk is a set of job ids (``UNION``), so cycles
+end it and no depth limit is needed.
+
+**What is a model.**  The gate is what stands before training (``DESIGN.md``), so a dataset
+is a model when a job that writes it was checked by the gate for a training purpose: a data
+use at or under ``train_ai_system`` in the Fides taxonomy, allowed.  The rule reads the
+decision log only, so it holds for any pipeline whose training runs ask the gate, whatever
+their namespaces and names are called.
+
+**As of.**  With ``as_of`` the answer is what had been *recorded* by then (the store's
+``recorded_at``, which a producer cannot set): edges, runs, gate decisions and each run's
+state at that moment.  The start node must have been recorded by then too, or it is
+:class:`~lineage.errors.NotFound`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from lineage.errors import NotFound
+from lineage.events.ids import NodeId
+from lineage.times import iso
+
+TRAINING_PURPOSE = "train_ai_system"
+
+_IMPACT = """
+WITH RECURSIVE
+start_job AS (
+    SELECT j.id FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
+    WHERE %(type)s = 'job' AND n.name = %(ns)s AND j.name = %(name)s
+      AND (%(as_of)s::timestamptz IS NULL OR j.recorded_at <= %(as_of)s)
+),
+start_ds AS (
+    SELECT d.id FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+    WHERE %(type)s = 'dataset' AND n.name = %(ns)s AND d.name = %(name)s
+      AND (%(as_of)s::timestamptz IS NULL OR d.recorded_at <= %(as_of)s)
+),
+walk (job_id) AS (
+    SELECT id FROM start_job
+    UNION
+    SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
+    WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+    UNION
+    SELECT nxt.job_id
+    FROM walk w
+    JOIN job_io f ON f.job_id = w.job_id AND f.direction = 'o'
+    JOIN job_io nxt ON nxt.dataset_id = f.dataset_id AND nxt.direction = 'i'
+    WHERE %(as_of)s::timestamptz IS NULL OR (f.recorded_at <= %(as_of)s AND nxt.recorded_at <= %(as_of)s)
+),
+written AS MATERIALIZED (
+    SELECT f.dataset_id, f.job_id FROM job_io f JOIN walk w ON w.job_id = f.job_id
+    WHERE f.direction = 'o' AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)
+      AND NOT EXISTS (SELECT 1 FROM start_ds s WHERE s.id = f.dataset_id)
+),
+trainers AS (
+    SELECT w.job_id FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
+    WHERE EXISTS (
+        SELECT 1 FROM gate_decisions g
+        WHERE g.job_namespace = n.name AND g.job_name = j.name AND g.allowed
+          AND (g.purpose = %(training)s OR g.purpose LIKE %(training)s || '.%%')
+          AND (%(as_of)s::timestamptz IS NULL OR g.recorded_at <= %(as_of)s))
+),
+models AS (SELECT DISTINCT x.dataset_id FROM written x JOIN trainers t ON t.job_id = x.job_id),
+hit_runs AS (
+    -- every run of every job downstream (each such job reads the source or a dataset built from it)
+    SELECT r.run_uuid, r.job_id, r.state, r.created_at FROM walk w JOIN runs r ON r.job_id = w.job_id
+    WHERE %(as_of)s::timestamptz IS NULL OR r.recorded_at <= %(as_of)s
+)
+-- One row: each list aggregated (and sorted, by code point) in the server, so 10,000 ids cross
+-- the wire as one JSON document rather than 10,000 rows.
+SELECT EXISTS (SELECT 1 FROM start_job UNION ALL SELECT 1 FROM start_ds),
+  (SELECT coalesce(json_agg(x.id ORDER BY x.id COLLATE "C"), '[]') FROM (
+      SELECT 'dataset:' || n.name || ':' || d.name AS id
+      FROM (SELECT DISTINCT dataset_id FROM written) ds JOIN datasets d ON d.id = ds.dataset_id
+      JOIN namespaces n ON n.id = d.namespace_id) x),
+  (SELECT coalesce(json_agg(x.id ORDER BY x.id COLLATE "C"), '[]') FROM (
+      SELECT 'job:' || n.name || ':' || j.name AS id
+      FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
+      WHERE w.job_id NOT IN (SELECT id FROM start_job)) x),
+  (SELECT coalesce(json_agg(json_build_object('runId', x.run, 'job', x.job, 'state', x.state, 'createdAt', x.created)
+                            ORDER BY x.created, x.run), '[]') FROM (
+      SELECT h.run_uuid::text AS run, 'job:' || n.name || ':' || j.name AS job, {state} AS state,
+             to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created
+      FROM hit_runs h JOIN jobs j ON j.id = h.job_id JOIN namespaces n ON n.id = j.namespace_id) x),
+  (SELECT coalesce(json_agg(json_build_object('id', x.id, 'trainingRuns', x.runs) ORDER BY x.id COLLATE "C"), '[]') FROM (
+      SELECT 'dataset:' || n.name || ':' || d.name AS id,
+             coalesce(array_agg(h.run_uuid::text ORDER BY h.run_uuid::text) FILTER (WHERE h.run_uuid IS NOT NULL), '{{}}') AS runs
+      FROM models m JOIN datasets d ON d.id = m.dataset_id JOIN namespaces n ON n.id = d.namespace_id
+      LEFT JOIN run_io io ON io.dataset_id = m.dataset_id AND io.direction = 'o'
+      LEFT JOIN hit_runs h ON h.run_uuid = io.run_uuid
+      GROUP BY 1) x)
+"""
+
+# A run's state as of the moment asked: its latest state recorded by then (run_states is a
+# view over raw_events, indexed by run); now: the derived `runs.state`.
+_STATE_NOW = "h.state"
+_STATE_AS_OF = """(SELECT s.state FROM run_states s WHERE s.run_uuid = h.run_uuid AND s.recorded_at <= %(as_of)s
+                   ORDER BY lineage_state_rank(s.state) DESC, s.event_time DESC LIMIT 1)"""
+
+
+@dataclass
+class Impact:
+    """What was built from ``start``; lists are sorted, ids in node-id form."""
+
+    start: str
+    as_of: datetime | None = None
+    datasets: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)  # {runId, job, state, createdAt}
+    models: dict[str, list[str]] = field(default_factory=dict)  # model dataset id -> training run ids
+
+    def as_dict(self) -> dict:
+        return {
+            "nodeId": self.start,
+            "asOf": iso(self.as_of) if self.as_of else None,
+            "counts": {"datasets": len(self.datasets), "jobs": len(self.jobs), "runs": len(self.runs), "models": len(self.models)},
+            "datasets": self.datasets,
+            "jobs": self.jobs,
+            "runs": self.runs,
+            "models": [{"id": m, "trainingRuns": runs} for m, runs in sorted(self.models.items())],
+        }
+
+
+def impact(conn: psycopg.Connection, node: NodeId, as_of: datetime | None = None) -> Impact:
+    """Everything downstream of ``node``, at any depth, as recorded by ``as_of`` (default: now)."""
+    query = _IMPACT.format(state=_STATE_AS_OF if as_of is not None else _STATE_NOW)
+    found, datasets, jobs, runs, models = conn.execute(
+        query,
+        {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE},
+    ).fetchone()
+    if not found:
+        raise NotFound(node.type, f"{node.namespace}:{node.name}" + (f" (as of {iso(as_of)})" if as_of else ""))
+    return Impact(start=str(node), as_of=as_of, datasets=datasets, jobs=jobs, runs=runs,
+                  models={m["id"]: m["trainingRuns"] for m in models})
+
+
+def contracts_as_of(conn: psycopg.Connection, node: NodeId, as_of: datetime | None = None) -> list[dict]:
+    """The governing state of every contract covering dataset ``node``, as it stood at ``as_of``
+    (approved then, though revoked since, reads ``approved``)."""
+    from lineage.contracts import registry
+
+    states = registry.contracts_for_datasets(conn, [(node.namespace, node.name)], as_of)
+    return [{"id": s.id, "version": s.version, "status": s.status, "ref": s.ref, "changedBy": s.actor, "reason": s.reason}
+            for s in sorted(states.get((node.namespace, node.name), []), key=lambda s: s.id)]
