@@ -1,0 +1,144 @@
+"""Sealing: move finished queue entries into the ledger, one block at a time.
+
+Contract:
+
+* :func:`seal` takes the queue entries whose transactions have *finished* (``xact`` below
+  ``pg_snapshot_xmin`` of the current snapshot: no transaction still running can commit an
+  entry that sorts before them), orders them by (transaction id, queue id), hashes each record
+  as it now stands, and appends them as one block chained to the previous one, in one
+  transaction.  So a sealed block is never followed by an entry that sorts before it, and
+  ingest never waits for a sealer (the sealer only reads rows and deletes its own queue rows).
+* One sealer at a time: a transaction-scoped advisory lock; a second caller returns at once.
+* The ledger order is transaction-id order among finished transactions, which is the order
+  in which they started writing; with the horizon above it never changes once sealed.
+* :class:`Sealer` runs :func:`seal` in a background thread every ``interval`` seconds, and
+  whenever :meth:`Sealer.poke` is called (the server pokes it after an ingest commits).
+  Errors are logged and retried: sealing late never loses a record (the queue keeps it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from lineage.audit.hashing import ZERO_HASH, block_hash, block_header, leaf_hash, merkle_root
+
+log = logging.getLogger("lineage.audit.seal")
+
+#: pg_advisory lock key of the sealer ("ledger" in ASCII).
+SEAL_LOCK = 0x6C6564676572
+#: Most entries per block: bounds one sealing transaction and one verification step.
+BLOCK_SIZE = 20_000
+
+
+@dataclass
+class Block:
+    seq: int
+    first: int
+    last: int
+    block_hash: bytes
+
+
+def key_columns(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Every ledgered table and its primary-key columns (``ledger_tables``)."""
+    return {name: list(cols) for name, cols in conn.execute("SELECT name, key_columns FROM ledger_tables ORDER BY name")}
+
+
+def rows_by_key(conn: psycopg.Connection, table: str, columns: list[str], keys: list[str]) -> dict[str, str | None]:
+    """``{key JSON text: to_jsonb(row)::text}`` for the given keys of ``table`` (missing: absent)."""
+    key_expr = sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
+    query = sql.SQL(
+        "SELECT q.pk::text, to_jsonb(t)::text FROM (SELECT DISTINCT unnest(%s::jsonb[]) AS pk) q"
+        " JOIN {table} t ON {key} = q.pk"
+    ).format(table=sql.Identifier(table), key=key_expr)
+    found = dict(conn.execute(query, (keys,)).fetchall())
+    return {k: found.get(k) for k in keys}
+
+
+
+
+def seal(conn: psycopg.Connection, limit: int = BLOCK_SIZE) -> Block | None:
+    """Seal one block of finished entries (at most ``limit``); None if nothing was ready or
+    another sealer holds the lock.  Runs in its own transaction on ``conn``."""
+    with conn.transaction():
+        if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (SEAL_LOCK,)).fetchone()[0]:
+            return None
+        conn.execute("SET LOCAL TIME ZONE 'UTC'")
+        conn.execute("SET LOCAL bytea_output = 'hex'")
+        horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
+        queued = conn.execute(
+            "SELECT id, tbl, pk::text, xact::text FROM ledger_queue WHERE xact < %s::xid8 ORDER BY xact, id LIMIT %s",
+            (horizon, limit),
+        ).fetchall()
+        if not queued:
+            return None
+        columns = key_columns(conn)
+        wanted: dict[str, list[str]] = {}
+        for _, table, pk, _ in queued:
+            wanted.setdefault(table, []).append(pk)
+        rows = {t: rows_by_key(conn, t, columns[t], keys) for t, keys in wanted.items()}
+        last = conn.execute("SELECT seq, last_entry, block_hash FROM ledger_blocks ORDER BY seq DESC LIMIT 1").fetchone()
+        block_seq, prev_last, prev_hash = (last[0] + 1, last[1], bytes(last[2])) if last else (1, 0, ZERO_HASH)
+        leaves = [leaf_hash(table, rows[table][pk]) for _, table, pk, _ in queued]
+        first = prev_last + 1
+        with conn.cursor().copy("COPY ledger_entries (seq, block, tbl, pk, leaf, xact) FROM STDIN") as copy:
+            for n, ((_, table, pk, xact), leaf) in enumerate(zip(queued, leaves)):
+                copy.write_row((first + n, block_seq, table, pk, leaf, xact))
+        sealed_at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        root = merkle_root(leaves)
+        header = block_header(block_seq, prev_hash, root, first, first + len(leaves) - 1, sealed_at)
+        digest = block_hash(header)
+        conn.execute(
+            "INSERT INTO ledger_blocks (seq, first_entry, last_entry, prev_hash, merkle_root, block_hash, sealed_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (block_seq, first, header["last"], prev_hash, root, digest, sealed_at),
+        )
+        conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", ([q[0] for q in queued],))
+    return Block(block_seq, first, header["last"], digest)
+
+
+def seal_all(conn: psycopg.Connection, limit: int = BLOCK_SIZE) -> list[Block]:
+    """Seal until no finished entry is left (or another sealer holds the lock)."""
+    blocks = []
+    while (block := seal(conn, limit)) is not None:
+        blocks.append(block)
+    return blocks
+
+
+class Sealer:
+    """Seal in a background thread: every ``interval`` seconds, and soon after :meth:`poke`."""
+
+    def __init__(self, db, interval: float = 2.0) -> None:
+        self._db = db
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lineage-sealer", daemon=True)
+
+    def start(self) -> "Sealer":
+        self._thread.start()
+        return self
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                with self._db.connection() as conn:
+                    seal_all(conn)
+            except Exception:  # noqa: BLE001 - sealing late loses nothing; the queue keeps every entry
+                log.exception("sealing the ledger failed; retrying in %ss", self._interval)
