@@ -46,18 +46,19 @@ class Report:
     def ok(self) -> bool:
         return not self.problems
 
+    def ordered(self) -> list[Problem]:
+        """The problems in ledger order (records not in the ledger come after sealed ones)."""
+        return sorted(self.problems, key=lambda p: (p.seq is None, p.seq or 0, p.block or 0))
+
     @property
     def first(self) -> Problem | None:
-        """The first problem in ledger order (records not in the ledger come after sealed ones)."""
-        if not self.problems:
-            return None
-        return min(self.problems, key=lambda p: (p.seq is None, p.seq or 0, p.block or 0))
+        return self.ordered()[0] if self.problems else None
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "problems"}
         out["ok"] = self.ok
         out["first"] = asdict(self.first) if self.first else None
-        out["problems"] = [asdict(p) for p in sorted(self.problems, key=lambda p: (p.seq is None, p.seq or 0, p.block or 0))]
+        out["problems"] = [asdict(p) for p in self.ordered()]
         return out
 
     def summary(self) -> str:

@@ -33,6 +33,8 @@ def filled(db):
         governance.revoke_owner(conn, admin, owner.id, "moved team")
         tie = governance.add_tie(conn, admin, "dpo@example.com", "LoveMatch Inc.", "investment")
         governance.revoke_tie(conn, admin, tie.id, "shares sold")
+        governance.add_owner(conn, admin, "ml-pipeline", "second@example.com")  # unrevoked: a forged revocation's target
+        governance.add_tie(conn, admin, "cfo@example.com", "PhotoCo", "employment")
         grants.grant(conn, "dpo@example.com", "steward", actor="it-admin@example.com", reason="appointed")
         api_tokens.create(conn, name="kept", principal="svc@example.com", roles=("viewer",), namespaces=None,
                           expires_at=None, created_by="tests")
