@@ -41,6 +41,11 @@ DIRECT = {
     "contracts compile": "reads contract files, writes suites; no store",
     "gate check": "asks the gate in-process against the store (fails closed)",
     "gate log": "reads the decision log directly",
+    "audit seal": "seals the ledger with the database credentials (the server does it too)",
+    "audit checkpoint": "signs with the key file outside the database: whoever holds it (admin, the server's host)",
+    "audit verify": "re-hashes the store directly (the reader database role suffices)",
+    "audit export": "reads the store directly (the reader database role suffices)",
+    "audit verify-bundle": "reads a directory only: no database, no server",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.
