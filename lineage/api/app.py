@@ -40,9 +40,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI):
         owned = db is None
         app.state.db = db if db is not None else open_database(settings, migrate=True)
+        from lineage.audit.service import background
+
+        app.state.ledger = background(settings, app.state.db)  # seals the ledger (and checkpoints, if scheduled)
         try:
             yield
         finally:
+            app.state.ledger.stop()
             if owned:
                 app.state.db.close()
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
 import msgspec
 import rfc8785
@@ -94,7 +94,3 @@ def block_header(seq: int, prev: bytes, root: bytes, first: int, last: int, seal
 def block_hash(header: dict[str, Any]) -> bytes:
     return hashlib.sha256(BLOCK_TAG + rfc8785.dumps(header)).digest()
 
-
-def chunks(items: list, size: int) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

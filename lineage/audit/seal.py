@@ -11,15 +11,14 @@ Contract:
 * One sealer at a time: a transaction-scoped advisory lock; a second caller returns at once.
 * The ledger order is transaction-id order among finished transactions, which is the order
   in which they started writing; with the horizon above it never changes once sealed.
-* :class:`Sealer` runs :func:`seal` in a background thread every ``interval`` seconds, and
-  whenever :meth:`Sealer.poke` is called (the server pokes it after an ingest commits).
-  Errors are logged and retried: sealing late never loses a record (the queue keeps it).
+* The server calls :func:`seal_all` from a background thread (:mod:`lineage.audit.service`);
+  ``lineage audit seal`` and ``lineage audit checkpoint`` call it too.  Sealing late never
+  loses a record: the queue keeps it.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 import psycopg
@@ -107,38 +106,3 @@ def seal_all(conn: psycopg.Connection, limit: int = BLOCK_SIZE) -> list[Block]:
     while (block := seal(conn, limit)) is not None:
         blocks.append(block)
     return blocks
-
-
-class Sealer:
-    """Seal in a background thread: every ``interval`` seconds, and soon after :meth:`poke`."""
-
-    def __init__(self, db, interval: float = 2.0) -> None:
-        self._db = db
-        self._interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lineage-sealer", daemon=True)
-
-    def start(self) -> "Sealer":
-        self._thread.start()
-        return self
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                with self._db.connection() as conn:
-                    seal_all(conn)
-            except Exception:  # noqa: BLE001 - sealing late loses nothing; the queue keeps every entry
-                log.exception("sealing the ledger failed; retrying in %ss", self._interval)
