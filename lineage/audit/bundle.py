@@ -38,7 +38,7 @@ from lineage.audit import checkpoint as cp
 from lineage.audit.readme import TEXT as README
 from lineage.audit.hashing import block_hash, leaf_hash, merkle_root, when
 from lineage.audit.report import Problem, Report
-from lineage.audit.seal import key_columns
+from lineage.audit.seal import key_columns, key_join
 from lineage.audit.verify import erased_keys, named
 from lineage.errors import ConfigError
 
@@ -95,10 +95,10 @@ def export(conn: psycopg.Connection, folder: Path, checkpoints_dir: Path, public
             if newer is not None and newer > seq:
                 withheld[seq] = "superseded" if newer <= range_end else f"updated after the range (entry {newer})"
     for table, columns in tables.items():
-        key = sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
         query = sql.SQL(
-            "SELECT e.seq, to_jsonb(t)::text FROM ledger_entries e LEFT JOIN {table} t ON {key} = e.pk"
-            " WHERE e.tbl = %s AND e.block BETWEEN %s AND %s ORDER BY e.seq").format(table=sql.Identifier(table), key=key)
+            "SELECT e.seq, to_jsonb(t)::text FROM ledger_entries e LEFT JOIN {table} t ON {join}"
+            " WHERE e.tbl = %s AND e.block BETWEEN %s AND %s ORDER BY e.seq").format(
+                table=sql.Identifier(table), join=key_join(conn, table, columns, pk="e.pk"))
         with (folder / "records" / f"{table}.jsonl").open("w") as out, conn.cursor(name=f"bundle_{table}") as cur:
             cur.itersize = 5_000
             cur.execute(query, (table, first, last))

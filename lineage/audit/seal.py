@@ -47,17 +47,25 @@ def key_columns(conn: psycopg.Connection) -> dict[str, list[str]]:
     return {name: list(cols) for name, cols in conn.execute("SELECT name, key_columns FROM ledger_tables ORDER BY name")}
 
 
+def key_join(conn: psycopg.Connection, table: str, columns: list[str], alias: str = "t", pk: str = "q.pk") -> sql.Composable:
+    """``t.c1 = (q.pk->>0)::type1 AND ...``: a join on the table's key that its primary-key
+    index can serve (``jsonb_build_array(t.c1, ...) = q.pk`` would scan the whole table)."""
+    types = dict(conn.execute(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+        " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (table,)).fetchall())
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = ({}->>{})::{}").format(sql.Identifier(alias, c), sql.SQL(pk), sql.Literal(i), sql.SQL(types[c]))
+        for i, c in enumerate(columns))
+
+
 def rows_by_key(conn: psycopg.Connection, table: str, columns: list[str], keys: list[str]) -> dict[str, str | None]:
     """``{key JSON text: to_jsonb(row)::text}`` for the given keys of ``table`` (missing: absent)."""
-    key_expr = sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
     query = sql.SQL(
         "SELECT q.pk::text, to_jsonb(t)::text FROM (SELECT DISTINCT unnest(%s::jsonb[]) AS pk) q"
-        " JOIN {table} t ON {key} = q.pk"
-    ).format(table=sql.Identifier(table), key=key_expr)
+        " JOIN {table} t ON {join}"
+    ).format(table=sql.Identifier(table), join=key_join(conn, table, columns))
     found = dict(conn.execute(query, (keys,)).fetchall())
     return {k: found.get(k) for k in keys}
-
-
 
 
 def seal(conn: psycopg.Connection, limit: int = BLOCK_SIZE) -> Block | None:

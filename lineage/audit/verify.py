@@ -21,7 +21,8 @@ Contract (:func:`verify`):
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator
 
 import msgspec
 import psycopg
@@ -109,9 +110,8 @@ def check_records(conn: psycopg.Connection, table: str, columns: list[str], eras
     bad: dict[tuple, tuple[int, int]] = {}
     gone: dict[tuple, tuple[int, int]] = {}  # one problem per deleted record, at its first entry
     with conn.cursor(name=f"ledger_verify_{table}") as cur:
-        cur.itersize = _FETCH
         cur.execute(query, (table,))
-        for seq, block, pk, leaf, doc in cur:
+        for seq, block, pk, leaf, doc in _prefetched(cur):
             key = _key(pk)
             if seq is None:
                 if (table, key) not in queued:
@@ -141,6 +141,19 @@ def check_records(conn: psycopg.Connection, table: str, columns: list[str], eras
             report.pending += 1
             continue
         report.problems.append(Problem("altered", "the record does not hash to its sealed leaf", table, named(columns, key), seq, block))
+
+
+def _prefetched(cur) -> Iterator[tuple]:
+    """The cursor's rows, the next chunk fetched in a thread while this one is hashed, so the
+    server computes rows while Python hashes them (libpq waits without the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ledger-fetch") as pool:
+        pending = pool.submit(cur.fetchmany, _FETCH)
+        while True:
+            rows = pending.result()
+            if not rows:
+                return
+            pending = pool.submit(cur.fetchmany, _FETCH)
+            yield from rows
 
 
 def check_checkpoints(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]], public, report: Report) -> None:
