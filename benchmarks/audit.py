@@ -9,8 +9,8 @@ What it measures, on a fresh embedded PostgreSQL, as the application role:
    ``--phase-batches`` batches of ``--batch`` events (order alternates each round):
    *off* — the ledger triggers of ``raw_events`` disabled, no sealer: the store as it was
    before the ledger; *on* — triggers enabled and the server's background sealer
-   (:class:`lineage.audit.service.Background`) running in the same process, as in
-   ``lineage serve`` (same GIL, same two cores).  Each batch is ``ingest_batch`` (decode, parse,
+   (:class:`lineage.audit.service.Background`, a helper process, as ``lineage serve`` runs it)
+   sealing every ``--seal-interval`` seconds on the same two cores.  Each batch is ``ingest_batch`` (decode, parse,
    store) and commit, timed alone.  After an *on* phase, whatever the sealer had not sealed yet
    is sealed (timed apart, reported as the backlog).  The report gives the median events/s of
    each mode and their ratio.
@@ -81,6 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--phase-batches", type=int, default=5)
     ap.add_argument("--seal-interval", type=float, default=1.0, help="the background sealer's tick, as LINEAGE_AUDIT_SEAL_INTERVAL")
+    ap.add_argument("--sealer", choices=("thread", "process"), default="thread", help="how the background sealer runs")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
             batches = [next_batch(args.batch) for _ in range(args.phase_batches)]  # serialised before timing
             _ledger_triggers(owner, mode == "on")
             last_id = owner.execute("SELECT coalesce(max(id), 0) FROM raw_events").fetchone()[0]
-            sealer = Background(db, Path(tempfile.gettempdir()), args.seal_interval, 0).start() if mode == "on" else None
+            sealer = Background(db.url, Path(tempfile.gettempdir()), args.seal_interval, 0, args.sealer).start() if mode == "on" else None
             for items in batches:
                 times[mode].append(_ingest(db, items))
             if mode == "off":  # the events stored without the ledger enter it now, untimed (as a backfill would)
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
 
     # 3. Fill to --events (sealing in the background, as the server does), then verify.
     log(f"filling to {args.events} events")
-    fill0, sealer = time.perf_counter(), Background(db, Path(tempfile.gettempdir()), args.seal_interval, 0).start()
+    fill0, sealer = time.perf_counter(), Background(db.url, Path(tempfile.gettempdir()), args.seal_interval, 0, args.sealer).start()
     while position < args.events:
         _ingest(db, next_batch(min(5000, args.events - position)))
         if position % 100_000 < 5000:
