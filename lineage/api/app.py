@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
     app.include_router(governance.router)
+    from lineage.api import audit
+
+    app.include_router(audit.router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Liveness: answers without a credential")
     def health() -> dict:

@@ -112,6 +112,12 @@ def verify(
         from lineage.audit.report import Problem
 
         report.problems.append(Problem("checkpoint", "checkpoints exist but no public key to check them: pass --public-key"))
+    from lineage.audit.status import record_verification
+
+    first = report.first
+    record_verification(paths, {"at": datetime.now(timezone.utc).isoformat(), "ok": report.ok, "records": report.records,
+                                "blocks": report.blocks, "checkpoints": report.checkpoints,
+                                "problems": len(report.problems), "first": first.line() if first else None})
     _report(report, json_)
 
 

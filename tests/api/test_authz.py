@@ -68,6 +68,7 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/governance/owners"): {"admin"},
     ("GET", "/api/v1/governance/owners"): {"admin", "auditor"},
     ("POST", "/api/v1/governance/owners/{owner_id}/revoke"): {"admin"},
+    ("GET", "/api/v1/audit/status"): {"auditor", "admin"},
 }
 
 _PARAMS = {"name": "no-such-token", "namespace": "ns", "dataset": "ds", "job": "j", "version": str(uuid.uuid4()),
