@@ -16,7 +16,9 @@ LINEAGE = [sys.executable, "-m", "lineage.cli", "audit"]
 
 
 def _run(args, env):
-    return subprocess.run(LINEAGE + args, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    """``lineage audit ARGS`` with ``env`` over this environment (a None value removes the variable)."""
+    merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    return subprocess.run(LINEAGE + args, env=merged, capture_output=True, text=True, timeout=120)
 
 
 def _env(settings, role_urls):
@@ -41,7 +43,7 @@ def test_checkpoint_verify_export_and_verify_bundle_with_no_database(filled, set
     assert done.returncode == 0, done.stderr
     # A third party: no database (the URL points nowhere), no server, another home.
     offline = {"LINEAGE_HOME": str(tmp_path / "elsewhere"), "LINEAGE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
-               "LINEAGE_MIGRATION_DATABASE_URL": ""}
+               "LINEAGE_MIGRATION_DATABASE_URL": None}
     done = _run(["verify-bundle", str(tmp_path / "bundle"), "--public-key", str(settings.home / "audit" / "signing-key.pub")], offline)
     assert done.returncode == 0 and done.stdout.startswith("OK:"), done.stdout + done.stderr
     assert not (tmp_path / "elsewhere").exists()
@@ -102,3 +104,18 @@ def test_verify_bundle_on_something_else_is_one_error_line(tmp_path):
 def test_export_with_a_bad_time_names_the_option(settings, role_urls, tmp_path):
     done = _run(["export", str(tmp_path / "b"), "--from", "yesterday"], _env(settings, role_urls))
     assert done.returncode == 2 and "--from" in done.stderr
+
+
+def test_an_auditor_verifies_and_exports_with_the_reader_role(filled, settings, role_urls, tmp_path):
+    """The reader database role (SELECT only) is enough for verify and export; no migration URL."""
+    assert _run(["checkpoint"], _env(settings, role_urls)).returncode == 0
+    reader = {"LINEAGE_HOME": str(settings.home), "LINEAGE_DATABASE_URL": role_urls["reader"], "LINEAGE_MIGRATION_DATABASE_URL": None}
+    done = _run(["verify"], reader)
+    assert done.returncode == 0 and done.stdout.startswith("OK:"), done.stdout + done.stderr
+    done = _run(["export", str(tmp_path / "b")], reader)
+    assert done.returncode == 0, done.stderr
+    assert _run(["verify-bundle", str(tmp_path / "b")], {}).returncode == 0
+    with filled.connection() as conn:  # something to seal: the reader may not write the ledger
+        conn.execute("INSERT INTO role_grants (principal, role, action, actor) VALUES ('a@example.com', 'viewer', 'grant', 'tests')")
+    done = _run(["seal"], reader)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and done.stderr.startswith("error:")
