@@ -10,7 +10,8 @@ What it measures, on a fresh embedded PostgreSQL, as the application role:
    *off* — the ledger triggers of ``raw_events`` disabled, no sealer: the store as it was
    before the ledger; *on* — triggers enabled and the server's background sealer
    (:class:`lineage.audit.service.Background`, a helper process, as ``lineage serve`` runs it)
-   sealing every ``--seal-interval`` seconds on the same two cores.  Each batch is ``ingest_batch`` (decode, parse,
+   sealing every ``--seal-interval`` seconds on the same two cores; with ``--queue-mode`` a
+   third, *queue* — triggers on, no sealer — isolates what the queueing trigger costs.  Each batch is ``ingest_batch`` (decode, parse,
    store) and commit, timed alone.  After an *on* phase, whatever the sealer had not sealed yet
    is sealed (timed apart, reported as the backlog).  The report gives the median events/s of
    each mode and their ratio.
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--phase-batches", type=int, default=5)
     ap.add_argument("--seal-interval", type=float, default=1.0, help="the background sealer's tick, as LINEAGE_AUDIT_SEAL_INTERVAL")
     ap.add_argument("--sealer", choices=("thread", "process"), default="thread", help="how the background sealer runs")
+    ap.add_argument("--queue-mode", action="store_true", help="a third mode: ledger triggers on, no sealer")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -112,12 +114,13 @@ def main(argv=None) -> int:
         seal_all(conn)
 
     # 1. Ingest with sealing on and off, alternating.
-    times: dict[str, list[float]] = {"on": [], "off": []}
+    modes = ("on", "off", "queue") if args.queue_mode else ("on", "off")
+    times: dict[str, list[float]] = {m: [] for m in modes}
     backlog: list[tuple[int, float]] = []
     for r in range(args.rounds):
-        for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
             batches = [next_batch(args.batch) for _ in range(args.phase_batches)]  # serialised before timing
-            _ledger_triggers(owner, mode == "on")
+            _ledger_triggers(owner, mode != "off")
             last_id = owner.execute("SELECT coalesce(max(id), 0) FROM raw_events").fetchone()[0]
             sealer = Background(db.url, Path(tempfile.gettempdir()), args.seal_interval, 0, args.sealer).start() if mode == "on" else None
             for items in batches:
@@ -125,6 +128,9 @@ def main(argv=None) -> int:
             if mode == "off":  # the events stored without the ledger enter it now, untimed (as a backfill would)
                 owner.execute("INSERT INTO ledger_queue (tbl, pk) SELECT 'raw_events', jsonb_build_array(id) FROM raw_events"
                               " WHERE id > %s ORDER BY id", (last_id,))
+            if mode == "queue":  # triggers on, no sealer: what queueing alone costs; sealed untimed
+                with db.connection() as conn:
+                    seal_all(conn)
             if sealer:
                 sealer.stop()
                 left = _queued(owner)
@@ -132,7 +138,7 @@ def main(argv=None) -> int:
                 with db.connection() as conn:
                     seal_all(conn)
                 backlog.append((left, time.perf_counter() - t0))
-        log(f"round {r + 1}/{args.rounds}: on {statistics.median(times['on']):.3f}s/batch, off {statistics.median(times['off']):.3f}s/batch")
+        log(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{m} {statistics.median(v):.3f}s/batch" for m, v in times.items()))
     _ledger_triggers(owner, True)
     rate = {m: args.batch / statistics.median(v) for m, v in times.items()}
 
@@ -171,7 +177,8 @@ def main(argv=None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "batch": args.batch, "rounds": args.rounds, "phase_batches": args.phase_batches, "seal_interval": args.seal_interval,
-        "ingest_events_per_s": rate, "slowdown": rate["off"] / rate["on"] - 1,
+        "sealer": args.sealer, "ingest_events_per_s": rate, "slowdown": rate["off"] / rate["on"] - 1,
+        "queue_only_slowdown": rate["off"] / rate["queue"] - 1 if "queue" in rate else None,
         "batch_seconds": times, "backlog_after_on_phase": backlog,
         "seal_backlog": {"records": n_backlog, "seconds": seal_s, "ingest_seconds": ingest_s},
         "fill": {"events": position, "seconds": fill_s, "drain_seconds": drain_s, "database_size": size},
@@ -180,7 +187,7 @@ def main(argv=None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "audit.json").write_text(json.dumps(out, indent=2) + "\n")
-    log(json.dumps({k: out[k] for k in ("ingest_events_per_s", "slowdown", "seal_backlog", "fill", "verify")}, indent=1))
+    log(json.dumps({k: out[k] for k in ("ingest_events_per_s", "slowdown", "queue_only_slowdown", "seal_backlog", "fill", "verify")}, indent=1))
     owner.close()
     db.close()
     return 0
