@@ -41,38 +41,49 @@ def _seconds(name: str, default: float) -> float:
 
 
 def _run(url: str, home: Path, seal_every: float, checkpoint_every: float, stop) -> None:
-    """The helper process: seal (and checkpoint) until ``stop`` is set or the parent goes."""
-    from lineage.audit import checkpoint as cp
-    from lineage.audit.seal import seal_all
-    from lineage.store.db import Database
-
+    """The loop: seal (and checkpoint) until ``stop`` is set or the parent process goes.
+    Nothing here raises: an unreachable store or a failed seal is logged and tried again."""
     parent = os.getppid() if multiprocessing.parent_process() is not None else None
     if parent is not None:
         os.nice(19)  # a helper process yields the CPU to the server and ingest: sealing lags, ingest does not
-    db = Database(url, min_size=1, max_size=1)
+    from lineage.audit import checkpoint as cp
+    from lineage.audit.seal import seal_all
+    from lineage.config import redact_text
+    from lineage.store.db import Database
+
     tick = min(t for t in (seal_every, checkpoint_every) if t)
-    last_checkpoint, signed_head = 0.0, None
+    db, last_checkpoint, signed_head = None, 0.0, None
+
+    def once(final: bool = False) -> None:
+        nonlocal db, last_checkpoint, signed_head
+        if db is None:
+            db = Database(url, min_size=1, max_size=1, timeout=3.0)
+        with db.connection() as conn:
+            seal_all(conn)
+        if checkpoint_every and not final and time.monotonic() - last_checkpoint >= checkpoint_every:
+            paths = cp.AuditPaths.from_env(home)
+            key = cp.load_or_create_key(paths)
+            with db.connection() as conn:
+                signed = cp.make(conn, key)
+            last_checkpoint = time.monotonic()
+            if signed is not None and signed["block"] != signed_head:
+                cp.write(paths, signed)
+                signed_head = signed["block"]
+                log.info("ledger checkpoint %s", signed)
+
     try:
         while not stop.wait(tick) and (parent is None or os.getppid() == parent):
             try:
-                with db.connection() as conn:
-                    seal_all(conn)
-                if checkpoint_every and time.monotonic() - last_checkpoint >= checkpoint_every:
-                    paths = cp.AuditPaths.from_env(home)
-                    key = cp.load_or_create_key(paths)
-                    with db.connection() as conn:
-                        signed = cp.make(conn, key)
-                    last_checkpoint = time.monotonic()
-                    if signed is not None and signed["block"] != signed_head:
-                        cp.write(paths, signed)
-                        signed_head = signed["block"]
-                        log.info("ledger checkpoint %s", signed)
-            except Exception:  # noqa: BLE001 - retried next tick; the queue keeps every entry
-                log.exception("ledger sealing or checkpoint failed; retrying")
-        with db.connection() as conn:  # what was committed before the stop is sealed too
-            seal_all(conn)
+                once()
+            except Exception as exc:  # noqa: BLE001 - retried next tick; the queue keeps every entry
+                log.warning("ledger sealing or checkpoint failed, retrying: %s", redact_text(str(exc), url))
+        try:
+            once(final=True)  # what was committed before the stop is sealed too
+        except Exception as exc:  # noqa: BLE001
+            log.warning("last ledger seal before stopping failed (the queue keeps it): %s", redact_text(str(exc), url))
     finally:
-        db.close()
+        if db is not None:
+            db.close()
 
 
 class _Thread:
