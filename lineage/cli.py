@@ -178,6 +178,7 @@ def downstream(
 
 
 def _mount_subcommands() -> None:
+    from lineage.audit.cli import app as audit_app
     from lineage.auth.cli import grants_app, tokens_app, whoami
     from lineage.contracts.cli import app as contracts_app
     from lineage.contracts.governance_cli import app as governance_app
@@ -190,6 +191,7 @@ def _mount_subcommands() -> None:
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(grants_app, name="grants")
     app.add_typer(spool_app, name="spool")
+    app.add_typer(audit_app, name="audit")
     app.command("whoami")(whoami)
     from lineage.erasure.cli import register as register_erasure  # impact, erase, erasure ...
     register_erasure(app)

@@ -43,6 +43,11 @@ DIRECT = {
     "gate log": "reads the decision log directly",
     "spool status": "counts lines in the local spool directory; no server",
     "impact": "reads the store directly",
+    "audit seal": "seals the ledger with the database credentials (the server does it too)",
+    "audit checkpoint": "signs with the key file outside the database: whoever holds it (admin, the server's host)",
+    "audit verify": "re-hashes the store directly (the reader database role suffices)",
+    "audit export": "reads the store directly (the reader database role suffices)",
+    "audit verify-bundle": "reads a directory only: no database, no server",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.

@@ -40,9 +40,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI):
         owned = db is None
         app.state.db = db if db is not None else open_database(settings, migrate=True)
+        from lineage.audit.service import background
+
+        app.state.ledger = background(settings, app.state.db)  # seals the ledger (and checkpoints, if scheduled)
         try:
             yield
         finally:
+            app.state.ledger.stop()
             if owned:
                 app.state.db.close()
 
@@ -74,6 +78,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from lineage.dashboard import mount as mount_dashboard
 
     mount_dashboard(app)  # the dashboard at /ui/ (its page and assets need no credential; its data does)
+    from lineage.api import audit
+
+    app.include_router(audit.router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Liveness: answers without a credential")
     def health() -> dict:

@@ -82,6 +82,7 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/erasures"): {"auditor", "steward", "emitter"},
     ("GET", "/api/v1/erasures/{erasure_id}"): {"auditor", "steward", "emitter"},
     ("POST", "/api/v1/erasures/{erasure_id}/items/{item_id}/deletions"): {"emitter", "steward"},
+    ("GET", "/api/v1/audit/status"): {"auditor", "admin"},
 }
 
 _PARAMS = {"name": "no-such-token", "namespace": "ns", "dataset": "ds", "job": "j", "version": str(uuid.uuid4()),

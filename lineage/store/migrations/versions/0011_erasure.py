@@ -30,7 +30,7 @@ decision id derived from them), so a rebuild that replays the events adds nothin
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

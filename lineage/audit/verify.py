@@ -1,0 +1,219 @@
+"""Verify the ledger in the database: every record, every block, every link, every checkpoint.
+
+Contract (:func:`verify`):
+
+* **Blocks.**  Seqs run 1, 2, ... with no gap; each block's ``prev`` is the previous block's
+  hash, its entries follow the previous block's, its stored hash is the hash of its header,
+  and its Merkle root is the root of its entries' leaves, in order.
+* **Records.**  For every ledgered table, every row is joined to its ledger entries by key:
+  a sealed record whose latest entry's leaf is not the hash of the row as it stands is
+  *altered*; a sealed record that is gone is *deleted* unless an ``erasures`` row names it
+  (``what`` → table → keys); a row with no entry and no queue entry is *inserted*.  A record
+  whose update is still queued is *pending*, not a problem.
+* **Checkpoints.**  Each must be signed by the trusted public key, and its head block must
+  exist with exactly the signed hash and entry count.  This is what catches an owner who
+  rewrites records *and* recomputes every leaf, root and block hash: the chain is consistent
+  again, but no longer the one that was signed.
+* Reads only (SELECT on the ledger and ledgered tables): the reader role can run it.  Each
+  table is streamed through a server-side cursor; memory grows with the number of blocks and
+  problems, not records.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from lineage.audit import checkpoint as cp
+from lineage.audit.hashing import ZERO_HASH, block_hash, block_header, leaf_hash, merkle_root
+from lineage.audit.report import Problem, Report
+from lineage.audit.seal import key_columns
+
+_FETCH = 5_000
+
+
+def _key(pk_text: str) -> tuple:
+    return tuple(msgspec.json.decode(pk_text))
+
+
+def named(columns: list[str], key: tuple) -> dict[str, Any]:
+    return dict(zip(columns, key))
+
+
+def erased_keys(rows: Iterable[Any]) -> set[tuple[str, tuple]]:
+    """``{(table, key)}`` named by erasure records' ``what`` (``{"table": [id or [key...], ...]}``)."""
+    out: set[tuple[str, tuple]] = set()
+    for what in rows:
+        if not isinstance(what, dict):
+            continue
+        for table, keys in what.items():
+            if isinstance(keys, list):
+                out.update((table, tuple(k) if isinstance(k, list) else (k,)) for k in keys)
+    return out
+
+
+def check_blocks(blocks: list[tuple], leaves_of: Iterable[tuple[int, int, bytes]], report: Report) -> None:
+    """Blocks (seq, first, last, prev, root, hash, sealed_at) in order, and every entry
+    (seq, block, leaf) in seq order: links, header hashes and Merkle roots."""
+    by_seq = {}
+    prev_hash, prev_last = ZERO_HASH, 0
+    for n, (seq, first, last, prev, root, digest, sealed_at) in enumerate(blocks, start=1):
+        by_seq[seq] = (first, last, root)
+        if seq != n:
+            report.problems.append(Problem("block", f"block {n} is missing (next block found: {seq})", block=n))
+        if prev != prev_hash or first != prev_last + 1:
+            report.problems.append(Problem("block", "does not link to the previous block (hash or entry range)", block=seq, seq=first))
+        if block_hash(block_header(seq, prev, root, first, last, sealed_at)) != digest:
+            report.problems.append(Problem("block", "stored block hash is not the hash of its header", block=seq, seq=first))
+        prev_hash, prev_last = digest, last
+    current, leaves, expected_seq = None, [], 1
+
+    def close(block: int | None, leaves: list[bytes]) -> None:
+        if block is None:
+            return
+        if block not in by_seq:
+            report.problems.append(Problem("block", f"{len(leaves)} ledger entries belong to no block", block=block))
+            return
+        first, last, root = by_seq[block]
+        if len(leaves) != last - first + 1 or merkle_root(leaves) != root:
+            report.problems.append(Problem("block", "Merkle root does not match its entries (an entry was altered, added or removed)",
+                                           block=block, seq=first))
+        else:
+            report.blocks += 1
+
+    for seq, block, leaf in leaves_of:
+        report.entries += 1
+        if seq != expected_seq:
+            report.problems.append(Problem("block", f"ledger entry {expected_seq} is missing (next: {seq})", block=block, seq=expected_seq))
+        expected_seq = seq + 1
+        if block != current:
+            close(current, leaves)
+            current, leaves = block, []
+        leaves.append(bytes(leaf))
+    close(current, leaves)
+    if prev_last and prev_last != expected_seq - 1:
+        report.problems.append(Problem("block", f"the blocks end at entry {prev_last} but the entries at {expected_seq - 1}"))
+
+
+def check_records(conn: psycopg.Connection, table: str, columns: list[str], erased: set, queued: set, report: Report) -> None:
+    """Every row of ``table`` against its ledger entries (see the module docstring)."""
+    key_expr = sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
+    query = sql.SQL(
+        "SELECT e.seq, e.block, coalesce(e.pk, r.pk)::text, e.leaf, r.doc FROM"
+        " (SELECT seq, block, pk, leaf FROM ledger_entries WHERE tbl = %s) e FULL JOIN"
+        " (SELECT {key} AS pk, to_jsonb(t)::text AS doc FROM {table} t) r ON r.pk = e.pk"
+    ).format(key=key_expr, table=sql.Identifier(table))
+    bad: dict[tuple, tuple[int, int]] = {}
+    gone: dict[tuple, tuple[int, int]] = {}  # one problem per deleted record, at its first entry
+    with conn.cursor(name=f"ledger_verify_{table}") as cur:
+        cur.execute(query, (table,))
+        for seq, block, pk, leaf, doc in _prefetched(cur):
+            key = _key(pk)
+            if seq is None:
+                if (table, key) not in queued:
+                    report.problems.append(Problem("inserted", "a record the ledger never sealed (no entry, nothing queued)",
+                                                   table, named(columns, key)))
+                else:
+                    report.pending += 1
+            elif doc is None:
+                if (table, key) in erased:
+                    report.erased += 1
+                elif seq < gone.get(key, (seq + 1, 0))[0]:
+                    gone[key] = (seq, block)
+            elif leaf_hash(table, doc) == bytes(leaf):
+                report.records += 1
+            elif seq > bad.get(key, (0, 0))[0]:
+                bad[key] = (seq, block)
+    for key, (seq, block) in gone.items():
+        report.problems.append(Problem("deleted", "a sealed record is gone and no erasure names it",
+                                       table, named(columns, key), seq, block))
+    for key, (seq, block) in bad.items():
+        # An earlier version of an updated record (a revoked token) need not match: only the latest entry must.
+        latest = conn.execute("SELECT max(seq) FROM ledger_entries WHERE tbl = %s AND pk = %s::jsonb",
+                              (table, msgspec.json.encode(list(key)).decode())).fetchone()[0]
+        if seq != latest:
+            continue
+        if (table, key) in queued:
+            report.pending += 1
+            continue
+        report.problems.append(Problem("altered", "the record does not hash to its sealed leaf", table, named(columns, key), seq, block))
+
+
+def _prefetched(cur) -> Iterator[tuple]:
+    """The cursor's rows, the next chunk fetched in a thread while this one is hashed, so the
+    server computes rows while Python hashes them (libpq waits without the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ledger-fetch") as pool:
+        pending = pool.submit(cur.fetchmany, _FETCH)
+        while True:
+            rows = pending.result()
+            if not rows:
+                return
+            pending = pool.submit(cur.fetchmany, _FETCH)
+            yield from rows
+
+
+def check_checkpoints(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]], public, report: Report) -> None:
+    heads = {}
+    for name, body in checkpoints:
+        if body is None:
+            report.problems.append(Problem("checkpoint", f"{name}: not a readable checkpoint"))
+            continue
+        wrong = cp.check(body, public)
+        if wrong:
+            report.problems.append(Problem("checkpoint", f"{name}: {wrong}", block=body.get("block") if isinstance(body.get("block"), int) else None))
+            continue
+        block = int(body["block"])
+        if block not in heads:
+            row = conn.execute("SELECT block_hash, last_entry FROM ledger_blocks WHERE seq = %s", (block,)).fetchone()
+            heads[block] = (bytes(row[0]).hex(), row[1]) if row else None
+        if heads[block] is None:
+            report.problems.append(Problem("checkpoint", f"{name}: signed block {block} is not in the ledger: blocks were removed or the ledger was rewritten", block=block))
+        elif heads[block] != (body["blockHash"], int(body["entries"])):
+            report.problems.append(Problem(
+                "checkpoint", f"{name}: block {block} no longer has the hash signed at {body.get('at')}: "
+                f"the ledger up to block {block} was rewritten", block=block))
+        else:
+            report.checkpoints += 1
+
+
+def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] = (), public=None) -> Report:
+    """Verify everything in one REPEATABLE READ snapshot; see the module docstring."""
+    report = Report()
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # else: the caller's transaction
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")
+    conn.execute("SET LOCAL bytea_output = 'hex'")
+    blocks = conn.execute(
+        "SELECT seq, first_entry, last_entry, prev_hash, merkle_root, block_hash, sealed_at FROM ledger_blocks ORDER BY seq"
+    ).fetchall()
+    blocks = [(s, f, la, bytes(p), bytes(r), bytes(h), at) for s, f, la, p, r, h, at in blocks]
+    with conn.cursor(name="ledger_verify_entries") as cur:
+        cur.itersize = 50_000
+        cur.execute("SELECT seq, block, leaf FROM ledger_entries ORDER BY seq")
+        check_blocks(blocks, cur, report)
+    tables = key_columns(conn)
+    tables.update({t: _guess_columns(conn, t) for (t,) in conn.execute("SELECT DISTINCT tbl FROM ledger_entries") if t not in tables})
+    erased = erased_keys(r[0] for r in conn.execute("SELECT what FROM erasures"))
+    queued = {(t, _key(pk)) for t, pk in conn.execute("SELECT tbl, pk::text FROM ledger_queue")}
+    for table, columns in tables.items():
+        if columns is None:
+            report.problems.append(Problem("block", f"ledger entries name table `{table}`, which no longer exists or has no key"))
+            continue
+        check_records(conn, table, columns, erased, queued, report)
+    if public is not None:
+        check_checkpoints(conn, list(checkpoints), public, report)
+    return report
+
+
+def _guess_columns(conn: psycopg.Connection, table: str) -> list[str] | None:
+    """A table the ledger has entries for but ``ledger_tables`` lost: its primary key now."""
+    row = conn.execute(
+        "SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i"
+        " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+        " WHERE i.indrelid = to_regclass(%s) AND i.indisprimary", (table,)).fetchone()
+    return row[0] if row else None
