@@ -100,6 +100,10 @@ def base_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
     env["PATH"] = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
     env["PYTHONUNBUFFERED"] = "1"
+    # Airflow names its processes with setproctitle, which by default overwrites the memory
+    # that /proc/PID/environ reads: the environment would look empty.  SPT_NOENV keeps it
+    # readable (the title is then limited to the command line's length); it configures nothing else.
+    env["SPT_NOENV"] = "1"
     env.update(extra)
     return env
 
@@ -209,6 +213,7 @@ class Proc:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.seen: dict[int, str] = {}  # every descendant pid observed -> its command line
         self.environs: dict[int, dict[str, str]] = {}  # ... and the environment it was started with
+        self.listens: set[tuple[str, str, int]] = set()  # (command, address, port) of every listening socket seen
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -228,6 +233,8 @@ class Proc:
                 if env is not None:
                     self.seen[pid] = cmdline(pid)
                     self.environs[pid] = env
+        for pid, address, port in listening(pids):
+            self.listens.add((self.seen.get(pid, str(pid)), address, port))
         return pids
 
     def tail(self, chars: int = 3000) -> str:
