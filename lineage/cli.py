@@ -182,12 +182,14 @@ def _mount_subcommands() -> None:
     from lineage.contracts.cli import app as contracts_app
     from lineage.contracts.governance_cli import app as governance_app
     from lineage.gate.cli import app as gate_app
+    from lineage.airflow.spool_cli import app as spool_app
 
     app.add_typer(contracts_app, name="contracts")
     app.add_typer(governance_app, name="governance")
     app.add_typer(gate_app, name="gate")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(grants_app, name="grants")
+    app.add_typer(spool_app, name="spool")
     app.command("whoami")(whoami)
 
 

@@ -237,30 +237,28 @@ def stop_server(proc: subprocess.Popen | None) -> None:
 
 
 def replay_spool(settings: Settings) -> int:
-    """Replay every pending spool file with ``lineage ingest``; return the events replayed."""
-    from lineage.airflow.transport import claim_pending, count_lines, mark_replayed
+    """Replay the pending spool with ``lineage spool replay``; return the events it delivered."""
+    from lineage.airflow.spool import status
 
-    total = 0
-    for path in claim_pending(settings.spool_dir):
-        n = count_lines(path)
-        say(f"   $ lineage ingest {path}")
-        # Replayed as Airflow, with its emitter token (in the environment, not on the command line).
-        env = {**os.environ, "LINEAGE_HOME": str(settings.home)}
-        if settings.token is not None:
-            env["LINEAGE_TOKEN"] = settings.token.get_secret_value()
-        done = subprocess.run(
-            [sys.executable, "-c", "from lineage.cli import main; main()", "ingest", str(path), "--url", settings.server_url],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        say("     " + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
-        if done.returncode != 0:
-            say(f"     replay failed; the file stays at {path} for the next run")
-            continue
-        mark_replayed(path)
-        total += n
-    return total
+    pending = status(settings.spool_dir).pending
+    if not pending:
+        return 0
+    say(f"   $ lineage spool replay --dir {settings.spool_dir}")
+    # Replayed as Airflow, with its emitter token (in the environment, not on the command line).
+    env = {**os.environ, "LINEAGE_HOME": str(settings.home)}
+    if settings.token is not None:
+        env["LINEAGE_TOKEN"] = settings.token.get_secret_value()
+    done = subprocess.run(
+        [sys.executable, "-c", "from lineage.cli import main; main()", "spool", "replay",
+         "--dir", str(settings.spool_dir), "--url", settings.server_url],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    say("     " + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+    if done.returncode != 0:
+        say(f"     replay incomplete; the events stay in {settings.spool_dir} for the next run")
+    return pending - status(settings.spool_dir).pending
 
 
 # -- lineage printing ------------------------------------------------------------------------
@@ -350,9 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     env = runner.airflow_env(settings)
     first = runner.run([PARTNERS["acme"].dag_ids[0]], env, log_path=logs / "airflow-ingest.log")
     _print_runs(first)
-    from lineage.airflow.transport import count_lines, pending_files
+    from lineage.airflow.spool import status
 
-    spooled = sum(count_lines(f) for f in pending_files(settings.spool_dir))
+    spooled = status(settings.spool_dir).pending
     say(f"   {spooled} event(s) waiting in {settings.spool_dir}")
     server = start_server(settings, logs / "server.log")
     try:

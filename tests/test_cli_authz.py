@@ -41,11 +41,13 @@ DIRECT = {
     "contracts compile": "reads contract files, writes suites; no store",
     "gate check": "asks the gate in-process against the store (fails closed)",
     "gate log": "reads the decision log directly",
+    "spool status": "counts lines in the local spool directory; no server",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.
 SERVER: dict[str, tuple[list[str], set[str]]] = {
     "ingest": (["ingest", "{events}"], {"emitter"}),
+    "spool replay": (["spool", "replay", "--dir", "{spool}"], {"emitter"}),
     "whoami": (["whoami"], ANY),
     "contracts register": (["contracts", "register", ACME], {"requester"}),
     "contracts approve": (["contracts", "approve", "acme-stock-photos", "--reason", "checked"], {"steward"}),
@@ -139,6 +141,12 @@ def _prepare(command: str, server, setup: str, tmp_path: Path) -> dict[str, str]
                        inputs=[dataset("raw", "in")], outputs=[dataset("curated", "out")])
         events.write_text(json.dumps(ev) + "\n")
         fields["events"] = str(events)
+    elif command == "spool replay":  # a spool left by a worker that died before delivering
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        ev = run_event("START", ("ml-pipeline", "cli.spooled"), "0193a1f0-0000-7000-8000-000000000002")
+        (spool / "pending-20260101T000000000000-host-1-abcdef.ndjson").write_text(json.dumps(ev) + "\n")
+        fields["spool"] = str(spool)
     return fields
 
 

@@ -2,34 +2,35 @@
 
 The contract of :class:`SpoolingTransport`:
 
-* ``emit`` POSTs the event to ``{url}/api/v1/lineage``.  A 2xx answer means delivered.
-* Any other outcome — connection refused, timeout, a 5xx, a 4xx — appends the event as one
-  NDJSON line to a spool file under ``spool_dir`` (``LINEAGE_HOME/spool`` by default) and logs a
-  warning naming the file.  Only events the server found *wrong in themselves* (400, 413, 415,
-  422: see :data:`REJECTED`) go to ``rejected-*.ndjson``, so a replay does not retry them
-  blindly; everything else goes to ``pending-*.ndjson`` and is replayed.
-* A 401 or 403 is about the *credential*, not the event (no token, a wrong, expired or revoked
-  one, a role or namespace scope it lacks): the event is kept in the pending spool and the
-  warning says to configure a valid token.  ``lineage ingest SPOOLFILE`` with a valid token
-  (``--token`` or ``LINEAGE_TOKEN``) replays it; the store deduplicates, so every event is
-  stored exactly once however often it is replayed.  A proxy's 429 or 503 is pending too.
+* ``emit`` first writes the event to the spool (:mod:`lineage.airflow.spool`: one NDJSON line,
+  fsynced, in a file this process owns under ``spool_dir``), then POSTs it to
+  ``{url}/api/v1/lineage``.  A 2xx marks it delivered.  So a crash, a kill or a flush timeout
+  at any point leaves every undelivered event on disk, and a replay sends it; the store keeps
+  one copy of an event however often it arrives (it deduplicates by canonical hash).
+* Only **our server's 400 naming a field** (``{"code": 400, "errors": [{"field": ...}]}``) is
+  a rejection: the event is put aside in ``rejected-<date>.ndjson`` with the reason, never
+  resent.  Everything else — connection errors, timeouts, 5xx, 401/403 (a missing, wrong,
+  revoked or unscoped token), 413, 429, a proxy's answer of any kind — leaves the event
+  pending, and :class:`~lineage.airflow.spool.Backoff` spaces out the next attempts
+  exponentially (``retry_base`` .. ``retry_cap`` seconds); while backing off, events are only
+  spooled.
+* Replay happens on its own: after an event is delivered, up to ``replay_limit`` pending events
+  of other (dead or finished) processes are replayed — on the background thread when
+  asynchronous, so the task does not wait.  ``lineage spool replay`` does the same for a cron
+  job or a DAG, and ``lineage spool status`` counts what is pending and rejected.
 * The token is ``api_key``, or ``auth: {type: api_key, apiKey: ...}`` as openlineage-python's
   HTTP transport spells it — which is also what the Airflow provider puts there when the
   token lives in an Airflow connection (``auth: {type: airflow_connection_api_key}``).  It is
   sent as ``Authorization: Bearer`` and never logged.
-* ``emit`` never raises.  If even the spool cannot be written, the event is logged at ERROR
-  with its full JSON, so it is still not lost silently.  Emission never fails a task.
-* With ``asynchronous: true`` ``emit`` only queues the event; a background thread delivers
-  it (or spools it), and ``close`` — run at process exit — flushes the queue for up to
-  ``flush_timeout`` seconds and spools whatever is left.  This takes the server's round trip
-  off the task's critical path.  It is used only when the provider emits in-process
-  (``[openlineage] execute_in_thread = True``); under the provider's default fork-per-event
-  the transport stays synchronous, because a forked emitter exits without running exit
-  handlers.
-
-``lineage ingest FILE`` replays a spool file; :func:`claim_pending` and :func:`mark_replayed`
-let a replayer take files atomically while writers may still be appending.  Replays are safe
-to repeat: the store identifies an event by the hash of its canonical form.
+* ``emit`` never raises.  If the spool cannot be written (full, read-only), the event is still
+  sent; if that fails too it is logged at ERROR with its full JSON, so it is not lost silently.
+  Emission never fails a task.
+* With ``asynchronous: true`` ``emit`` spools the event and queues it; a background thread
+  sends it, and ``close`` — run at process exit — waits up to ``flush_timeout`` seconds.
+  Whatever is not delivered by then is already in the spool.  It is used only when the
+  provider emits in-process (``[openlineage] execute_in_thread = True``); under the provider's
+  default fork-per-event the transport stays synchronous, because a forked emitter exits
+  without running exit handlers.
 
 Configure it in Airflow with::
 
@@ -44,13 +45,11 @@ or keep the whole transport, token included, in an Airflow connection (see docs/
 from __future__ import annotations
 
 import atexit
-import fcntl
 import logging
 import multiprocessing.util
 import os
 import queue
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +58,13 @@ import httpx
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
 
+from lineage.airflow.spool import DELIVERED, Backoff, Entry, Outcome, Spool, count_lines, put_aside, replay
 from lineage.config import api_url
 
 log = logging.getLogger(__name__)
 
 ENDPOINT = "api/v1/lineage"
-# Answers that say the event itself is wrong: resending it unchanged can never succeed.
-REJECTED = frozenset({400, 413, 415, 422})
-# Answers about the credential: the event is fine, the token is not (yet).
-UNAUTHORIZED = frozenset({401, 403})
+MAX_UNSENT = 10_000  # pending events a process remembers to retry itself (all are on disk anyway)
 
 
 @attr.define
@@ -78,9 +75,12 @@ class SpoolingConfig(Config):
     timeout: float = 5.0
     api_key: str | None = attr.field(default=None, repr=False)
     # Deliver from a background thread so a task never waits on the server.  Queued events are
-    # flushed (or spooled) when the process exits; see the module docstring for when it is safe.
+    # already spooled; see the module docstring for when it is safe.
     asynchronous: bool = False
     flush_timeout: float = 10.0
+    retry_base: float = 1.0  # first backoff after a failure, doubled per consecutive failure
+    retry_cap: float = 60.0
+    replay_limit: int = 100  # pending events replayed after each delivered one (bounded work)
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> "SpoolingConfig":
@@ -92,16 +92,76 @@ class SpoolingConfig(Config):
         values = {k: v for k, v in params.items() if k in known}
         if params.get("auth") is not None:
             values["api_key"] = _api_key_from_auth(params["auth"], values.get("api_key"))
-        for key in ("timeout", "flush_timeout"):
+        for key in ("timeout", "flush_timeout", "retry_base", "retry_cap"):
             if key in values:
                 values[key] = float(values[key])
+        if "replay_limit" in values:
+            values["replay_limit"] = int(values["replay_limit"])
         if isinstance(values.get("asynchronous"), str):
             values["asynchronous"] = values["asynchronous"].strip().lower() in ("1", "true", "yes")
         return cls(**values)
 
 
+def classify(response: httpx.Response) -> Outcome:
+    """2xx delivered; our own 400 naming a field rejected; anything else pending (retry)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return DELIVERED
+    detail = f"HTTP {status}: {response.text[:300]}".replace("\n", " ")
+    if status == 400 and _names_a_field(response):
+        return Outcome("rejected", detail, status)
+    return Outcome("pending", detail, status)
+
+
+def _names_a_field(response: httpx.Response) -> bool:
+    """Our error shape: ``{"code": 400, "message": ..., "errors": [{"field": ..., ...}]}``.
+
+    A proxy's 400 (an HTML page, or JSON of another shape) is not a verdict on the event."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or body.get("code") != 400 or not isinstance(body.get("message"), str):
+        return False
+    errors = body.get("errors")
+    return isinstance(errors, list) and bool(errors) and all(
+        isinstance(e, dict) and isinstance(e.get("field"), str) and e["field"] for e in errors)
+
+
+class HttpSender:
+    """POST one event to ``lineage serve``; one keep-alive client per process."""
+
+    def __init__(self, url: str, endpoint: str = ENDPOINT, api_key: str | None = None, timeout: float = 5.0) -> None:
+        self.url = api_url(url, endpoint)
+        self.api_key = api_key
+        self.timeout = timeout
+        self._client: httpx.Client | None = None
+        self._pid = 0
+
+    def _http(self) -> httpx.Client:
+        if self._client is None or self._pid != os.getpid():  # a client inherited across fork is not reused
+            self._client = httpx.Client(timeout=self.timeout)
+            self._pid = os.getpid()
+        return self._client
+
+    def __call__(self, body: str) -> Outcome:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        try:
+            response = self._http().post(self.url, content=body.encode(), headers=headers)
+        except Exception as exc:  # any failure to talk to the server: pending
+            return Outcome("pending", f"{type(exc).__name__}: {exc}")
+        return classify(response)
+
+    def close(self) -> None:
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
+
+
 class SpoolingTransport(Transport):
-    """HTTP to ``lineage serve`` first; a local NDJSON spool whenever that fails."""
+    """Spool first, then HTTP to ``lineage serve``; replay what is pending once the server answers."""
 
     kind = "lineage_spool"
     config_class = SpoolingConfig
@@ -109,75 +169,125 @@ class SpoolingTransport(Transport):
     def __init__(self, config: SpoolingConfig) -> None:
         self.config = config
         self.spool_dir = Path(config.spool_dir).expanduser() if config.spool_dir else _default_spool_dir()
+        self.spool = Spool(self.spool_dir)
+        self.backoff = Backoff(self.spool_dir, config.retry_base, config.retry_cap)
+        self.sender = HttpSender(config.url, config.endpoint, config.api_key, config.timeout)
         self.delivered = 0
-        self.spooled = 0
-        self._client: httpx.Client | None = None
-        self._client_pid = 0
+        self.spooled = 0  # events left pending by this transport (in the spool, to be replayed)
+        self.rejected = 0
+        self.replayed = 0
+        # Events of this process left pending: its own spool file is locked against replayers,
+        # so the process retries them itself once the server answers again.
+        self._unsent: list[tuple[Entry, str]] = []
         self._queue: queue.SimpleQueue | None = None
         self._worker: threading.Thread | None = None
         self._worker_pid = 0
         self._lock = threading.Lock()
 
-    def _http(self) -> httpx.Client:
-        """One keep-alive client per process (a client inherited across ``fork`` is not reused)."""
-        if self._client is None or self._client_pid != os.getpid():
-            self._client = httpx.Client(timeout=self.config.timeout)
-            self._client_pid = os.getpid()
-        return self._client
-
     def emit(self, event: Any) -> None:
-        body = Serde.to_json(event)
+        try:
+            body = Serde.to_json(event)
+        except Exception:  # an event the client cannot serialise: nothing to keep, say so
+            log.error("OpenLineage event could not be serialised; dropped: %r", event, exc_info=True)
+            return
+        entry = self._write_ahead(body)
         if self.config.asynchronous and _async_is_safe():
-            self._enqueue(body)
+            self._enqueue(entry, body)
             return
-        self._deliver(body)
+        self._deliver(entry, body)
 
-    def _deliver(self, body: str) -> None:
-        reason, status = self._post(body)
-        if reason is None:
-            self.delivered += 1
-            return
-        self._spool(body, reason, rejected=status in REJECTED, unauthorized=status in UNAUTHORIZED)
-
-    def _post(self, body: str) -> tuple[str | None, int | None]:
-        """``(None, status)`` when delivered; otherwise why not, and the HTTP status if there was one."""
+    def _write_ahead(self, body: str) -> Entry | None:
         try:
-            headers = {"Content-Type": "application/json"}
-            if self.config.api_key:
-                headers["Authorization"] = f"Bearer {self.config.api_key}"
-            url = api_url(self.config.url, self.config.endpoint)
-            response = self._http().post(url, content=body.encode(), headers=headers)
-        except Exception as exc:  # any failure to talk to the server means: spool it
-            return f"{type(exc).__name__}: {exc}", None
-        if 200 <= response.status_code < 300:
-            return None, response.status_code
-        detail = response.text[:300].replace("\n", " ")
-        return f"HTTP {response.status_code}: {detail}", response.status_code
+            return self.spool.append(body)
+        except Exception as exc:  # full or read-only disk: still try to send it
+            log.error("cannot write the lineage spool in %s (%s); sending without it", self.spool_dir, exc)
+            return None
 
-    def _spool(self, body: str, reason: str, *, rejected: bool, unauthorized: bool = False) -> None:
-        kind = "rejected" if rejected else "pending"
-        path = self.spool_dir / f"{kind}-{datetime.now(timezone.utc):%Y%m%d}.ndjson"
+    def _deliver(self, entry: Entry | None, body: str) -> None:
         try:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            _append_line(path, body)
+            if entry is not None and not self.backoff.due():
+                self.spooled += 1  # backing off: the event waits in the spool for a replay
+                self._keep_unsent(entry, body)
+                return
+            outcome = self.sender(body)
+            if outcome.delivered:
+                self.delivered += 1
+                if entry is not None:
+                    self.spool.resolved(entry)
+                self.backoff.succeeded()
+                self._retry_unsent()
+                self._replay_some()
+                return
+            if outcome.rejected:
+                self.rejected += 1
+                self._put_aside(entry, body, outcome)
+                return
+            self.backoff.failed()
+            self.spooled += 1
+            self._keep_unsent(entry, body)
+            if entry is None:
+                log.error("OpenLineage event could neither be delivered (%s) nor spooled to %s; event: %s",
+                          outcome.reason, self.spool_dir, body)
+            elif outcome.status in (401, 403):
+                log.warning("lineage server refused the transport's token (%s); event kept in %s — configure a valid "
+                            "emitter token (api_key); `lineage spool replay` sends it", outcome.reason, entry.path)
+            else:
+                log.warning("lineage server unavailable (%s); event kept in %s — replayed at the next emit or by "
+                            "`lineage spool replay`", outcome.reason, entry.path)
+        except Exception:  # emission never fails a task
+            log.error("lineage transport failed on an event; it stays in the spool if it got there: %s", body, exc_info=True)
+
+    def _put_aside(self, entry: Entry | None, body: str, outcome: Outcome) -> None:
+        try:
+            where = put_aside(self.spool_dir, "rejected", body.encode(), outcome.reason)
+            if entry is not None:
+                self.spool.resolved(entry)
+            log.warning("lineage server rejected the event (%s); kept in %s for inspection", outcome.reason, where)
         except Exception:
-            log.error("OpenLineage event could neither be delivered (%s) nor spooled to %s; event: %s", reason, path, body, exc_info=True)
+            log.error("lineage server rejected the event (%s) and it could not be put aside: %s", outcome.reason, body)
+
+    def _keep_unsent(self, entry: Entry | None, body: str) -> None:
+        with self._lock:
+            if entry is not None and len(self._unsent) < MAX_UNSENT:  # beyond that, the spool file has them
+                self._unsent.append((entry, body))
+
+    def _retry_unsent(self) -> None:
+        """Resend this process's pending events (at most ``replay_limit``), oldest first."""
+        with self._lock:
+            batch, self._unsent = self._unsent[: self.config.replay_limit], self._unsent[self.config.replay_limit:]
+        for i, (entry, body) in enumerate(batch):
+            outcome = self.sender(body)
+            if outcome.delivered:
+                self.spool.resolved(entry)
+                self.spooled -= 1
+                self.delivered += 1
+            elif outcome.rejected:
+                self.spooled -= 1
+                self.rejected += 1
+                self._put_aside(entry, body, outcome)
+            else:  # down again: keep the rest, in order
+                self.backoff.failed()
+                with self._lock:
+                    self._unsent[:0] = batch[i:]
+                return
+
+    def _replay_some(self) -> None:
+        """Bounded replay of other processes' pending events, once the server has just answered."""
+        if self.config.replay_limit <= 0:
             return
-        self.spooled += 1
-        if unauthorized:
-            log.warning(
-                "lineage server refused the transport's token (%s); event kept in %s — configure a valid emitter token "
-                "(api_key) and replay with `LINEAGE_TOKEN=... lineage ingest %s`", reason, path, path
-            )
-        elif rejected:
-            log.warning("lineage server rejected the event (%s); kept in %s for inspection", reason, path)
-        else:
-            log.warning(
-                "lineage server unavailable (%s); event spooled to %s — replay with `lineage ingest %s`", reason, path, path
-            )
+        try:
+            result = replay(self.spool_dir, self.sender, limit=self.config.replay_limit)
+        except Exception:
+            log.warning("lineage spool replay failed; `lineage spool replay` retries it", exc_info=True)
+            return
+        self.replayed += result.delivered
+        if result.stopped is not None:
+            self.backoff.failed()
+        if result.malformed:
+            log.warning("lineage spool: malformed line(s) put aside in %s: %s", self.spool_dir, ", ".join(result.malformed))
 
     # -- asynchronous delivery ----------------------------------------------------------------
-    def _enqueue(self, body: str) -> None:
+    def _enqueue(self, entry: Entry | None, body: str) -> None:
         with self._lock:
             if self._worker is None or self._worker_pid != os.getpid():  # first use in this process
                 self._queue = queue.SimpleQueue()
@@ -188,38 +298,30 @@ class SpoolingTransport(Transport):
                 # provider's DAG-event pool) run only their own finalizers. Register with both.
                 atexit.register(self.close)
                 multiprocessing.util.Finalize(None, self.close, exitpriority=100)
-        self._queue.put(body)  # type: ignore[union-attr]
+        self._queue.put((entry, body))  # type: ignore[union-attr]
 
     def _drain(self, q: queue.SimpleQueue) -> None:
         while True:
-            body = q.get()
-            if body is None:
+            item = q.get()
+            if item is None:
                 return
-            try:
-                self._deliver(body)
-            except Exception:  # the worker must outlive any single event
-                log.error("lineage transport worker failed on an event: %s", body, exc_info=True)
+            self._deliver(*item)
 
     def close(self, timeout: float = -1) -> bool:
-        """Flush queued events (up to ``flush_timeout``), spool whatever is left, close HTTP."""
+        """Wait up to ``flush_timeout`` for queued events; what is left stays in the spool."""
         worker, q = self._worker, self._queue
+        finished = True
         if worker is not None and q is not None and self._worker_pid == os.getpid():
             self._worker = None
             q.put(None)
             worker.join(self.config.flush_timeout if timeout is None or timeout < 0 else timeout)
-            left = []
-            while True:
-                try:
-                    body = q.get_nowait()
-                except queue.Empty:
-                    break
-                if body is not None:
-                    left.append(body)
-            for body in left:  # not delivered in time: never dropped, spooled
-                self._spool(body, "not delivered before the process exited", rejected=False)
-        if self._client is not None and self._client_pid == os.getpid():
-            self._client.close()
-        self._client = None
+            finished = not worker.is_alive()
+            if not finished:
+                log.warning("lineage transport: events not delivered within %.1fs stay in %s for replay",
+                            self.config.flush_timeout, self.spool_dir)
+        if finished:  # a worker still running may yet mark its event: leave it the spool and client
+            self.spool.close()
+            self.sender.close()
         return True
 
     def __str__(self) -> str:
@@ -261,57 +363,8 @@ def _default_spool_dir() -> Path:
     return Settings().spool_dir
 
 
-def _append_line(path: Path, line: str) -> None:
-    """Append one line under an exclusive lock: tasks in many processes share one spool file."""
-    data = (line.rstrip("\n") + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
 def pending_files(spool_dir: Path) -> list[Path]:
-    return sorted(spool_dir.glob("pending-*.ndjson"))
+    return sorted(Path(spool_dir).glob("pending-*.ndjson"))
 
 
-def claim_pending(spool_dir: Path) -> list[Path]:
-    """Rename every pending file to ``*.replaying`` (under its lock) and return the claimed files.
-
-    Writers open the spool by name for each event, so once a file is renamed new events start a
-    fresh pending file; taking the lock first means no half-written line is claimed.
-    """
-    claimed = []
-    for path in pending_files(spool_dir):
-        target = path.with_suffix(".replaying")
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if target.exists():  # an earlier replay was interrupted: keep both, in order
-                with target.open("ab") as out, path.open("rb") as src:
-                    out.write(src.read())
-                path.unlink()
-            else:
-                path.rename(target)
-        finally:
-            os.close(fd)
-        claimed.append(target)
-    claimed.extend(p for p in sorted(spool_dir.glob("*.replaying")) if p not in claimed)
-    return claimed
-
-
-def mark_replayed(path: Path) -> Path:
-    """Move a replayed file to ``spool/replayed/`` so the next replay does not send it again."""
-    done = path.parent / "replayed"
-    done.mkdir(exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    target = done / f"{path.stem}-{stamp}.ndjson"
-    path.rename(target)
-    return target
-
-
-def count_lines(path: Path) -> int:
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
+__all__ = ["HttpSender", "SpoolingConfig", "SpoolingTransport", "classify", "count_lines", "pending_files"]

@@ -28,7 +28,11 @@ Contracts
     ``POST /api/v1/contracts/expire``       → ``{"expired": [ID, ...]}``
 
 Gate (:data:`gate_router`, to be included beside :data:`router`)
-    ``POST /api/v1/gate/check``  ``{"job", "purpose", "inputs": [...]}`` → the decision (200 either way)
+    ``POST /api/v1/gate/check``  ``{"job", "purpose", "inputs": [...], "validate_on_worker"?}`` → the decision
+                                 (200 either way; with ``validate_on_worker`` an allowed one is not
+                                 final and carries the ``plan`` of suites to run)
+    ``POST /api/v1/gate/complete`` ``{"job", "purpose", "inputs", "validated", "validations"}`` → the final,
+                                 recorded decision with the worker's GX results
     ``GET  /api/v1/gate/decisions[?job=NS:NAME&limit=N]``
 """
 
@@ -85,6 +89,28 @@ class GateRequest(BaseModel):
     job: str = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
     purpose: str = Field(..., min_length=1, description="Fides data-use key, e.g. train_ai_system.")
     inputs: list[str] = Field(..., description="Input datasets, dataset:NAMESPACE:NAME.")
+    validate_on_worker: bool = Field(
+        False, description="The caller validates the data itself: an allowed answer is not final (`final: false`) and "
+                           "carries the `plan` (suites per input); send the results to /api/v1/gate/complete.")
+
+
+class ReportedValidation(BaseModel):
+    dataset: str = Field(..., min_length=1, description="The input validated, as in the plan.")
+    suite: str = Field(..., min_length=1, description="The suite's name, as in the plan.")
+    contract: str | None = Field(None, description="id@version of the contract the suite came from.")
+    success: bool
+    results: list[dict[str, Any]] = Field(..., max_length=10_000, description="Per expectation, as the GX runner summarises it.")
+    seconds: float = Field(0.0, ge=0)
+
+
+class GateCompletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job: str = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
+    purpose: str = Field(..., min_length=1)
+    inputs: list[str] = Field(..., description="Input datasets, as in the check.")
+    validated: list[str] = Field(..., description="The inputs the worker had data for and validated.")
+    validations: list[ReportedValidation] = Field(..., max_length=1000)
 
 
 @router.post("", status_code=201, summary="Register a contract (ODCS v3 YAML or JSON body)")
@@ -187,8 +213,33 @@ def gate_check(request: Request, body: GateRequest, db: Database = Depends(get_d
     from lineage.gate.service import check_gate
 
     # Refusals the store cannot take yet wait under this server's own LINEAGE_HOME.
-    decision = check_gate(db, body.job, body.purpose, body.inputs, pending_dir=pending.directory(request.app.state.settings.home))
-    return {**decision.as_dict(), "text": decision.render(), "facets": input_facets(decision)}
+    deferred: dict[str, Any] | None = {} if body.validate_on_worker else None
+    decision = check_gate(db, body.job, body.purpose, body.inputs, pending_dir=pending.directory(request.app.state.settings.home),
+                          deferred=deferred)
+    answer = {**decision.as_dict(), "text": decision.render(), "facets": input_facets(decision), "final": True}
+    if deferred is not None and "plan" in deferred:
+        answer.update(final=False, plan=deferred["plan"])
+    return answer
+
+
+@gate_router.post("/complete", summary="Record the gate's final decision with the worker's validation results",
+                  dependencies=[Depends(require(*GATE_CHECK))])
+def gate_complete(request: Request, body: GateCompletion, db: Database = Depends(get_db)) -> dict[str, Any]:
+    """The contracts are checked afresh (they may have changed since the check); the worker's
+    results are combined with that decision, which is recorded and returned (``final: true``)."""
+    from lineage.gate import pending
+    from lineage.gate.facets import input_facets
+    from lineage.gate.service import check_gate, dataset_id
+
+    inputs = {dataset_id(i) for i in body.inputs}
+    for field, values in (("validated", body.validated), ("validations.dataset", [v.dataset for v in body.validations])):
+        for value in values:
+            if dataset_id(value) not in inputs:
+                raise BadRequest(field, f"`{value}` is not one of the inputs")
+    reported = [{**v.model_dump(), "dataset": dataset_id(v.dataset)} for v in body.validations]
+    decision = check_gate(db, body.job, body.purpose, body.inputs, pending_dir=pending.directory(request.app.state.settings.home),
+                          reported=(body.validated, reported))
+    return {**decision.as_dict(), "text": decision.render(), "facets": input_facets(decision), "final": True}
 
 
 @gate_router.get("/decisions", summary="Recent gate decisions, newest first", dependencies=[Depends(require(*DECISION_LOG))])

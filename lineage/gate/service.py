@@ -113,30 +113,63 @@ def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date |
     return decision, by_id
 
 
-def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -> list[Validation]:
-    from lineage.contracts.compile import PROVENANCE_COLUMN, PROVENANCE_SUITE, compile_terms, suite_name
-    from lineage.gate import runner
+def validation_plan(decision: Decision, contracts: dict) -> dict[str, dict[str, Any]]:
+    """For each input: the contract ids its rows may name (``approved``) and the compiled suites
+    of *every* contract covering it (``suites``: ``{"suite", "contract"}``).  What
+    :func:`_validations` runs here, and what a worker runs where the data is (``/api/v1/gate``)."""
+    from lineage.contracts.compile import compile_terms, suite_name
 
-    results = []
+    plan: dict[str, dict[str, Any]] = {}
     for inp in decision.inputs:
-        frame = data.get(inp)
-        if frame is None:
-            continue
         # Rows may carry the id of any contract that permitted a dataset on this input's upstream.
         approved = sorted({decision.passed_by[s].split("@")[0] for s in decision.checked.get(inp, ()) if s in decision.passed_by})
-        suites: list[tuple[dict, str | None]] = []
+        suites: list[dict[str, Any]] = []
         node = _node(inp)
         # Every covering contract's suite runs (deny wins for data too): one contract's lax
         # schema must not stand in for another's stricter one on the same dataset.
         for state in contracts.get(inp, ()):
             link = next((d for d in state.terms.datasets if _nfc(d.namespace, d.name) == _nfc(node.namespace, node.name)), None)
             if link and link.schema:
-                suites.append((compile_terms(state.terms, state.sha256)[suite_name(state.id, link.schema)], state.ref))
+                suites.append({"suite": compile_terms(state.terms, state.sha256)[suite_name(state.id, link.schema)], "contract": state.ref})
+        plan[inp] = {"approved": approved, "suites": suites}
+    return plan
+
+
+def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -> list[Validation]:
+    from lineage.contracts.compile import PROVENANCE_COLUMN, PROVENANCE_SUITE
+    from lineage.gate import runner
+
+    results = []
+    for inp, step in validation_plan(decision, contracts).items():
+        frame = data.get(inp)
+        if frame is None:
+            continue
+        suites = [(s["suite"], s["contract"]) for s in step["suites"]]
         if not suites and PROVENANCE_COLUMN in _columns(frame):
             suites.append((PROVENANCE_SUITE, None))
         for suite, ref in suites:
-            results.append(runner.validate(inp, frame, suite, approved, ref))
+            results.append(runner.validate(inp, frame, suite, step["approved"], ref))
     return results
+
+
+def reported_validations(decision: Decision, contracts: dict, validated: Sequence[str], reported: Sequence[Mapping[str, Any]]) -> list[Validation]:
+    """A worker's GX results as :class:`Validation`\ s, checked against the plan: every planned
+    suite of every input the worker had data for must be reported, or it counts as failed (the
+    gate fails closed); a suite counts as passed only if it and every one of its results did."""
+    plan = validation_plan(decision, contracts)
+    out: list[Validation] = []
+    for v in reported:
+        results = tuple(dict(r) for r in v.get("results", ()))
+        success = v.get("success") is True and all(r.get("success") is True for r in results)
+        out.append(Validation(dataset=v["dataset"], suite=v["suite"], contract=v.get("contract"), success=success,
+                              results=results, seconds=float(v.get("seconds") or 0.0)))
+    for inp in validated:
+        for step in plan.get(inp, {}).get("suites", ()):
+            name = step["suite"]["name"]
+            if not any(v.dataset == inp and v.suite == name for v in out):
+                out.append(Validation(dataset=inp, suite=name, contract=step["contract"], success=False, results=(
+                    {"type": "suite_not_reported", "success": False, "check": "the worker reported no result for this suite"},)))
+    return out
 
 
 def _nfc(*parts: str) -> tuple[str, ...]:
@@ -160,6 +193,8 @@ def check_gate(
     today: dt.date | None = None,
     connect_timeout: float = 5.0,
     pending_dir: Path | None = None,
+    deferred: dict[str, Any] | None = None,
+    reported: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None,
 ) -> Decision:
     """May ``job`` read ``inputs`` for ``purpose``?  See the module docstring; never raises on a refusal.
 
@@ -193,6 +228,12 @@ def check_gate(
             decision, contracts = decide(conn, job, purpose, inputs, today)
             if decision.allowed and frames:
                 decision = decision.with_validations(_validations(decision, contracts, frames))
+            if decision.allowed and reported is not None:
+                validated = [dataset_id(i) for i in reported[0]]
+                decision = decision.with_validations(reported_validations(decision, contracts, validated, reported[1]))
+            if deferred is not None and decision.allowed:
+                deferred["plan"] = validation_plan(decision, contracts)
+                return decision  # not final: recorded when the worker reports its validations
             record(conn, decision)
         return decision
     except StoreUnavailable as exc:

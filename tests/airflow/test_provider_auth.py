@@ -82,16 +82,13 @@ def test_provider_reads_transport_and_token_from_an_airflow_connection(live_serv
 
 
 def test_a_wrong_token_in_the_connection_fails_no_task_and_loses_no_event(live_server, db, settings, airflow_home, probe_dags, tokens):
-    from lineage.airflow.transport import claim_pending
-    from lineage.config import Settings
-    from lineage.ingest_file import ingest_file
+    from lineage.airflow.spool import replay, status
+    from lineage.airflow.transport import HttpSender
 
     wrong = "lin_000000000000_" + "y" * 43
     _run(settings, _connection_env(settings, live_server, airflow_home, probe_dags, wrong), "wrong-token")
     assert _probe_events(db) == []
-    files = claim_pending(settings.spool_dir)
-    assert files, "events refused for their token must wait in the pending spool"
-    good = Settings(home=settings.home, url=live_server.url, token=tokens("airflow-fixed", "emitter"))
-    for path in files:
-        assert ingest_file(path, good, quiet=True).rejected == []
+    assert status(settings.spool_dir).pending >= 2, "events refused for their token must wait in the pending spool"
+    result = replay(settings.spool_dir, HttpSender(live_server.url, api_key=tokens("airflow-fixed", "emitter")))
+    assert (result.rejected, result.stopped, status(settings.spool_dir).pending) == (0, None, 0)
     assert _probe_events(db) == ["START", "COMPLETE"]

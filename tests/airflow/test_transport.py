@@ -16,14 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from openlineage.client.event_v2 import InputDataset, Job, Run, RunEvent, RunState
 
-from lineage.airflow.transport import (
-    SpoolingConfig,
-    SpoolingTransport,
-    claim_pending,
-    count_lines,
-    mark_replayed,
-    pending_files,
-)
+from lineage.airflow.spool import replay, status
+from lineage.airflow.transport import HttpSender, SpoolingConfig, SpoolingTransport, pending_files
 
 
 def _event(name: str = "job") -> RunEvent:
@@ -38,19 +32,19 @@ def _event(name: str = "job") -> RunEvent:
 
 
 class _FakeServer:
-    """Answers every POST with ``status`` and keeps the bodies it received."""
+    """Answers every POST with ``status`` (and ``body``) and keeps the bodies it received."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, body: bytes = b"{}") -> None:
         received = self.received = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, json.loads(body)))
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, json.loads(data)))
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
@@ -64,9 +58,14 @@ class _FakeServer:
         self.httpd.server_close()
 
 
+OUR_400 = json.dumps({"code": 400, "message": "eventTime: not a date-time",
+                      "errors": [{"field": "eventTime", "reason": "not a date-time"}]}).encode()
+
+
 @pytest.fixture
 def fake_server(request):
-    server = _FakeServer(getattr(request, "param", 201))
+    param = getattr(request, "param", 201)
+    server = _FakeServer(*param) if isinstance(param, tuple) else _FakeServer(param)
     yield server
     server.close()
 
@@ -83,7 +82,8 @@ def test_delivers_to_the_lineage_endpoint(fake_server, tmp_path):
     path, body = fake_server.received[0]
     assert path == "/api/v1/lineage"
     assert body["job"]["name"] == "a"
-    assert not (tmp_path / "spool").exists()
+    t.close()
+    assert status(tmp_path / "spool").pending == 0 and pending_files(tmp_path / "spool") == []
 
 
 def test_spools_when_the_server_is_down(tmp_path):
@@ -102,11 +102,27 @@ def test_spools_server_errors_as_pending(fake_server, tmp_path):
     assert len(pending_files(tmp_path / "spool")) == 1
 
 
-@pytest.mark.parametrize("fake_server", [400], indirect=True)
-def test_keeps_rejected_events_apart(fake_server, tmp_path):
-    _transport(fake_server.url, tmp_path / "spool").emit(_event())
-    assert pending_files(tmp_path / "spool") == []
-    assert len(list((tmp_path / "spool").glob("rejected-*.ndjson"))) == 1
+@pytest.mark.parametrize("fake_server", [(400, OUR_400)], indirect=True)
+def test_our_servers_400_naming_a_field_is_rejected_and_put_aside(fake_server, tmp_path):
+    t = _transport(fake_server.url, tmp_path / "spool")
+    t.emit(_event("bad"))
+    t.close()
+    s = status(tmp_path / "spool")
+    assert (s.pending, s.rejected, t.rejected) == (0, 1, 1)
+    [log] = (tmp_path / "spool").glob("rejected-*.log")
+    assert "eventTime" in log.read_text()
+
+
+@pytest.mark.parametrize("fake_server", [(400, b"<html>400 Bad Request (nginx)</html>"),
+                                         (400, b'{"error": "bad request"}'),
+                                         (400, b'{"code": 400, "message": "x", "errors": []}'),
+                                         (413, OUR_400.replace(b'"code": 400', b'"code": 413'))], indirect=True)
+def test_a_400_or_413_not_in_our_shape_stays_pending(fake_server, tmp_path):
+    t = _transport(fake_server.url, tmp_path / "spool")
+    t.emit(_event("proxied"))
+    t.close()
+    s = status(tmp_path / "spool")
+    assert (s.pending, s.rejected) == (1, 0)
 
 
 def test_never_raises_even_when_the_spool_cannot_be_written(tmp_path, caplog):
@@ -135,22 +151,10 @@ def test_concurrent_writers_never_interleave_lines(tmp_path):
     for p in procs:
         p.start()
     for p in procs:
-        p.join(30)
-    [path] = pending_files(spool)
-    lines = path.read_text().splitlines()
-    assert len(lines) == 100
+        p.join(60)
+    lines = [line for path in pending_files(spool) for line in path.read_text().splitlines()]
+    assert len(lines) == 100 and status(spool).pending == 100
     assert all(json.loads(line)["eventType"] == "START" for line in lines)
-
-
-def test_claim_and_mark_replayed(tmp_path):
-    spool = tmp_path / "spool"
-    _emit_many(str(spool), 3)
-    claimed = claim_pending(spool)
-    assert [p.suffix for p in claimed] == [".replaying"] and pending_files(spool) == []
-    _emit_many(str(spool), 1)  # a writer after the claim starts a fresh pending file
-    assert count_lines(claimed[0]) == 3 and len(pending_files(spool)) == 1
-    done = mark_replayed(claimed[0])
-    assert done.parent.name == "replayed" and not claimed[0].exists()
 
 
 def test_delivers_to_the_real_server(live_server, db, tmp_path, tokens):
@@ -183,7 +187,7 @@ def test_asynchronous_delivery_is_flushed_on_close(fake_server, tmp_path):
         t.emit(_event(f"a{i}"))
     t.close()
     assert sorted(b["job"]["name"] for _, b in fake_server.received) == sorted(f"a{i}" for i in range(20))
-    assert t.delivered == 20 and not (tmp_path / "spool").exists()
+    assert t.delivered == 20 and pending_files(tmp_path / "spool") == []
 
 
 def test_asynchronous_events_not_delivered_in_time_are_spooled(tmp_path):
@@ -199,9 +203,9 @@ def test_asynchronous_events_not_delivered_in_time_are_spooled(tmp_path):
             t.emit(_event(f"s{i}"))
         t.close()
         t.close()  # idempotent
-        names = {json.loads(line)["job"]["name"] for f in (tmp_path / "spool").glob("*.ndjson") for line in f.read_text().splitlines()}
-        # the event in flight when the flush timed out may be spooled by the worker a moment later
-        assert {f"s{i}" for i in range(1, 5)} <= names
+        # Every event, the one in flight when the flush timed out included, is in the spool.
+        assert sorted(_kept(tmp_path / "spool")) == [f"s{i}" for i in range(5)]
+        assert status(tmp_path / "spool").pending == 5
     finally:
         silent.close()
 
@@ -283,27 +287,20 @@ def test_a_token_scoped_to_another_namespace_is_kept_and_replays_with_the_right_
 
 @pytest.mark.parametrize("fake_server", [429, 503], indirect=True)
 def test_a_proxy_answering_429_or_503_is_spooled_and_replayed(fake_server, live_server, db, tmp_path, tokens):
-    from lineage.config import Settings
-    from lineage.ingest_file import ingest_file
-
     spool = tmp_path / "spool"
     t = _transport(fake_server.url, spool, api_key=tokens("airflow", "emitter"))
     t.emit(_event("p1"))
-    t.emit(_event("p2"))
-    assert len(fake_server.received) == 2 and t.spooled == 2
+    t.emit(_event("p2"))  # within the backoff after the first refusal: spooled, not sent
+    assert len(fake_server.received) == 1 and t.spooled == 2
     assert _kept(spool) == ["p1", "p2"] and not list(spool.glob("rejected-*"))
-    good = Settings(home=tmp_path / "home", url=live_server.url, token=tokens("replayer", "emitter"))
-    for path in claim_pending(spool):
-        assert ingest_file(path, good, quiet=True).stored == 2
-        mark_replayed(path)
+    t.close()
+    result = replay(spool, HttpSender(live_server.url, api_key=tokens("replayer", "emitter")))
+    assert (result.delivered, result.stopped, status(spool).pending) == (2, None, 0)
     assert _stored(db) == ["p1", "p2"]
 
 
 def test_a_token_revoked_mid_run_keeps_the_rest_and_a_new_token_replays_them(live_server, db, tmp_path, tokens):
     import httpx
-
-    from lineage.config import Settings
-    from lineage.ingest_file import ingest_file
 
     admin = tokens("admin", "admin")
     spool = tmp_path / "spool"
@@ -318,10 +315,9 @@ def test_a_token_revoked_mid_run_keeps_the_rest_and_a_new_token_replays_them(liv
     assert (t.delivered, t.spooled) == (2, 2)
     assert _kept(spool) == ["after-1", "after-2"]
 
-    new = Settings(home=tmp_path / "home", url=live_server.url, token=tokens("airflow-new", "emitter"))
-    for path in claim_pending(spool):
-        summary = ingest_file(path, new, quiet=True)
-        assert (summary.stored, summary.duplicates, summary.rejected) == (2, 0, [])
+    t.close()
+    result = replay(spool, HttpSender(live_server.url, api_key=tokens("airflow-new", "emitter")))
+    assert (result.delivered, result.rejected, result.stopped) == (2, 0, None)
     assert _stored(db) == ["after-1", "after-2", "before-1", "before-2"]
 
 

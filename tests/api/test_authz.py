@@ -61,6 +61,7 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/contracts/{contract_id}/revoke"): {"steward"},
     ("POST", "/api/v1/contracts/expire"): {"steward"},
     ("POST", "/api/v1/gate/check"): {"emitter", "steward"},
+    ("POST", "/api/v1/gate/complete"): {"emitter", "steward"},
     ("GET", "/api/v1/gate/decisions"): {"auditor", "steward"},
     ("POST", "/api/v1/governance/ties"): {"admin"},
     ("GET", "/api/v1/governance/ties"): {"admin", "auditor"},
