@@ -76,16 +76,16 @@ def _expected_dags() -> dict[str, str]:
             love.dag_ids[2]: "failed"}
 
 
-def _lineage_cli(args: list[str], server: harness.LineageServer, token: str, home: Path) -> str:
+def _lineage_cli(args: list[str], server: harness.LineageServer, token: str, home: Path) -> subprocess.CompletedProcess:
     env = harness.base_env({"LINEAGE_URL": server.url, "LINEAGE_TOKEN": token, "LINEAGE_HOME": str(home)})
     done = subprocess.run(["lineage", *args], env=env, cwd=home, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (args, done.stdout, done.stderr)
-    return done.stdout
+    return done
 
 
 def _create_token(server, admin: str, home: Path, name: str, role: str, *extra: str) -> str:
     out = _lineage_cli(["tokens", "create", name, "--principal", "airflow", "--role", role, *extra], server, admin, home)
-    return out.strip().splitlines()[-1]  # the token is printed once, on the last line
+    return out.stdout.strip().splitlines()[-1]  # the token is printed once, on the last line
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def deployment(pg_root, tmp_path_factory):
             conn.commit()
         # The documented commands: an emitter token for the transport, a token for the gate.
         emitter = _create_token(server, admin, root, "airflow-prod", "emitter", "--namespace", NAMESPACE)
-        gate = _create_token(server, admin, root, "airflow-gate", "emitter")  # TODO(h9a): the gate-check role
+        gate = _create_token(server, admin, root, "airflow-gate", "emitter", "--namespace", NAMESPACE)
 
         # The example pipeline's set-up: the partners' drops, and the contracts approved by people.
         demo_home = root / "demo"
@@ -235,12 +235,17 @@ def _ids(datasets: list[dict]) -> list[str]:
 
 
 def _spooled(spool: Path, kind: str = "pending") -> list[dict]:
-    """Events waiting in the spool (``kind``: pending or rejected)."""
+    """Events in the spool: ``pending`` (written, not yet acknowledged by the server), or put
+    aside as ``rejected`` or ``malformed``."""
+    from lineage.airflow.spool import DONE_SUFFIX, line_key
+
     out = []
-    for path in sorted(spool.glob(f"{kind}-*")):
-        for line in path.read_text().splitlines():
-            if line.strip():
-                out.append(json.loads(line))
+    for path in sorted(spool.glob(f"{kind}-*.ndjson")):
+        marks = path.with_name(path.name + DONE_SUFFIX)
+        done = set(marks.read_text().split()) if kind == "pending" and marks.exists() else set()
+        for line in path.read_bytes().splitlines():
+            if line.strip() and line_key(line) not in done:
+                out.append(json.loads(line) if kind != "malformed" else line)
     return out
 
 
@@ -325,21 +330,15 @@ def test_the_models_upstream_reaches_the_partner_drop(deployment):
 
 def test_nothing_is_left_in_the_spool(deployment):
     _wait_for_events(deployment, deployment.runs)
-    assert _spooled(deployment.spool) == [] and _spooled(deployment.spool, "rejected") == []
+    assert [_spooled(deployment.spool, kind) for kind in ("pending", "rejected", "malformed")] == [[], [], []]
 
 
 # -- the lineage server goes away -------------------------------------------------------------
 
 
-def _replay(deployment: Deployment) -> None:
-    """Replay the spool as the docs say (an emitter token, the server's URL)."""
-    # TODO(h9a): `lineage spool replay` once it exists; until then the documented ingest loop.
-    for path in sorted(deployment.spool.glob("pending-*.ndjson")):
-        claimed = path.with_suffix(".replaying")
-        path.rename(claimed)
-        _lineage_cli(["ingest", str(claimed), "--url", deployment.server.url], deployment.server, deployment.emitter_token, deployment.root)
-        (deployment.spool / "replayed").mkdir(exist_ok=True)
-        claimed.rename(deployment.spool / "replayed" / claimed.name)
+def _replay(deployment: Deployment) -> subprocess.CompletedProcess:
+    """``lineage spool replay`` as the docs say: the spool directory, the server, an emitter token."""
+    return _lineage_cli(["spool", "replay", "--dir", str(deployment.spool)], deployment.server, deployment.emitter_token, deployment.root)
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +362,8 @@ def outage(deployment):
         time.sleep(0.5)
     spooled = _spooled(deployment.spool)
     deployment.server.start()
-    _replay(deployment)
+    replayed = _replay(deployment)
+    print(replayed.stderr)
     return run, spooled, _wait_for_events(deployment, [run])
 
 
