@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lineage.airflow import runner  # noqa: E402
-from lineage.airflow.drops import write_drop  # noqa: E402
-from lineage.airflow.pipeline import PARTNERS  # noqa: E402
+from lineage.example.drops import write_drop  # noqa: E402
+from lineage.example.pipeline import PARTNERS  # noqa: E402
 from lineage.config import Settings  # noqa: E402
 
 

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 
 from airflow.sdk import DAG, Asset
 
-from lineage.airflow.operators import CurateTrainingSetOperator
-from lineage.airflow.pipeline import CURATE_TASK, PARTNERS
+from lineage.example.operators import CurateTrainingSetOperator
+from lineage.example.pipeline import CURATE_TASK, PARTNERS
 
 for partner in PARTNERS.values():
     build_dag_id = partner.dag_ids[1]

@@ -2,7 +2,7 @@
 
 Scheduled on the training-set Asset that ``build_training_set__<partner>`` updates.  The
 contract gate runs first and fails closed: if the partner's contract does not permit
-``train_ai_system`` (or the registry cannot be reached) the run fails at the gate with the
+``train_ai_system`` (or the lineage server cannot be reached) the run fails at the gate with the
 reasons, and nothing is trained.  Otherwise scikit-learn trains on the curated features and
 the task reports ``curated:<partner>/smile_training_set`` -> ``models:<partner>/smile-classifier``
 and its model card.
@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from airflow.sdk import DAG, Asset
 
 from lineage.airflow.gate import ContractGateOperator
-from lineage.airflow.operators import TrainModelOperator
-from lineage.airflow.pipeline import GATE_TASK, PARTNERS, TRAIN_TASK, TRAINING_PURPOSE
+from lineage.example.operators import TrainModelOperator
+from lineage.example.pipeline import GATE_TASK, PARTNERS, TRAIN_TASK, TRAINING_PURPOSE
 
 for partner in PARTNERS.values():
     train_dag_id = partner.dag_ids[2]
@@ -36,7 +36,7 @@ for partner in PARTNERS.values():
             job=f"{train_dag_id}.{TRAIN_TASK}",
             purpose=TRAINING_PURPOSE,
             inputs=[partner.training_set.id],
-            data={partner.training_set.id: partner.training_set},
+            data={partner.training_set.id: partner.training_set.resolved},  # the file, found when the task runs
         )
         train = TrainModelOperator(
             task_id=TRAIN_TASK,

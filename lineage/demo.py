@@ -3,7 +3,7 @@
 1. Generate two partners' drops (small, deterministic, no downloads) under ``LINEAGE_HOME``.
 2. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
    its events land in the spool.  Start ``lineage serve`` and replay the spool with
-   ``lineage ingest`` as Airflow (an ``emitter`` token scoped to the pipeline's namespace).
+   ``lineage spool replay`` as Airflow (an ``emitter`` token scoped to the pipeline's namespace).
 3. Source contracts, through the HTTP API as real principals: with the local admin token the
    demo creates API tokens for a requester (``data-requests@example.com``) and two stewards
    (``dpo@example.com``, ``privacy-counsel@example.com``); the requester registers the
@@ -20,7 +20,7 @@
 Running it again is safe: drops and contracts are idempotent (the same document registered
 again is a no-op, and only ``proposed`` contracts are approved), the people's tokens are kept
 under ``LINEAGE_HOME/tokens`` (mode 0600) and reused while they authenticate, Airflow's
-database is migrated once, each run gets new run ids, and the replayed spool is moved aside.
+database is migrated once, each run gets new run ids, and delivered events leave the spool.
 A server that is already running at ``LINEAGE_URL`` is reused and left running; one the demo
 started is stopped.  No token is ever printed.
 """
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lineage.airflow.pipeline import PARTNERS, Partner
+from lineage.example.pipeline import PARTNERS, Partner
 from pydantic import SecretStr
 
 from lineage.config import Settings, api_url
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"lineage demo — state under {home}, server at {settings.server_url}")
 
     from lineage.airflow import runner
-    from lineage.airflow.drops import write_drop
+    from lineage.example.drops import write_drop
 
     step(1, "Partner drops (generated, deterministic)")
     for p in PARTNERS.values():

@@ -45,7 +45,7 @@ def test_demo_tells_the_story_and_is_safe_to_rerun(tmp_path):
     for name in ("demo-requester", "demo-steward-dpo", "demo-steward-counsel"):
         assert (home / "tokens" / name).stat().st_mode & 0o077 == 0, "people's tokens are private to their owner"
     assert "event(s) waiting in" in first and "nothing was lost" in first
-    assert "stored, 0 duplicate, 0 rejected" in first
+    assert "delivered, 0 rejected, 0 malformed put aside, 0 still pending" in first
     assert "train_model__acme                success" in first
     assert "Training BLOCKED for train_model__lovematch.train" in first
     assert "[purpose_prohibited] contract `lovematch-photos@3` prohibits `train_ai_system`" in first

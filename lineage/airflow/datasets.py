@@ -1,100 +1,84 @@
-"""Turn the pipeline's datasets into OpenLineage input and output datasets with their facets.
+"""Datasets as OpenLineage input and output datasets with their facets: any team's, any namespace.
 
-An operator knows *which* datasets it reads and writes before it runs (a :class:`DatasetSpec`)
-and learns *what* they contain while it runs (an :class:`Observation`: columns, content
-version, row count, size).  :func:`input_dataset` and :func:`output_dataset` combine the two
-into ``openlineage.client.event_v2`` datasets carrying:
+An operator knows *which* datasets it reads and writes before it runs (a :class:`DatasetSpec`:
+namespace, name, and where its file is) and learns *what* they contain while it runs (an
+:class:`Observation`: columns, content version, row count, size).  :func:`input_dataset` and
+:func:`output_dataset` combine the two into ``openlineage.client.event_v2`` datasets carrying:
 
 * ``schema`` — column names and types (from the observation);
-* ``dataSource`` — the zone (namespace) and the ``file://`` URI of its root;
+* ``dataSource`` — the namespace and a URI (``source_uri``, else the file's directory);
 * ``version`` (datasetVersion) — a content hash, so the same bytes give the same version;
-* ``ownership`` — the partner and the platform team;
-* ``documentation`` — what the dataset is;
-* ``contract`` — the source contract that governs it (:class:`ContractDatasetFacet`, ours);
+* ``ownership`` — the owners given;
+* ``documentation`` — the description given;
+* ``contract`` — the source contract that governs it (:class:`~lineage.airflow.facets.ContractDatasetFacet`);
 * on outputs, ``outputStatistics`` — rows and bytes written.
 
 On START an operator has no observation yet for what it will write; facets that need one are
 simply left out.  Nothing here does I/O except :func:`observe_file`, which hashes a file.
-
-This module also defines the project's custom facets, plain attrs values like the client's
-generated ones, each with its own ``_schemaURL``: :class:`ContractDatasetFacet` (key
-``contract``) and :class:`ContractGateRunFacet` (key ``contractGate``, the gate's decision on a
-run, set by :class:`~lineage.airflow.gate.ContractGateOperator`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attr
-
 from openlineage.client.event_v2 import InputDataset, OutputDataset
 from openlineage.client.facet_v2 import (
+    dataset_version_dataset,
     datasource_dataset,
     documentation_dataset,
     output_statistics_output_dataset,
     ownership_dataset,
     schema_dataset,
 )
-from openlineage.client.facet_v2 import dataset_version_dataset
-from openlineage.client.generated.base import DatasetFacet, RunFacet
 
 from lineage import PRODUCER
-from lineage.airflow.pipeline import DatasetSpec
+from lineage.airflow.facets import ContractDatasetFacet, ContractGateRunFacet, contract_facet
+from lineage.events.ids import node_id
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_BASE = "https://lineage-ml.github.io/spec/facets/1-0-0"
+__all__ = ["ContractDatasetFacet", "ContractGateRunFacet", "DatasetSpec", "Observation", "contract_facet",
+           "input_dataset", "observe_file", "output_dataset"]
 
 
-@attr.define
-class ContractDatasetFacet(DatasetFacet):
-    """The source contract that governs a dataset (``facets.contract``)."""
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: its OpenLineage identity (``namespace``, ``name``) and, for a file, its ``path``."""
 
-    id: str
-    version: str | None = None
-    status: str | None = None
-    permittedPurposes: list[str] = attr.field(factory=list)  # noqa: N815 - OpenLineage casing
-    dataCategories: list[str] = attr.field(factory=list)  # noqa: N815
+    namespace: str
+    name: str
+    path: str | os.PathLike | None = None
+    description: str = ""
+    owners: tuple[str, ...] = ()  # e.g. ("team:ml-platform",): the part before ":" is the owner type
+    contract_id: str | None = None
+    source_uri: str | None = None  # the dataSource facet's URI; default: the file's directory
 
-    @staticmethod
-    def _get_schema() -> str:
-        return f"{SCHEMA_BASE}/ContractDatasetFacet.json#/$defs/ContractDatasetFacet"
+    @property
+    def id(self) -> str:
+        """``namespace:name``, the form the gate and the CLI take."""
+        return f"{self.namespace}:{self.name}"
 
+    @property
+    def node_id(self) -> str:
+        return node_id("dataset", self.namespace, self.name)
 
-@attr.define
-class ContractGateRunFacet(RunFacet):
-    """The contract gate's decision for one run (``run.facets.contractGate``)."""
+    @property
+    def asset_uri(self) -> str:
+        """URI of an Airflow Asset that can stand for this dataset in DAG scheduling."""
+        return f"lineage://{self.namespace}/{self.name}"
 
-    allowed: bool
-    purpose: str
-    inputs: list[str] = attr.field(factory=list)
-    reasons: list[str] = attr.field(factory=list)
-    decision: str = ""
+    def file(self) -> Path:
+        if self.path is None:
+            raise ValueError(f"dataset {self.id} has no path: give DatasetSpec(..., path=...) to observe its file")
+        return Path(self.path)
 
-    @staticmethod
-    def _get_schema() -> str:
-        return f"{SCHEMA_BASE}/ContractGateRunFacet.json#/$defs/ContractGateRunFacet"
-
-
-def contract_facet(contract: dict[str, Any] | None) -> dict[str, ContractDatasetFacet]:
-    """``{"contract": facet}`` from a partner's contract summary, or ``{}`` when it has none."""
-    if not contract:
-        return {}
-    return {
-        "contract": ContractDatasetFacet(
-            id=str(contract["id"]),
-            version=contract.get("version"),
-            status=contract.get("status"),
-            permittedPurposes=list(contract.get("purposes", [])),
-            dataCategories=list(contract.get("categories", [])),
-            producer=PRODUCER,
-        )
-    }
+    def at(self, path: str | os.PathLike) -> "DatasetSpec":
+        return replace(self, path=path)
 
 
 @dataclass(frozen=True)
@@ -138,15 +122,16 @@ def _ol_type(dtype: str) -> str:
     return "string"
 
 
-def _facets(spec: DatasetSpec, home: Path, seen: Observation | None, contracts: dict[str, dict] | None) -> dict:
-    facets: dict = {
-        "dataSource": datasource_dataset.DatasourceDatasetFacet(
-            name=spec.namespace, uri=spec.zone_root(home).resolve().as_uri(), producer=PRODUCER
-        ),
-        "ownership": ownership_dataset.OwnershipDatasetFacet(
-            owners=[ownership_dataset.Owner(name=o, type=o.split(":", 1)[0]) for o in spec.owners], producer=PRODUCER
-        ),
-    }
+def _facets(spec: DatasetSpec, seen: Observation | None, contracts: dict[str, dict] | None) -> dict:
+    facets: dict = {}
+    uri = spec.source_uri or (spec.file().resolve().parent.as_uri() if spec.path is not None else None)
+    if uri:
+        facets["dataSource"] = datasource_dataset.DatasourceDatasetFacet(name=spec.namespace, uri=uri, producer=PRODUCER)
+    if spec.owners:
+        facets["ownership"] = ownership_dataset.OwnershipDatasetFacet(
+            owners=[ownership_dataset.Owner(name=o, type=o.split(":", 1)[0] if ":" in o else None) for o in spec.owners],
+            producer=PRODUCER,
+        )
     if spec.description:
         facets["documentation"] = documentation_dataset.DocumentationDatasetFacet(description=spec.description, producer=PRODUCER)
     if spec.contract_id:
@@ -161,20 +146,14 @@ def _facets(spec: DatasetSpec, home: Path, seen: Observation | None, contracts: 
     return facets
 
 
-def input_dataset(
-    spec: DatasetSpec, home: Path, seen: Observation | None = None, contracts: dict[str, dict] | None = None
-) -> InputDataset:
-    return InputDataset(namespace=spec.namespace, name=spec.name, facets=_facets(spec, home, seen, contracts))
+def input_dataset(spec: DatasetSpec, seen: Observation | None = None, contracts: dict[str, dict] | None = None) -> InputDataset:
+    return InputDataset(namespace=spec.namespace, name=spec.name, facets=_facets(spec, seen, contracts))
 
 
-def output_dataset(
-    spec: DatasetSpec, home: Path, seen: Observation | None = None, contracts: dict[str, dict] | None = None
-) -> OutputDataset:
+def output_dataset(spec: DatasetSpec, seen: Observation | None = None, contracts: dict[str, dict] | None = None) -> OutputDataset:
     output_facets = {}
     if seen is not None and (seen.rows is not None or seen.size is not None):
         output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=seen.rows, size=seen.size, producer=PRODUCER
         )
-    return OutputDataset(
-        namespace=spec.namespace, name=spec.name, facets=_facets(spec, home, seen, contracts), outputFacets=output_facets
-    )
+    return OutputDataset(namespace=spec.namespace, name=spec.name, facets=_facets(spec, seen, contracts), outputFacets=output_facets)

@@ -7,11 +7,19 @@ Two halves:
   the OpenLineage provider sending through :class:`~lineage.airflow.transport.SpoolingTransport`
   with operator source code left out of events.  Airflow reads its configuration when it is
   first imported, so this environment is given to a *new* process.
-* ``python -m lineage.airflow.runner DAG_ID...`` is that process: it migrates the metadata
-  database once, loads the DAG files, runs each DAG with ``dag.test()`` in order, and writes a
-  JSON summary (state, seconds, task states, gate decisions) to ``--results``.  The demo, the
-  end-to-end test and the overhead benchmark all use it; Airflow's own log goes to the
-  process's stderr.
+* ``python -m lineage.airflow.runner DAG_ID...`` runs DAGs that way.  Typed in a shell, it
+  builds that environment from the lineage settings (``LINEAGE_HOME``, ``LINEAGE_URL``,
+  ``LINEAGE_TOKEN``), runs itself in a configured child, and prints the JSON summary (state,
+  seconds, task states, gate decisions); Airflow's log goes to ``LINEAGE_HOME/logs/runner.log``.
+  As that child (:func:`run`) it migrates the metadata database once, loads the DAG files, runs
+  each DAG with ``dag.test()`` in order, and writes the summary to ``--results``.  The demo, the
+  end-to-end test and the overhead benchmark all use it.
+
+Workers get the lineage server's URL and an API token (``LINEAGE_URL``, ``LINEAGE_TOKEN``: the
+transport's emitter token, which the gate may use too) and never the database's credentials:
+:func:`run` strips ``LINEAGE_DATABASE_URL`` and ``LINEAGE_MIGRATION_DATABASE_URL`` from what the
+child inherits.  The example pipeline's files live under ``LINEAGE_EXAMPLE_DATA`` (``data_root``,
+by default the lineage home), set here explicitly.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ def airflow_env(
     dags_folder: Path | None = None,
     namespace: str = NAMESPACE,
     airflow_home: Path | None = None,
+    data_root: Path | None = None,
 ) -> dict[str, str]:
     """Environment variables that configure Airflow for this project (merge into ``os.environ``)."""
     home = airflow_home or settings.home / "airflow"
@@ -72,11 +81,26 @@ def airflow_env(
         # keep-alive connection) is built once per task process, not once per event.
         "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "true",
         "LINEAGE_HOME": str(settings.home),
+        # The gate operator asks the server: its URL and a token with a role in GATE_CHECK.
         "LINEAGE_URL": server_url or settings.server_url,
+        "LINEAGE_EXAMPLE_DATA": str(data_root or settings.home),
     }
-    if settings.database_url is not None:
-        env["LINEAGE_DATABASE_URL"] = settings.database_url.get_secret_value()
+    if settings.token is not None:
+        env["LINEAGE_TOKEN"] = settings.token.get_secret_value()
     return env
+
+
+#: What an Airflow process must never inherit: the lineage database's credentials.
+DATABASE_VARIABLES = ("LINEAGE_DATABASE_URL", "LINEAGE_MIGRATION_DATABASE_URL")
+CHILD_MARK = "LINEAGE_AIRFLOW_RUNNER"
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """``os.environ`` overlaid with ``env``, minus the database's credentials."""
+    merged = {**os.environ, **env}
+    for name in DATABASE_VARIABLES:
+        merged.pop(name, None)
+    return merged
 
 
 def ensure_migrated(env: dict[str, str], log: Any = None) -> None:
@@ -88,7 +112,7 @@ def ensure_migrated(env: dict[str, str], log: Any = None) -> None:
     home.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        env={**os.environ, **env},
+        env=child_env(env),
         check=True,
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
@@ -113,7 +137,8 @@ def run(
         args.append("--warmup")
     with log_path.open("ab") as log:
         ensure_migrated(env, log)
-        proc = subprocess.run([*args, *dag_ids], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+        proc = subprocess.run([*args, *dag_ids], env={**child_env(env), CHILD_MARK: "1"}, stdout=log, stderr=subprocess.STDOUT,
+                              timeout=timeout)
     if not results.exists():
         raise RuntimeError(f"the Airflow runner exited with {proc.returncode} and no results; see {log_path}")
     return json.loads(results.read_text())
@@ -152,10 +177,22 @@ def _run_one(dag: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lineage.airflow.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("dag_ids", nargs="+")
-    parser.add_argument("--results", type=Path, required=True, help="Write a JSON summary here.")
+    parser.add_argument("--results", type=Path, help="Write the JSON summary here (default: print it).")
     parser.add_argument("--repeat", type=int, default=1, help="Run the whole list this many times.")
     parser.add_argument("--warmup", action="store_true", help="Run the whole list once, untimed, first.")
     args = parser.parse_args(argv)
+    if os.environ.get(CHILD_MARK) != "1":  # typed in a shell: configure Airflow, run in a child
+        settings = Settings()
+        summary = run(args.dag_ids, airflow_env(settings), log_path=settings.home / "logs" / "runner.log",
+                      repeat=args.repeat, warmup=args.warmup)
+        text = json.dumps(summary, indent=2, default=str)
+        if args.results:
+            args.results.write_text(text)
+        else:
+            print(text)
+        return 0 if "runs" in summary and all(r["state"] == "success" for r in summary["runs"]) else 1
+    if args.results is None:
+        parser.error("--results is required in the configured child")
 
     from lineage.airflow.gate import DECISIONS
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lineage.airflow.pipeline import PARTNERS
+from lineage.example.pipeline import PARTNERS
 
 PARSE = r"""
 import json, sys, time

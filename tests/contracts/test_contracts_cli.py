@@ -117,8 +117,8 @@ def test_compile_check(run):
 @pytest.mark.slow
 def test_gate_check_validates_data_files(run, db, tmp_path, server):
     _known_to_lineage(db)
-    from lineage.airflow.drops import generate_records
-    from lineage.airflow.pipeline import PARTNERS
+    from lineage.example.drops import generate_records
+    from lineage.example.pipeline import PARTNERS
 
     assert run("contracts", "register", ACME, token="tok-requester").returncode == 0
     assert run("contracts", "approve", "acme-stock-photos", token="tok-dpo").returncode == 0

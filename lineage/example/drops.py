@@ -1,4 +1,4 @@
-"""Deterministic demo data: the drops partners deliver into ``LINEAGE_HOME/drops``.
+"""Deterministic demo data: the drops partners deliver into ``<data root>/drops``.
 
 A drop is one CSV of photo records plus a ``manifest.json``.  Each record references an image
 (``image_uri``; the images themselves are not generated), names the contract it was received
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lineage.airflow.pipeline import Partner
+from lineage.example.pipeline import Partner
 
 EMBEDDING_DIM = 16
 AGE_RANGES = ["18-24", "25-34", "35-44", "45-54", "55+"]

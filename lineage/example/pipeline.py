@@ -1,5 +1,8 @@
 """The example ML pipeline as plain data: partners, zones and the datasets that flow between them.
 
+This is the demo's, not a library: ``lineage.airflow`` knows nothing of it.  The DAG files in
+``dags/``, :mod:`lineage.demo`, the tests and the benchmark build on it.
+
 A partner's drop moves through four zones, each an OpenLineage dataset namespace:
 
 ``partner-drops`` ──ingest──> ``raw-zone`` ──curate──> ``curated`` ──gate, train──> ``models``
@@ -8,32 +11,46 @@ Dataset names follow ``<partner>/<dataset>`` (``acme/photos``), so a dataset id 
 ``partner-drops:acme/photos`` and a node id like ``dataset:partner-drops:acme/photos``.
 
 Everything here is known at DAG parse time and cheap to import (no Airflow, no pandas): the
-DAG files build their tasks from it, the operators resolve it to files under
-``LINEAGE_HOME`` only when they run, and the demo and tests use it to know what to expect.
+DAG files build their tasks from it, the operators resolve it to files under the *data root*
+only when they run, and the demo and tests use it to know what to expect.  The data root is
+explicit configuration: the operators' ``data_root`` argument, else the environment variable
+``LINEAGE_EXAMPLE_DATA`` (:func:`data_root`); never guessed from ``LINEAGE_HOME``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lineage.events.ids import node_id
+
+DATA_ENV = "LINEAGE_EXAMPLE_DATA"
 
 DROPS = "partner-drops"
 RAW = "raw-zone"
 CURATED = "curated"
 MODELS = "models"
 
-# Where each zone lives under LINEAGE_HOME (the drop zone is where partners deliver).
+# Where each zone lives under the data root (the drop zone is where partners deliver).
 ZONE_DIRS = {DROPS: "drops", RAW: "lake/raw", CURATED: "lake/curated", MODELS: "lake/models"}
 
 TRAINING_PURPOSE = "train_ai_system"
 PLATFORM_OWNER = "team:ml-platform"
 
 
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The example's data root: ``explicit``, else ``$LINEAGE_EXAMPLE_DATA``; an error if neither."""
+    value = explicit or os.environ.get(DATA_ENV)
+    if not value:
+        raise ValueError(f"the example pipeline has no data root: set {DATA_ENV} on the workers (the directory holding "
+                         "drops/ and lake/) or pass data_root= to the operator")
+    return Path(value).expanduser()
+
+
 @dataclass(frozen=True)
-class DatasetSpec:
-    """One dataset of the pipeline: its OpenLineage identity and where its file lives."""
+class ZonedDataset:
+    """One dataset of the example: its OpenLineage identity and where its file lives under a data root."""
 
     namespace: str
     name: str
@@ -56,11 +73,22 @@ class DatasetSpec:
         """URI of the Airflow Asset that stands for this dataset in DAG scheduling."""
         return f"lineage://{self.namespace}/{self.name}"
 
-    def zone_root(self, home: Path) -> Path:
-        return home / ZONE_DIRS[self.namespace]
+    def zone_root(self, root: Path) -> Path:
+        return root / ZONE_DIRS[self.namespace]
 
-    def path(self, home: Path) -> Path:
-        return self.zone_root(home) / self.name / self.filename
+    def path(self, root: Path) -> Path:
+        return self.zone_root(root) / self.name / self.filename
+
+    def resolved(self) -> Path:
+        """The file under the configured data root (:func:`data_root`), resolved when called."""
+        return self.path(data_root())
+
+    def spec(self, root: Path):
+        """The generic :class:`~lineage.airflow.datasets.DatasetSpec` of this dataset under ``root``."""
+        from lineage.airflow.datasets import DatasetSpec
+
+        return DatasetSpec(self.namespace, self.name, path=self.path(root), description=self.description, owners=self.owners,
+                           contract_id=self.contract_id, source_uri=self.zone_root(root).resolve().as_uri())
 
 
 @dataclass(frozen=True)
@@ -78,8 +106,8 @@ class Partner:
     extra_owners: tuple[str, ...] = field(default=())
 
     @property
-    def drop(self) -> DatasetSpec:
-        return DatasetSpec(
+    def drop(self) -> ZonedDataset:
+        return ZonedDataset(
             DROPS,
             f"{self.name}/photos",
             "records.csv",
@@ -89,8 +117,8 @@ class Partner:
         )
 
     @property
-    def raw(self) -> DatasetSpec:
-        return DatasetSpec(
+    def raw(self) -> ZonedDataset:
+        return ZonedDataset(
             RAW,
             f"{self.name}/photos",
             "photos.csv",
@@ -100,8 +128,8 @@ class Partner:
         )
 
     @property
-    def training_set(self) -> DatasetSpec:
-        return DatasetSpec(
+    def training_set(self) -> ZonedDataset:
+        return ZonedDataset(
             CURATED,
             f"{self.name}/smile_training_set",
             "training_set.csv",
@@ -109,8 +137,8 @@ class Partner:
         )
 
     @property
-    def model(self) -> DatasetSpec:
-        return DatasetSpec(
+    def model(self) -> ZonedDataset:
+        return ZonedDataset(
             MODELS,
             f"{self.name}/smile-classifier",
             "model.joblib",
@@ -118,8 +146,8 @@ class Partner:
         )
 
     @property
-    def model_card(self) -> DatasetSpec:
-        return DatasetSpec(
+    def model_card(self) -> ZonedDataset:
+        return ZonedDataset(
             MODELS,
             f"{self.name}/smile-classifier/model-card",
             "model_card.md",
