@@ -52,7 +52,7 @@ class Deployment:
     server: harness.LineageServer
     airflow: harness.Airflow
     store_url: str  # the lineage store, as the server connects (app role)
-    store_secret: str  # the password in the server's database URL: must reach no Airflow process
+    store_secret: str  # a mark in the server's database URL: must reach no Airflow process
     store_db: str
     spool: Path
     demo_home: Path
@@ -103,10 +103,10 @@ def deployment(pg_root, tmp_path_factory):
     pid = os.getpid()
     store_db = f"lineage_sched_{pid}"
     urls = clone_database(pg_root, store_db, f"lineage_template_{pid}")
-    # Trust authentication ignores the password; it marks the store's URL so that a copy of it
-    # anywhere in an Airflow process's environment is found, however it was rewritten.
+    # A unique mark in the store's URL (harmless to any authentication method), so that a copy
+    # of it anywhere in an Airflow process's environment is found, however it was rewritten.
     store_secret = secrets.token_hex(16)
-    store_url = role_url(urls["app"], "lineage_app", store_db, password=store_secret)
+    store_url = urls["app"] + ("&" if "?" in urls["app"] else "?") + f"application_name=lineage-{store_secret}"
 
     # Airflow's metadata: its own role and database on the same server.
     af_role, af_password = f"airflow_meta_{pid}", secrets.token_hex(12)
@@ -174,6 +174,28 @@ def deployment(pg_root, tmp_path_factory):
         with psycopg.connect(pg_root, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{af_role}" WITH (FORCE)')
             conn.execute(f'DROP ROLE IF EXISTS "{af_role}"')
+
+
+# -- the harness itself (no deployment) -------------------------------------------------------
+
+
+def test_the_doc_block_refuses_missing_or_unknown_site_values():
+    names = harness.site_names(harness.doc_block())
+    site = {name: "x" for name in names}
+    with pytest.raises(AssertionError, match="site values"):
+        harness.doc_environment({k: v for k, v in site.items() if k != "LINEAGE_SERVER"})
+    with pytest.raises(AssertionError, match="site values"):
+        harness.doc_environment({**site, "LINEAGE_DATABASE_URL": "postgresql://x"})
+    env = harness.doc_environment(site)
+    # Only what the doc exports reaches a component: plain shell variables stay behind.
+    assert "LINEAGE_EMITTER_TOKEN" not in env and "AIRFLOW_DB" not in env and env["AIRFLOW_HOME"] == "x"
+
+
+def test_components_get_nothing_of_the_test_process_environment(monkeypatch):
+    monkeypatch.setenv("LINEAGE_DATABASE_URL", "postgresql://leak@/x")
+    monkeypatch.setenv("AIRFLOW__CORE__SQL_ALCHEMY_CONN", "sqlite:///leak")
+    env = harness.base_env({"A": "1"})
+    assert "LINEAGE_DATABASE_URL" not in env and "AIRFLOW__CORE__SQL_ALCHEMY_CONN" not in env and env["A"] == "1"
 
 
 # -- reading the store -----------------------------------------------------------------------
@@ -379,25 +401,33 @@ def test_a_run_while_the_server_is_down_succeeds_and_arrives_through_the_spool(d
 # -- what the Airflow processes hold ----------------------------------------------------------
 
 
-def test_no_airflow_process_holds_the_lineage_store_credentials(deployment, outage):
-    deployment.airflow.observe()
-    procs = [p for p in deployment.airflow.procs.values()]
-    environs = {pid: env for p in procs for pid, env in p.environs.items()}
-    commands = " | ".join(cmd for p in procs for cmd in p.seen.values())
-    # We did look at the processes that matter: the three components and task processes.
-    for needle in ("scheduler", "dag-processor", "api_server", "LocalExecutor: 0"):
-        assert needle in commands, commands
-    assert len(environs) >= 6, commands
-    leaks = []
+def _leaks(environs: dict[int, dict[str, str]], deployment: Deployment) -> list[str]:
+    """``pid VARIABLE`` for every variable that names or carries the lineage store's credentials."""
+    out = []
     for pid, env in environs.items():
         for key, value in env.items():
             if key in ("LINEAGE_DATABASE_URL", "LINEAGE_MIGRATION_DATABASE_URL") or deployment.store_secret in value \
                     or deployment.store_db in value:
-                leaks.append(f"{pid} {key}")
-    assert leaks == []
-    # What they do hold: the server's URL and tokens.
-    without = {pid: sorted(env) for pid, env in environs.items() if env.get("LINEAGE_URL") != deployment.server.url or not env.get("LINEAGE_TOKEN")}
-    assert without == {}, [(pid, p.seen.get(pid)) for p in procs for pid in without if pid in p.seen]
+                out.append(f"{pid} {key}")
+    return out
+
+
+def test_no_airflow_process_holds_the_lineage_store_credentials(deployment, outage):
+    deployment.airflow.observe()
+    procs = list(deployment.airflow.procs.values())
+    environs = {pid: env for p in procs for pid, env in p.environs.items()}
+    commands = " | ".join(cmd for p in procs for cmd in p.seen.values())
+    # We did look at the processes that matter: the three components and the task processes.
+    for needle in ("scheduler", "dag-processor", "api_server", "LocalExecutor: 0"):
+        assert needle in commands, commands
+    assert _leaks(environs, deployment) == []
+    # What they hold instead: the server's URL and a token.  (An empty environment would make
+    # the check above pass vacuously; setproctitle would blank it without SPT_NOENV.)
+    without = {pid for pid, env in environs.items() if env.get("LINEAGE_URL") != deployment.server.url or not env.get("LINEAGE_TOKEN")}
+    assert without == set(), [p.seen.get(pid) for p in procs for pid in without if pid in p.seen]
+    # The same check finds the credentials where they are: in the lineage server's own process.
+    deployment.server.proc.observe()
+    assert any(leak.endswith(" LINEAGE_DATABASE_URL") for leak in _leaks(deployment.server.proc.environs, deployment))
 
 
 def test_no_airflow_process_listens_beyond_loopback(deployment, outage):
