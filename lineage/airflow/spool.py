@@ -43,10 +43,11 @@ import random
 import socket
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 PENDING_GLOB = "pending-*.ndjson"
 DONE_SUFFIX = ".done"
@@ -92,12 +93,31 @@ def _today() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d")
 
 
+# A fork while another thread holds a spool's lock would leave the child's copy locked forever
+# (the provider forks for DAG-level events): children start with fresh locks.
+_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _fresh_locks_after_fork() -> None:
+    for obj in list(_LIVE):
+        obj._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+def fork_safe(obj: Any) -> None:
+    """Give ``obj._lock`` a fresh lock in every forked child."""
+    _LIVE.add(obj)
+
+
 class Spool:
     """The write-ahead spool of one process (threads share it; a forked child gets its own file)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()
+        fork_safe(self)
         self._fd: int | None = None
         self._path: Path | None = None
         self._pid = 0
@@ -233,8 +253,12 @@ def _is_event(line: bytes) -> bool:
         return False
 
 
-def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None = None) -> ReplayResult:
-    """Send the unresolved lines of every file no live process owns; see the module docstring."""
+def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None = None,
+           deadline: float | None = None) -> ReplayResult:
+    """Send the unresolved lines of every file no live process owns; see the module docstring.
+
+    At most ``limit`` events are sent, and none is started after ``deadline`` (a
+    ``time.monotonic()`` value): the transport replays at emit time and must stay bounded."""
     result = ReplayResult()
     directory = Path(directory)
     _drop_orphan_marks(directory)
@@ -252,7 +276,7 @@ def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None
                 continue
             if os.fstat(fd).st_nlink == 0:  # removed between open and lock
                 continue
-            budget = _replay_file(path, fd, send, result, budget)
+            budget = _replay_file(path, fd, send, result, budget, deadline)
         finally:
             os.close(fd)
         if result.stopped is not None or budget <= 0:
@@ -260,7 +284,8 @@ def replay(directory: Path, send: Callable[[str], Outcome], *, limit: int | None
     return result
 
 
-def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: ReplayResult, budget: float) -> float:
+def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: ReplayResult, budget: float,
+                 deadline: float | None) -> float:
     with os.fdopen(os.dup(fd), "rb") as fh:
         lines = fh.readlines()
     done = _done_keys(path)
@@ -273,6 +298,8 @@ def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: Re
             key = line_key(line)
             if key in done:
                 continue
+            if deadline is not None and time.monotonic() >= deadline:
+                budget = 0
             if result.stopped is not None or budget <= 0:
                 left += 1
                 continue

@@ -50,6 +50,7 @@ import multiprocessing.util
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ import httpx
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
 
-from lineage.airflow.spool import DELIVERED, Backoff, Entry, Outcome, Spool, count_lines, put_aside, replay
+from lineage.airflow.spool import DELIVERED, Backoff, Entry, Outcome, Spool, count_lines, fork_safe, put_aside, replay
 from lineage.config import api_url
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class SpoolingTransport(Transport):
         self._worker: threading.Thread | None = None
         self._worker_pid = 0
         self._lock = threading.Lock()
+        fork_safe(self)
 
     def emit(self, event: Any) -> None:
         try:
@@ -276,7 +278,9 @@ class SpoolingTransport(Transport):
         if self.config.replay_limit <= 0:
             return
         try:
-            result = replay(self.spool_dir, self.sender, limit=self.config.replay_limit)
+            # Bounded in count and in time: a slow server must not hold the emitting task.
+            result = replay(self.spool_dir, self.sender, limit=self.config.replay_limit,
+                            deadline=time.monotonic() + self.config.timeout)
         except Exception:
             log.warning("lineage spool replay failed; `lineage spool replay` retries it", exc_info=True)
             return

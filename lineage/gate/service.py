@@ -153,7 +153,7 @@ def _validations(decision: Decision, contracts: dict, data: Mapping[str, Any]) -
 
 
 def reported_validations(decision: Decision, contracts: dict, validated: Sequence[str], reported: Sequence[Mapping[str, Any]]) -> list[Validation]:
-    """A worker's GX results as :class:`Validation`\ s, checked against the plan: every planned
+    """A worker's GX results as :class:`Validation` objects, checked against the plan: every planned
     suite of every input the worker had data for must be reported, or it counts as failed (the
     gate fails closed); a suite counts as passed only if it and every one of its results did."""
     plan = validation_plan(decision, contracts)

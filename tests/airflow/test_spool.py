@@ -313,3 +313,45 @@ def test_a_full_or_readonly_spool_never_fails_the_task(mode, live_server, db, tm
                           capture_output=True, text=True, timeout=120)
     assert down.returncode == 0 and "task went on 0" in down.stdout, down.stderr
     assert "nor spooled" in down.stderr and f'"name": "{mode}-spool"' in down.stderr, "the event is logged in full"
+
+
+def test_replay_starts_nothing_after_its_deadline(tmp_path):
+    import time
+
+    from lineage.airflow.spool import DELIVERED
+
+    spool = tmp_path / "spool"
+    _emit_down(str(spool), "late", 3)
+    sent = []
+    result = replay(spool, lambda body: sent.append(body) or DELIVERED, deadline=time.monotonic())
+    assert (sent, result.delivered, result.pending, status(spool).pending) == ([], 0, 3, 3)
+    assert replay(spool, lambda body: sent.append(body) or DELIVERED).delivered == 3 and status(spool).pending == 0
+
+
+def test_backoff_spaces_attempts_and_a_success_resets_it(tmp_path):
+    from lineage.airflow.spool import Backoff
+
+    b = Backoff(tmp_path, base=3600)
+    assert b.due()
+    b.failed()
+    assert not b.due() and not Backoff(tmp_path, base=3600).due(), "shared by every process using the directory"
+    b.succeeded()
+    assert b.due()
+
+
+def _append_in_child(spool: Spool) -> None:
+    spool.append(json.dumps(_event("child")))
+    spool.close()
+
+
+def test_a_fork_while_another_thread_holds_the_lock_does_not_deadlock_the_child(tmp_path):
+    import multiprocessing
+
+    spool = Spool(tmp_path / "spool")
+    spool.append(json.dumps(_event("parent")))
+    with spool._lock:  # as if the transport's worker thread were marking an event at fork time
+        child = multiprocessing.get_context("fork").Process(target=_append_in_child, args=(spool,))
+        child.start()
+    child.join(60)
+    assert child.exitcode == 0, "the child must not inherit a held lock"
+    assert status(tmp_path / "spool").pending == 2
