@@ -59,7 +59,6 @@ class Deployment:
     admin_token: str
     emitter_token: str
     runs: list[dict[str, Any]] = field(default_factory=list)
-    outage: dict[str, Any] = field(default_factory=dict)
 
     def events(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.store_url) as conn:
