@@ -306,7 +306,17 @@ class SpoolingTransport(Transport):
 
     def _drain(self, q: queue.SimpleQueue) -> None:
         while True:
-            item = q.get()
+            try:
+                # Idle with events of its own pending, wake up to retry them: a long-lived
+                # process (the scheduler's DAG-event worker) may emit nothing more for hours,
+                # and its spool file stays locked against `lineage spool replay` while it lives.
+                item = q.get(timeout=self.config.retry_base if self._unsent else None)
+            except queue.Empty:
+                if self.backoff.due():
+                    self._retry_unsent()
+                    if not self._unsent:
+                        self.backoff.succeeded()
+                continue
             if item is None:
                 return
             self._deliver(*item)
