@@ -51,9 +51,14 @@ from psycopg.rows import dict_row
 
 from lineage.times import iso
 from lineage.errors import BadRequest, NotFound
+from lineage.store.column_lineage import dataset_column_lineage
+from lineage.store.tags import hidden_sql, tags_for
 
-# Marquez's run states for OpenLineage's event types.
+# Marquez's run states for OpenLineage's event types, and back (a Marquez state may stand for two).
 RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", "COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED", "OTHER": "NEW"}
+OPENLINEAGE_STATES = {m: [o for o, x in RUN_STATES.items() if x == m] for m in set(RUN_STATES.values())}
+#: How many runs a job carries in ``latestRuns`` (the Marquez UI draws their durations).
+LATEST_RUNS = 10
 
 COUNT_CAP = 10_000
 
@@ -165,16 +170,24 @@ _DATASET_SQL = """
 SELECT d.*, n.name AS namespace, s.fields
 FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
 LEFT JOIN dataset_schemas s ON s.id = d.schema_id
-WHERE n.id = %(ns)s {extra}
+WHERE n.id = %(ns)s {extra} AND NOT {hidden}
 ORDER BY d.name LIMIT %(l)s OFFSET %(o)s
 """
 
 
-def marquez_fields(fields: list[dict] | None) -> list[dict]:
-    return [{"name": f["name"], "type": f.get("type"), "tags": [], "description": f.get("description")} for f in (fields or [])]
+def marquez_fields(fields: list[dict] | None, tags: dict | None = None, key: tuple[str, str] | None = None) -> list[dict]:
+    tags = tags or {}
+    return [{"name": f["name"], "type": f.get("type"), "tags": tags.get((*key, f["name"]), []) if key else [],
+             "description": f.get("description")} for f in (fields or [])]
 
 
-def _dataset(r: dict) -> dict:
+_DATASET_HIDDEN = hidden_sql("dataset", "n.name", "d.name", "d.updated_at")
+_JOB_HIDDEN = hidden_sql("job", "n.name", "j.name", "j.updated_at")
+
+
+def _dataset(r: dict, tags: dict | None = None) -> dict:
+    key = (r["namespace"], r["name"])
+    tags = tags or {}
     return {
         "id": {"namespace": r["namespace"], "name": r["name"]},
         "type": "DB_TABLE",
@@ -184,8 +197,8 @@ def _dataset(r: dict) -> dict:
         "updatedAt": iso(r["updated_at"]),
         "namespace": r["namespace"],
         "sourceName": r["source_name"] or "default",
-        "fields": marquez_fields(r["fields"]),
-        "tags": [],
+        "fields": marquez_fields(r["fields"], tags, key),
+        "tags": tags.get((*key, ""), []),
         "lastModifiedAt": iso(r["updated_at"]),
         "description": r["description"],
         "currentVersion": r["current_version"],
@@ -196,17 +209,22 @@ def _dataset(r: dict) -> dict:
 
 def list_datasets(conn: psycopg.Connection, namespace: str, limit: int, offset: int) -> dict:
     ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _DATASET_SQL.format(extra=""), {"ns": ns, "l": limit, "o": offset})
-    total = conn.execute("SELECT count(*) FROM datasets WHERE namespace_id = %s", (ns,)).fetchone()[0]
-    return {"datasets": [_dataset(r) for r in rows], "totalCount": total}
+    rows = _rows(conn, _DATASET_SQL.format(extra="", hidden=_DATASET_HIDDEN), {"ns": ns, "l": limit, "o": offset})
+    total = conn.execute(f"SELECT count(*) FROM datasets d JOIN namespaces n ON n.id = d.namespace_id "
+                         f"WHERE n.id = %s AND NOT {_DATASET_HIDDEN}", (ns,)).fetchone()[0]
+    tags = tags_for(conn, "dataset", [(r["namespace"], r["name"]) for r in rows])
+    return {"datasets": [_dataset(r, tags) for r in rows], "totalCount": total}
 
 
 def get_dataset(conn: psycopg.Connection, namespace: str, name: str) -> dict:
     ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _DATASET_SQL.format(extra="AND d.name = %(name)s"), {"ns": ns, "name": name, "l": 1, "o": 0})
+    rows = _rows(conn, _DATASET_SQL.format(extra="AND d.name = %(name)s", hidden=_DATASET_HIDDEN),
+                 {"ns": ns, "name": name, "l": 1, "o": 0})
     if not rows:
         raise NotFound("dataset", f"{namespace}:{name}")
-    return _dataset(rows[0])
+    ds = _dataset(rows[0], tags_for(conn, "dataset", [(namespace, name)]))
+    ds["columnLineage"] = dataset_column_lineage(conn, namespace, name)
+    return ds
 
 
 _VERSION_SQL = """
@@ -298,9 +316,9 @@ SELECT j.*, n.name AS namespace, {PROCESSING_TYPE_SQL} AS processing_type,
   (SELECT coalesce(json_agg(json_build_object('namespace', dn.name, 'name', d.name) ORDER BY dn.name, d.name), '[]')
      FROM job_io e JOIN datasets d ON d.id = e.dataset_id JOIN namespaces dn ON dn.id = d.namespace_id
      WHERE e.job_id = j.id AND e.direction = 'o') AS outputs
-FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
-WHERE n.id = %(ns)s {{extra}}
-ORDER BY j.name LIMIT %(l)s OFFSET %(o)s
+FROM jobs j JOIN namespaces n ON n.id = j.namespace_id {{join}}
+WHERE {{where}} AND NOT {_JOB_HIDDEN}
+ORDER BY {{order}} LIMIT %(l)s OFFSET %(o)s
 """
 
 _RUN_SQL = """
@@ -329,7 +347,7 @@ def _run(r: dict) -> dict:
     }
 
 
-def _job(r: dict, latest_run: dict | None) -> dict:
+def _job(r: dict, latest_runs: list[dict], tags: dict) -> dict:
     return {
         "id": {"namespace": r["namespace"], "name": r["name"]},
         "type": marquez_job_type(r["processing_type"], r["job_type"]),
@@ -343,33 +361,76 @@ def _job(r: dict, latest_run: dict | None) -> dict:
         "outputs": r["outputs"],
         "location": r["location"],
         "description": r["description"],
-        "latestRun": latest_run,
+        "latestRun": latest_runs[0] if latest_runs else None,
+        "latestRuns": latest_runs,
+        "tags": tags.get((r["namespace"], r["name"], ""), []),
         "facets": {},
     }
 
 
-def _latest_runs(conn: psycopg.Connection, jobs: list[dict]) -> dict[uuid.UUID, dict]:
-    ids = [j["latest_run_uuid"] for j in jobs if j["latest_run_uuid"]]
-    if not ids:
+def _latest_runs(conn: psycopg.Connection, jobs: list[dict]) -> dict[int, list[dict]]:
+    """Each job's newest :data:`LATEST_RUNS` runs, newest first (its ``latestRun`` first): one query."""
+    if not jobs:
         return {}
-    rows = _rows(conn, "SELECT * FROM runs WHERE run_uuid = ANY(%(ids)s)", {"ids": ids})
-    return {r["run_uuid"]: _run(r) for r in rows}
+    rows = _rows(conn, """SELECT k.id AS job_key, r.* FROM unnest(%(ids)s::bigint[]) k(id)
+                          CROSS JOIN LATERAL (SELECT * FROM runs x WHERE x.job_id = k.id
+                                              ORDER BY x.created_at DESC, x.run_uuid DESC LIMIT %(n)s) r""",
+                 {"ids": [j["id"] for j in jobs], "n": LATEST_RUNS})
+    out: dict[int, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r["job_key"], []).append(_run(r))
+    return out
 
 
-def list_jobs(conn: psycopg.Connection, namespace: str, limit: int, offset: int) -> dict:
-    ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _JOB_SQL.format(extra=""), {"ns": ns, "l": limit, "o": offset})
+def _jobs(conn: psycopg.Connection, rows: list[dict]) -> list[dict]:
     runs = _latest_runs(conn, rows)
-    total = conn.execute("SELECT count(*) FROM jobs WHERE namespace_id = %s", (ns,)).fetchone()[0]
-    return {"jobs": [_job(r, runs.get(r["latest_run_uuid"])) for r in rows], "totalCount": total}
+    tags = tags_for(conn, "job", [(r["namespace"], r["name"]) for r in rows])
+    return [_job(r, runs.get(r["id"], []), tags) for r in rows]
+
+
+def marquez_run_states(states: list[str] | None) -> list[str] | None:
+    """OpenLineage states for Marquez run states (``COMPLETED`` → ``COMPLETE``); 400 for others."""
+    if not states:
+        return None
+    out: list[str] = []
+    for s in states:
+        for one in s.split(","):
+            if one.upper() not in OPENLINEAGE_STATES:
+                raise BadRequest("runState", f"`{one}` is not one of {', '.join(sorted(OPENLINEAGE_STATES))}")
+            out += OPENLINEAGE_STATES[one.upper()]
+    return out
+
+
+def list_jobs(conn: psycopg.Connection, namespace: str | None, limit: int, offset: int,
+              run_states: list[str] | None = None) -> dict:
+    """A namespace's jobs by name, or (``namespace`` None) every namespace's, latest updated first.
+
+    ``run_states`` (OpenLineage states, see :func:`marquez_run_states`) keeps the jobs whose
+    latest run is in one of them.
+    """
+    params: dict[str, Any] = {"l": limit, "o": offset, "st": run_states}
+    conds, join = ["true"], ""
+    if namespace is not None:
+        params["ns"] = _namespace_id(conn, namespace)
+        conds.append("n.id = %(ns)s")
+    if run_states is not None:
+        join = "JOIN runs lr ON lr.run_uuid = j.latest_run_uuid"
+        conds.append("lr.state = ANY(%(st)s)")
+    where = " AND ".join(conds)
+    order = "j.name" if namespace is not None else "j.updated_at DESC, n.name, j.name"
+    rows = _rows(conn, _JOB_SQL.format(join=join, where=where, order=order), params)
+    total = conn.execute(f"SELECT count(*) FROM jobs j JOIN namespaces n ON n.id = j.namespace_id {join} "
+                         f"WHERE {where} AND NOT {_JOB_HIDDEN}", params).fetchone()[0]
+    return {"jobs": _jobs(conn, rows), "totalCount": total}
 
 
 def get_job(conn: psycopg.Connection, namespace: str, name: str) -> dict:
     ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _JOB_SQL.format(extra="AND j.name = %(name)s"), {"ns": ns, "name": name, "l": 1, "o": 0})
+    rows = _rows(conn, _JOB_SQL.format(join="", where="n.id = %(ns)s AND j.name = %(name)s", order="j.name"),
+                 {"ns": ns, "name": name, "l": 1, "o": 0})
     if not rows:
         raise NotFound("job", f"{namespace}:{name}")
-    return _job(rows[0], _latest_runs(conn, rows).get(rows[0]["latest_run_uuid"]))
+    return _jobs(conn, rows)[0]
 
 
 def list_runs(conn: psycopg.Connection, namespace: str, job: str, limit: int, offset: int, cursor: str | None = None) -> dict:

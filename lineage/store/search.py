@@ -1,0 +1,154 @@
+"""Search datasets and jobs by name: ranked, paged, answered from indexes.
+
+``q`` is matched case-insensitively against names as a SQL ``LIKE`` pattern, as Marquez
+documents it (``%`` any run of characters, ``_`` one character; ``\\`` escapes them).  The
+default order is by **relevance**: names that match ``q`` whole first, then names that start
+with it, then names that contain it; within a tier by lower-cased name (C collation), then by
+namespace.  ``sort=name`` orders every match by name, ``sort=updated_at`` newest first.
+``filter`` keeps datasets or jobs; ``namespace`` one namespace; deleted (hidden) nodes never
+match.
+
+Each tier is its own ``LIMIT``-ed query over an index (migration 0009): an expression btree
+on ``lower(name) COLLATE "C"`` serves the whole-name and prefix tiers and walks names in order
+for broad matches; a trigram GIN index on ``lower(name)`` serves the contains tier for rare
+ones.  So a page costs about ``offset + limit`` index entries per tier, however many names
+match.  ``totalCount`` counts matches exactly up to :data:`lineage.store.reads.COUNT_CAP`,
+then says so (``totalCountExact`` false), as the other lists do.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from lineage.store import reads
+from lineage.store.tags import hidden_sql
+from lineage.times import iso
+
+_TABLES = {
+    "DATASET": ("datasets", "d", hidden_sql("dataset", "n.name", "t.name", "t.updated_at")),
+    "JOB": ("jobs", "j", hidden_sql("job", "n.name", "t.name", "t.updated_at")),
+}
+
+_BRANCH = """(SELECT '{kind}' AS type, n.name AS namespace, t.name, t.updated_at, {rank} AS rank, lower(t.name) COLLATE "C" AS lname, t.id
+    FROM {table} t JOIN namespaces n ON n.id = t.namespace_id
+    WHERE {match} {extra} AND NOT {hidden}
+    ORDER BY {order} LIMIT %(k)s)"""
+
+_LNAME = 'lower(t.name) COLLATE "C"'
+# Whole name, prefix, contains: each tier excludes the ones before it.
+_TIERS = [
+    f"{_LNAME} LIKE %(p)s",
+    f"{_LNAME} LIKE %(p)s || '%%' AND NOT {_LNAME} LIKE %(p)s",
+    f"lower(t.name) LIKE '%%' || %(p)s || '%%' AND NOT {_LNAME} LIKE %(p)s || '%%'",
+]
+_ANY = "lower(t.name) LIKE '%%' || %(p)s || '%%'"
+
+
+def _pattern(q: str) -> str:
+    p = q.lower()
+    if (len(p) - len(p.rstrip("\\"))) % 2 == 1:  # a trailing lone backslash escapes nothing: take it literally
+        p += "\\"
+    return p
+
+
+def _extra(namespace: str | None, before: date | None, after: date | None) -> str:
+    conds = []
+    if namespace is not None:
+        conds.append("AND n.name = %(ns)s")
+    if before is not None:
+        conds.append("AND t.updated_at < %(before)s")
+    if after is not None:
+        conds.append("AND t.updated_at >= %(after)s")
+    return " ".join(conds)
+
+
+def search(conn: psycopg.Connection, q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int,
+           namespace: str | None = None, before: date | None = None, after: date | None = None) -> dict:
+    """Marquez's ``SearchResultList``: ``{"totalCount", "totalCountExact", "results": [...]}``."""
+    params: dict[str, Any] = {
+        "p": _pattern(q), "k": offset + limit, "l": limit, "o": offset, "ns": namespace,
+        "before": datetime.combine(before, time(), timezone.utc) if before else None,
+        "after": datetime.combine(after, time(), timezone.utc) if after else None,
+    }
+    extra = _extra(namespace, before, after)
+    branches = []
+    for kind in kinds:
+        table, _, hidden = _TABLES[kind]
+        if sort in ("name", "updated_at"):
+            order = f"{_LNAME}, t.id" if sort == "name" else "t.updated_at DESC, t.id"
+            branches.append(_BRANCH.format(kind=kind, table=table, rank=0, match=_ANY, extra=extra, hidden=hidden, order=order))
+        else:
+            for rank, match in enumerate(_TIERS):
+                branches.append(_BRANCH.format(kind=kind, table=table, rank=rank, match=match, extra=extra, hidden=hidden,
+                                               order=f"{_LNAME}, t.id"))
+    final = {"name": "lname, namespace, type", "updated_at": "updated_at DESC, lname, namespace, type"}.get(
+        sort or "", "rank, lname, namespace, type")
+    sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) hits ORDER BY {final} LIMIT %(l)s OFFSET %(o)s"
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(sql, params).fetchall()
+    total, exact = 0, True
+    for kind in kinds:
+        table, _, hidden = _TABLES[kind]
+        n, e = reads._count(conn, f"FROM {table} t JOIN namespaces n ON n.id = t.namespace_id WHERE {_ANY} {extra} "
+                                  f"AND NOT {hidden}", params)
+        total, exact = total + n, exact and e
+    results = [{"type": r["type"], "name": r["name"], "updatedAt": iso(r["updated_at"]), "namespace": r["namespace"],
+                "nodeId": f"{r['type'].lower()}:{r['namespace']}:{r['name']}"} for r in rows]
+    return {"totalCount": total, "totalCountExact": exact, "results": results}
+
+
+def highlight(name: str, q: str) -> str:
+    """``name`` HTML-escaped, with the first literal match of ``q`` in ``<em>``: safe to render as HTML."""
+    needle = q.replace("%", "").replace("_", "")
+    m = re.search(re.escape(needle), name, re.IGNORECASE) if needle else None
+    if m is None:
+        return html.escape(name)
+    return html.escape(name[:m.start()]) + "<em>" + html.escape(m.group()) + "</em>" + html.escape(name[m.end():])
+
+
+def search_v2(conn: psycopg.Connection, q: str, kind: str, limit: int) -> dict:
+    """Marquez's ``/api/v2beta/search/{jobs,datasets}``: ``{"hits": [...], "highlights": [...]}``.
+
+    Marquez answers these from OpenSearch documents of the latest events; here each hit is a
+    job or dataset of the ranked search with its latest run's id and state and its facets.
+    """
+    found = search(conn, q, kinds=[kind], sort=None, limit=limit, offset=0)["results"]
+    if not found:
+        return {"hits": [], "highlights": []}
+    keys = ([r["namespace"] for r in found], [r["name"] for r in found])
+    hits = []
+    if kind == "JOB":
+        rows = {(r["ns"], r["name"]): r for r in reads._rows(conn, """
+            SELECT n.name AS ns, j.name, j.latest_run_uuid, r.state, j.job_type,
+                   (SELECT x.payload -> 'job' -> 'facets' FROM raw_events x WHERE x.run_uuid = j.latest_run_uuid
+                    ORDER BY x.event_time DESC, x.id DESC LIMIT 1) AS facets,
+                   (SELECT x.payload -> 'run' -> 'facets' FROM raw_events x WHERE x.run_uuid = j.latest_run_uuid
+                    ORDER BY x.event_time DESC, x.id DESC LIMIT 1) AS run_facets
+            FROM unnest(%(ns)s::text[], %(n)s::text[]) k(ns, name)
+            JOIN namespaces n ON n.name = k.ns JOIN jobs j ON j.namespace_id = n.id AND j.name = k.name
+            LEFT JOIN runs r ON r.run_uuid = j.latest_run_uuid""", {"ns": keys[0], "n": keys[1]})}
+        for f in found:
+            r = rows.get((f["namespace"], f["name"]), {})
+            hits.append({"run_id": str(r["latest_run_uuid"]) if r.get("latest_run_uuid") else None, "name": f["name"],
+                         "namespace": f["namespace"], "eventType": r.get("state"), "type": r.get("job_type") or "BATCH",
+                         "facets": r.get("facets") or {}, "runFacets": r.get("run_facets") or {}})
+    else:
+        rows = {(r["ns"], r["name"]): r for r in reads._rows(conn, """
+            SELECT n.name AS ns, d.name, s.fields, v.run_uuid, rr.state
+            FROM unnest(%(ns)s::text[], %(n)s::text[]) k(ns, name)
+            JOIN namespaces n ON n.name = k.ns JOIN datasets d ON d.namespace_id = n.id AND d.name = k.name
+            LEFT JOIN dataset_schemas s ON s.id = d.schema_id
+            LEFT JOIN dataset_versions v ON v.dataset_id = d.id AND v.version = d.current_version
+            LEFT JOIN runs rr ON rr.run_uuid = v.run_uuid""", {"ns": keys[0], "n": keys[1]})}
+        for f in found:
+            r = rows.get((f["namespace"], f["name"]), {})
+            facets = {"schema": {"fields": r["fields"]}} if r.get("fields") else {}
+            hits.append({"run_id": str(r["run_uuid"]) if r.get("run_uuid") else None, "name": f["name"],
+                         "namespace": f["namespace"], "eventType": r.get("state"), "facets": facets})
+    return {"hits": hits, "highlights": [{"name": [highlight(h["name"], q)]} for h in hits]}
