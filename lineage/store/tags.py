@@ -23,9 +23,10 @@ import psycopg
 from lineage.errors import BadRequest, NotFound
 
 #: SQL: is the node (kind literal, namespace expr, name expr, updated_at expr) hidden?
+#: Plain equality (a hash index on ``name`` serves lookups, whatever a name's length), so a
+#: query over many rows joins it as a cheap hash anti-join rather than computing a key per row.
 HIDDEN_SQL = """EXISTS (SELECT 1 FROM node_deletions x
-    WHERE lineage_node_key(x.kind, x.namespace, x.name) = lineage_node_key('{kind}', {ns}, {name})
-      AND x.kind = '{kind}' AND x.namespace = {ns} AND x.name = {name} AND x.recorded_at > {updated})"""
+    WHERE x.name = {name} AND x.kind = '{kind}' AND x.namespace = {ns} AND x.recorded_at > {updated})"""
 
 
 def hidden_sql(kind: str, ns: str, name: str, updated: str) -> str:

@@ -62,7 +62,7 @@ CREATE TABLE node_deletions (
     recorded_by text        NOT NULL CHECK (btrim(recorded_by) <> ''),
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX node_deletions_node ON node_deletions (lineage_node_key(kind, namespace, name), recorded_at DESC);
+CREATE INDEX node_deletions_name ON node_deletions USING hash (name);   -- any length; equality only
 
 
 CREATE TABLE column_lineage (
