@@ -10,7 +10,8 @@ the sizes it reached.
 
 The query mix covers the costly shapes: a name shared by every pipeline (``transform_l05_j1``:
 one job per namespace, hundreds of whole-name matches), a broad prefix (``transform``: every
-job), a contains match (``l07_j1_t0``), a rare one, one that matches nothing, a two-letter one,
+job), a contains match (``l07_j1_t0``), a broad contains match that starts no name
+(``ransform``), a rare one, one that matches nothing, a two-letter one (a prefix search),
 sorted by name and by update time, filtered to one namespace, and a deep page.
 """
 
@@ -38,7 +39,8 @@ QUERIES = [
     ("contains", dict(q="l07_j1_t0")),
     ("rare (one pipeline)", dict(q="p00042_l03")),
     ("no match", dict(q="nosuchname")),
-    ("two letters", dict(q="an")),
+    ("two letters (prefix only)", dict(q="an")),
+    ("broad contains, no prefix match", dict(q="ransform")),
     ("sort=name", dict(q="analytics", sort="name")),
     ("sort=updated_at", dict(q="l02_j0", sort="updated_at")),
     ("filter=job, namespace", dict(q="transform", kinds=["JOB"], namespace="pipeline-00007")),

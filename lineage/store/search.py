@@ -1,7 +1,10 @@
 """Search datasets and jobs by name: ranked, paged, answered from indexes.
 
 ``q`` is matched case-insensitively against names as a SQL ``LIKE`` pattern, as Marquez
-documents it (``%`` any run of characters, ``_`` one character; ``\\`` escapes them).  The
+documents it (``%`` any run of characters, ``_`` one character; ``\\`` escapes them).  A
+pattern without three literal characters in a row (``an``, ``a%b``) matches names that *start*
+with it: no index can find names that merely contain two characters, and reading every name
+would make a one-keystroke search the slowest of all.  The
 default order is by **relevance**: names that match ``q`` whole first, then names that start
 with it, then names that contain it; within a tier by lower-cased name (C collation), then by
 namespace.  ``sort=name`` orders every match by name, ``sort=updated_at`` newest first.
@@ -12,8 +15,8 @@ Each tier is its own ``LIMIT``-ed query over an index (migration 0009): an expre
 on ``lower(name) COLLATE "C"`` serves the whole-name and prefix tiers and walks names in order
 for broad matches; a trigram GIN index on ``lower(name)`` serves the contains tier for rare
 ones.  So a page costs about ``offset + limit`` index entries per tier, however many names
-match.  ``totalCount`` counts matches exactly up to :data:`lineage.store.reads.COUNT_CAP`,
-then says so (``totalCountExact`` false), as the other lists do.
+match.  ``totalCount`` counts matches exactly up to :data:`SEARCH_COUNT_CAP`, then is
+PostgreSQL's estimate and says so (``totalCountExact`` false), as the growing lists do.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ _TIERS = [
     f"lower(t.name) LIKE '%%' || %(p)s || '%%' AND NOT {_LNAME} LIKE %(p)s || '%%'",
 ]
 _ANY = "lower(t.name) LIKE '%%' || %(p)s || '%%'"
+_PREFIX = f"{_LNAME} LIKE %(p)s || '%%'"
+
+#: Search counts matches exactly up to here (a broad query matches most names; counting them
+#: all would cost more than the page), then answers an estimate with ``totalCountExact`` false.
+SEARCH_COUNT_CAP = 1000
 
 
 def _pattern(q: str) -> str:
@@ -74,47 +82,62 @@ def _extra(namespace: str | None, before: date | None, after: date | None) -> st
 
 
 def build(q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int, namespace: str | None = None,
-          before: date | None = None, after: date | None = None) -> tuple[str, dict[str, Any], str]:
-    """``(page SQL, params, extra conditions)`` of a search (the benchmark explains it too)."""
+          before: date | None = None, after: date | None = None, tiers: tuple[int, ...] = (0, 1, 2)) -> tuple[str, dict[str, Any], str]:
+    """``(page SQL, params, match condition)`` of a search over the relevance ``tiers`` asked for
+    (the benchmark explains the SQL too)."""
     params: dict[str, Any] = {
         "p": _pattern(q), "k": offset + limit, "l": limit, "o": offset, "ns": namespace,
         "before": datetime.combine(before, time(), timezone.utc) if before else None,
         "after": datetime.combine(after, time(), timezone.utc) if after else None,
     }
     extra = _extra(namespace, before, after)
+    short = not _trigram_able(params["p"])
     branches = []
     for kind in kinds:
         table, _, hidden = _TABLES[kind]
         if sort in ("name", "updated_at"):
             order = f"{_LNAME}, t.id" if sort == "name" else "t.updated_at DESC, t.id"
-            branches.append(_BRANCH.format(kind=kind, table=table, rank=0, match=_ANY, extra=extra, hidden=hidden, order=order))
+            branches.append(_BRANCH.format(kind=kind, table=table, rank=0, match=_PREFIX if short else _ANY, extra=extra,
+                                           hidden=hidden, order=order))
         else:
-            for rank, match in enumerate(_TIERS):
-                order = f"{_LNAME}, t.id"
-                if rank == 2 and _trigram_able(params["p"]):
-                    # Sorting on an expression no index has keeps the planner off the ordered
-                    # walk (which reads every name when few contain q) and on the trigram index.
-                    order = f"({_LNAME} || ''), t.id"
-                branches.append(_BRANCH.format(kind=kind, table=table, rank=rank, match=match, extra=extra, hidden=hidden,
-                                               order=order))
+            for rank in tiers:
+                if rank == 2 and short:
+                    continue
+                branches.append(_BRANCH.format(kind=kind, table=table, rank=rank, match=_TIERS[rank], extra=extra,
+                                               hidden=hidden, order=f"{_LNAME}, t.id"))
     final = {"name": "lname, namespace, type", "updated_at": "updated_at DESC, lname, namespace, type"}.get(
         sort or "", "rank, lname, namespace, type")
     sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) hits ORDER BY {final} LIMIT %(l)s OFFSET %(o)s"
-    return sql, params, extra
+    return sql, params, (_PREFIX if short else _ANY) + " " + extra
+
+
+def _page(conn: psycopg.Connection, q: str, kinds: list[str], sort: str | None, limit: int, offset: int,
+          **filters: Any) -> tuple[list[dict], dict[str, Any], str]:
+    """The page's rows.  By relevance, the whole-name and prefix tiers go first; the contains
+    tier (the costly one when most names start with ``q``) runs only when they do not fill
+    ``offset + limit`` rows, since its rows rank after theirs."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        if sort in ("name", "updated_at"):
+            sql, params, where = build(q, kinds=kinds, sort=sort, limit=limit, offset=offset, **filters)
+            return cur.execute(sql, params).fetchall(), params, where
+        sql, params, where = build(q, kinds=kinds, sort=None, limit=offset + limit, offset=0, tiers=(0, 1), **filters)
+        first = cur.execute(sql, params).fetchall()
+        if len(first) >= offset + limit or not _trigram_able(params["p"]):
+            return first[offset:offset + limit], params, where
+        sql, params, _ = build(q, kinds=kinds, sort=None, limit=offset + limit - len(first), offset=0, tiers=(2,), **filters)
+        rest = cur.execute(sql, params).fetchall()
+        return (first + rest)[offset:offset + limit], params, where
 
 
 def search(conn: psycopg.Connection, q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int,
            namespace: str | None = None, before: date | None = None, after: date | None = None) -> dict:
     """Marquez's ``SearchResultList``: ``{"totalCount", "totalCountExact", "results": [...]}``."""
-    sql, params, extra = build(q, kinds=kinds, sort=sort, limit=limit, offset=offset, namespace=namespace,
-                               before=before, after=after)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(sql, params).fetchall()
+    rows, params, where = _page(conn, q, kinds, sort, limit, offset, namespace=namespace, before=before, after=after)
     total, exact = 0, True
     for kind in kinds:
         table, _, hidden = _TABLES[kind]
-        n, e = reads._count(conn, f"FROM {table} t JOIN namespaces n ON n.id = t.namespace_id WHERE {_ANY} {extra} "
-                                  f"AND NOT {hidden}", params)
+        n, e = reads._count(conn, f"FROM {table} t JOIN namespaces n ON n.id = t.namespace_id WHERE {where} "
+                                  f"AND NOT {hidden}", params, cap=SEARCH_COUNT_CAP)
         total, exact = total + n, exact and e
     results = [{"type": r["type"], "name": r["name"], "updatedAt": iso(r["updated_at"]), "namespace": r["namespace"],
                 "nodeId": f"{r['type'].lower()}:{r['namespace']}:{r['name']}"} for r in rows]
