@@ -108,15 +108,14 @@ def decode_cursor(cursor: str, kind: str, field: str = "cursor") -> tuple[dateti
                                 "pass `nextCursor` from the previous page") from None
 
 
-def _count(conn: psycopg.Connection, from_where: str, params: dict[str, Any], cap: int | None = None) -> tuple[int, bool]:
-    """``(count, exact)`` of ``SELECT 1 {from_where}``: exact up to ``cap`` (COUNT_CAP), else an estimate."""
-    cap = COUNT_CAP if cap is None else cap
-    params = {**params, "_cap": cap + 1}
+def _count(conn: psycopg.Connection, from_where: str, params: dict[str, Any]) -> tuple[int, bool]:
+    """``(count, exact)`` of ``SELECT 1 {from_where}``: exact up to COUNT_CAP, else an estimate."""
+    params = {**params, "_cap": COUNT_CAP + 1}
     n = conn.execute(f"SELECT count(*) FROM (SELECT 1 {from_where} LIMIT %(_cap)s) c", params).fetchone()[0]
-    if n <= cap:
+    if n <= COUNT_CAP:
         return n, True
     plan = conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {from_where}", params).fetchone()[0]
-    return max(int(plan[0]["Plan"]["Plan Rows"]), cap + 1), False
+    return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_CAP + 1), False
 
 
 def _keyset(cursor: str | None, offset: int, kind: str) -> tuple[datetime, str] | None:

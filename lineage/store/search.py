@@ -11,7 +11,8 @@ namespace.  ``sort=name`` orders every match by name, ``sort=updated_at`` newest
 ``filter`` keeps datasets or jobs; ``namespace`` one namespace; deleted (hidden) nodes never
 match.
 
-Each tier is its own ``LIMIT``-ed query over an index (migration 0009): an expression btree
+Statements are never server-prepared (``prepare=False``): a generic plan cannot see the
+pattern, so it could not use an index range for a prefix.  Each tier is its own ``LIMIT``-ed query over an index (migration 0009): an expression btree
 on ``lower(name) COLLATE "C"`` serves the whole-name and prefix tiers and walks names in order
 for broad matches; a trigram GIN index on ``lower(name)`` serves the contains tier for rare
 ones.  So a page costs about ``offset + limit`` index entries per tier, however many names
@@ -119,26 +120,37 @@ def _page(conn: psycopg.Connection, q: str, kinds: list[str], sort: str | None, 
     with conn.cursor(row_factory=dict_row) as cur:
         if sort in ("name", "updated_at"):
             sql, params, where = build(q, kinds=kinds, sort=sort, limit=limit, offset=offset, **filters)
-            return cur.execute(sql, params).fetchall(), params, where
+            return cur.execute(sql, params, prepare=False).fetchall(), params, where
         sql, params, where = build(q, kinds=kinds, sort=None, limit=offset + limit, offset=0, tiers=(0, 1), **filters)
-        first = cur.execute(sql, params).fetchall()
+        first = cur.execute(sql, params, prepare=False).fetchall()
         if len(first) >= offset + limit or not _trigram_able(params["p"]):
             return first[offset:offset + limit], params, where
         sql, params, _ = build(q, kinds=kinds, sort=None, limit=offset + limit - len(first), offset=0, tiers=(2,), **filters)
-        rest = cur.execute(sql, params).fetchall()
+        rest = cur.execute(sql, params, prepare=False).fetchall()
         return (first + rest)[offset:offset + limit], params, where
+
+
+def _count(conn: psycopg.Connection, kinds: list[str], where: str, params: dict[str, Any]) -> tuple[int, bool]:
+    """``(matches, exact)``: every kind counted in one statement up to the cap, then estimated."""
+    froms = [f"FROM {_TABLES[k][0]} t JOIN namespaces n ON n.id = t.namespace_id WHERE {where} AND NOT {_TABLES[k][2]}"
+             for k in kinds]
+    params = {**params, "_cap": SEARCH_COUNT_CAP + 1}
+    counts = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM (SELECT 1 {f} LIMIT %(_cap)s) c)" for f in froms),
+                          params, prepare=False).fetchone()
+    total, exact = 0, True
+    for f, n in zip(froms, counts):
+        if n > SEARCH_COUNT_CAP:
+            plan = conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {f}", params, prepare=False).fetchone()[0]
+            n, exact = max(int(plan[0]["Plan"]["Plan Rows"]), SEARCH_COUNT_CAP + 1), False
+        total += n
+    return total, exact
 
 
 def search(conn: psycopg.Connection, q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int,
            namespace: str | None = None, before: date | None = None, after: date | None = None) -> dict:
     """Marquez's ``SearchResultList``: ``{"totalCount", "totalCountExact", "results": [...]}``."""
     rows, params, where = _page(conn, q, kinds, sort, limit, offset, namespace=namespace, before=before, after=after)
-    total, exact = 0, True
-    for kind in kinds:
-        table, _, hidden = _TABLES[kind]
-        n, e = reads._count(conn, f"FROM {table} t JOIN namespaces n ON n.id = t.namespace_id WHERE {where} "
-                                  f"AND NOT {hidden}", params, cap=SEARCH_COUNT_CAP)
-        total, exact = total + n, exact and e
+    total, exact = _count(conn, kinds, where, params)
     results = [{"type": r["type"], "name": r["name"], "updatedAt": iso(r["updated_at"]), "namespace": r["namespace"],
                 "nodeId": f"{r['type'].lower()}:{r['namespace']}:{r['name']}"} for r in rows]
     return {"totalCount": total, "totalCountExact": exact, "results": results}

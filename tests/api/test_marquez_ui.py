@@ -162,6 +162,12 @@ def test_search_ranks_whole_name_then_prefix_then_contains_and_pages(client):
     by_name = client.get("/api/v1/search", params={"q": "photos", "sort": "name"}).json()
     assert [r["name"] for r in by_name["results"]] == ["photos", "photos_job", "photos_v2", "raw_photos"]
     assert client.get("/api/v1/search", params={"q": "ph_tos"}).json()["totalCount"] == 4
+    # Fewer than three literal characters: a prefix search (no index finds "contains `ra`").
+    short = client.get("/api/v1/search", params={"q": "ra"}).json()
+    assert [r["name"] for r in short["results"]] == ["raw_photos"] and short["totalCount"] == 1
+    assert client.get("/api/v1/search", params={"q": "hotos", "namespace": "nope"}).json()["totalCount"] == 0
+    assert client.get("/api/v1/search", params={"q": "hotos", "after": "2026-11-06"}).json()["totalCount"] == 0
+    assert client.get("/api/v1/search", params={"q": "hotos", "before": "2026-11-06"}).json()["totalCount"] == 4
     for q in ("\\", "%", "_", "'; DROP TABLE datasets; --", "a" * 1024):
         assert client.get("/api/v1/search", params={"q": q}).status_code == 200, q
     assert client.get("/api/v1/search", params={"q": ""}).status_code == 400
@@ -295,6 +301,46 @@ def test_the_marquez_ui_works_through_the_identity_header_of_a_trusted_proxy(set
     proxied = settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]})
     with LiveServer(create_app(proxied, db=db)) as server, httpx.Client(base_url=server.url, timeout=30) as ui:
         assert ui.get("/api/v1/jobs").status_code == 401
+        alice = {"X-Forwarded-User": "alice@example.com"}
         # The proxy names the person; their roles come from the role grants (none yet: 403).
-        r = ui.get("/api/v1/jobs", headers={"X-Forwarded-User": "alice@example.com"})
-        assert r.status_code in (200, 403), r.text
+        assert ui.get("/api/v1/jobs", headers=alice).status_code == 403
+        assert client.post("/api/v1/auth/grants", json={"principal": "alice@example.com", "role": "viewer"}).status_code == 201
+        assert ui.get("/api/v1/jobs", headers=alice).json()["totalCount"] == 4
+        assert ui.put("/api/v1/tags/PII", headers=alice).status_code == 403
+        assert client.post("/api/v1/auth/grants", json={"principal": "alice@example.com", "role": "steward"}).status_code == 201
+        assert ui.put("/api/v1/tags/PII", headers=alice).status_code == 200
+        assert ui.delete("/api/v1/namespaces/ml-pipeline/jobs/train_model.train", headers=alice).status_code == 200
+    with db.connection() as conn:
+        assert conn.execute("SELECT recorded_by FROM node_deletions").fetchall() == [("alice@example.com",)]
+
+
+def test_huge_and_odd_names_in_column_lineage_tags_and_deletes_are_handled_not_500(client):
+    long_field = "f" * 5000  # no index holds a 5,000-byte key: keys are hashed
+    out = dataset("odd", "x/y", [(long_field, "int"), ("a:b", "int")])
+    out["facets"]["columnLineage"] = _col({long_field: [("odd", "src", "id")], "a:b": [("odd", "src", "x:y")]})
+    ev = run_event("COMPLETE", ("odd", "job"), str(uuid.uuid4()), [dataset("odd", "src", [("id", "int")])], [out])
+    assert client.post("/api/v1/lineage", json=ev).status_code == 201
+    graph = client.get("/api/v1/column-lineage", params={"nodeId": f"datasetField:odd:x/y:{long_field}"}).json()["graph"]
+    assert {n["data"]["field"] for n in graph} == {long_field, "id"}
+    ds = quote("x/y", safe="")
+    assert client.put("/api/v1/tags/T").status_code == 200
+    assert client.post(f"/api/v1/namespaces/odd/datasets/{ds}/fields/{quote(long_field)}/tags/T").status_code == 200
+    assert client.post(f"/api/v1/namespaces/odd/datasets/{ds}/fields/{quote('a:b', safe='')}/tags/T").status_code == 200
+    fields = {f["name"]: f["tags"] for f in client.get(f"/api/v1/namespaces/odd/datasets/{ds}").json()["fields"]}
+    assert fields[long_field] == ["T"] and fields["a:b"] == ["T"]
+    assert client.put("/api/v1/tags/" + "t" * 256).status_code == 400
+    assert client.put("/api/v1/tags/T", json={"description": 5}).status_code == 400
+    assert client.put("/api/v1/tags/T", json=["x"]).status_code == 400
+    assert client.put("/api/v1/tags/%20").status_code == 400
+    assert client.delete(f"/api/v1/namespaces/odd/datasets/{ds}").status_code == 200
+    # Tagging a deleted dataset is a 404, as reading it is.
+    assert client.post(f"/api/v1/namespaces/odd/datasets/{ds}/tags/T").status_code == 404
+
+
+def test_a_node_with_events_dated_in_the_future_cannot_be_hidden_and_nothing_is_recorded(client, db):
+    future = datetime.now(timezone.utc) + timedelta(days=3)
+    assert client.post("/api/v1/lineage/batch", json=run_pair(("fut", "job"), 1, [], [dataset("fut", "d")], future)).json()["stored"] == 2
+    r = client.delete("/api/v1/namespaces/fut/jobs/job")
+    assert r.status_code == 400 and "later than now" in r.json()["message"]
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM node_deletions").fetchone()[0] == 0
