@@ -1,8 +1,10 @@
 """Search datasets and jobs by name: ranked, paged, answered from indexes.
 
-``q`` is matched case-insensitively against names as a SQL ``LIKE`` pattern, as Marquez
-documents it (``%`` any run of characters, ``_`` one character; ``\\`` escapes them).  A
-pattern without three literal characters in a row (``an``, ``a%b``) matches names that *start*
+``q`` is matched case-insensitively against names as a SQL ``LIKE`` pattern: ``%`` matches any
+run of characters, as Marquez documents it, but ``_`` is a literal underscore (Marquez makes it
+a one-character wildcard; names are mostly snake_case, and a wildcard there would turn every
+such search into a scan of all names sharing the text before it).  A
+pattern without three letters or digits in a row (``an``, ``a%b``, ``a_b``) matches names that *start*
 with it: no index can find names that merely contain two characters, and reading every name
 would make a one-keystroke search the slowest of all.  The
 default order is by **relevance**: names that match ``q`` whole first, then names that start
@@ -60,15 +62,23 @@ SEARCH_COUNT_CAP = 1000
 
 
 def _pattern(q: str) -> str:
-    p = q.lower()
-    if (len(p) - len(p.rstrip("\\"))) % 2 == 1:  # a trailing lone backslash escapes nothing: take it literally
-        p += "\\"
-    return p
+    """``q`` as a LIKE pattern: ``%`` stays a wildcard, ``_`` is a literal underscore (see the
+    module docstring), a backslash escapes the next character, a trailing one is literal."""
+    out, i, p = [], 0, q.lower()
+    while i < len(p):
+        c = p[i]
+        if c == "\\":
+            out.append(p[i:i + 2] if i + 1 < len(p) else "\\\\")
+            i += 2
+            continue
+        out.append("\\_" if c == "_" else c)
+        i += 1
+    return "".join(out)
 
 
 def _trigram_able(p: str) -> bool:
-    """Does the pattern hold a run of 3 literal characters, which a trigram index can look up?"""
-    return any(len(run) >= 3 for run in re.split(r"[%_\\]", p))
+    """Does the pattern hold 3 letters or digits in a row (pg_trgm's words), which a trigram index can look up?"""
+    return any(re.search(r"[^\W_]{3}", run) for run in p.split("%"))
 
 
 def _extra(namespace: str | None, before: date | None, after: date | None) -> str:

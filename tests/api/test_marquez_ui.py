@@ -161,7 +161,10 @@ def test_search_ranks_whole_name_then_prefix_then_contains_and_pages(client):
     assert [r["name"] for r in only_jobs["results"]] == ["photos_job"]
     by_name = client.get("/api/v1/search", params={"q": "photos", "sort": "name"}).json()
     assert [r["name"] for r in by_name["results"]] == ["photos", "photos_job", "photos_v2", "raw_photos"]
-    assert client.get("/api/v1/search", params={"q": "ph_tos"}).json()["totalCount"] == 4
+    assert client.get("/api/v1/search", params={"q": "ph%tos"}).json()["totalCount"] == 4
+    # `_` is a literal underscore (Marquez's one-character wildcard would scan every name).
+    assert client.get("/api/v1/search", params={"q": "ph_tos"}).json()["totalCount"] == 0
+    assert [r["name"] for r in client.get("/api/v1/search", params={"q": "tos_v2"}).json()["results"]] == ["photos_v2"]
     # Fewer than three literal characters: a prefix search (no index finds "contains `ra`").
     short = client.get("/api/v1/search", params={"q": "ra"}).json()
     assert [r["name"] for r in short["results"]] == ["raw_photos"] and short["totalCount"] == 1
