@@ -93,7 +93,8 @@ def _extra(namespace: str | None, before: date | None, after: date | None) -> st
 
 
 def build(q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int, namespace: str | None = None,
-          before: date | None = None, after: date | None = None, tiers: tuple[int, ...] = (0, 1, 2)) -> tuple[str, dict[str, Any], str]:
+          before: date | None = None, after: date | None = None, tiers: tuple[int, ...] = (0, 1, 2),
+          few: frozenset[str] = frozenset()) -> tuple[str, dict[str, Any], str]:
     """``(page SQL, params, match condition)`` of a search over the relevance ``tiers`` asked for
     (the benchmark explains the SQL too)."""
     params: dict[str, Any] = {
@@ -114,8 +115,14 @@ def build(q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int
             for rank in tiers:
                 if rank == 2 and short:
                     continue
+                order = f"{_LNAME}, t.id"
+                if rank == 2 and kind in few:
+                    # Few names contain q (counted): sort them, found by the trigram index, rather
+                    # than walk every name in order looking for them (an expression no index has
+                    # keeps the planner off that walk).
+                    order = f"({_LNAME} || ''), t.id"
                 branches.append(_BRANCH.format(kind=kind, table=table, rank=rank, match=_TIERS[rank], extra=extra,
-                                               hidden=hidden, order=f"{_LNAME}, t.id"))
+                                               hidden=hidden, order=order))
     final = {"name": "lname, namespace, type", "updated_at": "updated_at DESC, lname, namespace, type"}.get(
         sort or "", "rank, lname, namespace, type")
     sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) hits ORDER BY {final} LIMIT %(l)s OFFSET %(o)s"
@@ -123,44 +130,50 @@ def build(q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int
 
 
 def _page(conn: psycopg.Connection, q: str, kinds: list[str], sort: str | None, limit: int, offset: int,
-          **filters: Any) -> tuple[list[dict], dict[str, Any], str]:
+          few: frozenset[str], **filters: Any) -> list[dict]:
     """The page's rows.  By relevance, the whole-name and prefix tiers go first; the contains
     tier (the costly one when most names start with ``q``) runs only when they do not fill
     ``offset + limit`` rows, since its rows rank after theirs."""
     with conn.cursor(row_factory=dict_row) as cur:
         if sort in ("name", "updated_at"):
-            sql, params, where = build(q, kinds=kinds, sort=sort, limit=limit, offset=offset, **filters)
-            return cur.execute(sql, params, prepare=False).fetchall(), params, where
-        sql, params, where = build(q, kinds=kinds, sort=None, limit=offset + limit, offset=0, tiers=(0, 1), **filters)
+            sql, params, _ = build(q, kinds=kinds, sort=sort, limit=limit, offset=offset, **filters)
+            return cur.execute(sql, params, prepare=False).fetchall()
+        sql, params, _ = build(q, kinds=kinds, sort=None, limit=offset + limit, offset=0, tiers=(0, 1), **filters)
         first = cur.execute(sql, params, prepare=False).fetchall()
         if len(first) >= offset + limit or not _trigram_able(params["p"]):
-            return first[offset:offset + limit], params, where
-        sql, params, _ = build(q, kinds=kinds, sort=None, limit=offset + limit - len(first), offset=0, tiers=(2,), **filters)
+            return first[offset:offset + limit]
+        sql, params, _ = build(q, kinds=kinds, sort=None, limit=offset + limit - len(first), offset=0, tiers=(2,),
+                               few=few, **filters)
         rest = cur.execute(sql, params, prepare=False).fetchall()
-        return (first + rest)[offset:offset + limit], params, where
+        return (first + rest)[offset:offset + limit]
 
 
-def _count(conn: psycopg.Connection, kinds: list[str], where: str, params: dict[str, Any]) -> tuple[int, bool]:
-    """``(matches, exact)``: every kind counted in one statement up to the cap, then estimated."""
+def _count(conn: psycopg.Connection, kinds: list[str], where: str, params: dict[str, Any]) -> dict[str, tuple[int, bool]]:
+    """Each kind's ``(matches, exact)``, counted in one statement up to the cap, then estimated."""
     froms = [f"FROM {_TABLES[k][0]} t JOIN namespaces n ON n.id = t.namespace_id WHERE {where} AND NOT {_TABLES[k][2]}"
              for k in kinds]
     params = {**params, "_cap": SEARCH_COUNT_CAP + 1}
     counts = conn.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM (SELECT 1 {f} LIMIT %(_cap)s) c)" for f in froms),
                           params, prepare=False).fetchone()
-    total, exact = 0, True
-    for f, n in zip(froms, counts):
-        if n > SEARCH_COUNT_CAP:
+    out = {}
+    for kind, f, n in zip(kinds, froms, counts):
+        exact = n <= SEARCH_COUNT_CAP
+        if not exact:
             plan = conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {f}", params, prepare=False).fetchone()[0]
-            n, exact = max(int(plan[0]["Plan"]["Plan Rows"]), SEARCH_COUNT_CAP + 1), False
-        total += n
-    return total, exact
+            n = max(int(plan[0]["Plan"]["Plan Rows"]), SEARCH_COUNT_CAP + 1)
+        out[kind] = (n, exact)
+    return out
 
 
 def search(conn: psycopg.Connection, q: str, *, kinds: list[str], sort: str | None, limit: int, offset: int,
            namespace: str | None = None, before: date | None = None, after: date | None = None) -> dict:
     """Marquez's ``SearchResultList``: ``{"totalCount", "totalCountExact", "results": [...]}``."""
-    rows, params, where = _page(conn, q, kinds, sort, limit, offset, namespace=namespace, before=before, after=after)
-    total, exact = _count(conn, kinds, where, params)
+    _, params, where = build(q, kinds=kinds, sort=sort, limit=limit, offset=offset, namespace=namespace, before=before,
+                             after=after)
+    counts = _count(conn, kinds, where, params)
+    few = frozenset(k for k, (_, exact) in counts.items() if exact)
+    rows = _page(conn, q, kinds, sort, limit, offset, few, namespace=namespace, before=before, after=after)
+    total, exact = sum(n for n, _ in counts.values()), all(e for _, e in counts.values())
     results = [{"type": r["type"], "name": r["name"], "updatedAt": iso(r["updated_at"]), "namespace": r["namespace"],
                 "nodeId": f"{r['type'].lower()}:{r['namespace']}:{r['name']}"} for r in rows]
     return {"totalCount": total, "totalCountExact": exact, "results": results}
@@ -168,7 +181,7 @@ def search(conn: psycopg.Connection, q: str, *, kinds: list[str], sort: str | No
 
 def highlight(name: str, q: str) -> str:
     """``name`` HTML-escaped, with the first literal match of ``q`` in ``<em>``: safe to render as HTML."""
-    needle = q.replace("%", "").replace("_", "")
+    needle = q.split("%")[0] if q.split("%")[0] else q.replace("%", "")
     m = re.search(re.escape(needle), name, re.IGNORECASE) if needle else None
     if m is None:
         return html.escape(name)
