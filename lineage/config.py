@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="IPs or CIDRs of authenticating proxies whose identity header is believed (comma-separated).",
     )
     proxy_user_header: str = Field(default="X-Forwarded-User", min_length=1, description="The header a trusted proxy names the user in.")
+    anonymous_viewer: bool = Field(
+        default=False,
+        description="Let requests without any credential read (GET) with the `viewer` role, for a Marquez UI that sends "
+                    "none. Never any write. Off by default; see the README's Marquez section before turning it on.",
+    )
 
     @field_validator("home")
     @classmethod

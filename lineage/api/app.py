@@ -62,13 +62,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from lineage.auth.authenticate import Authenticator
 
     app.state.authenticator = Authenticator(settings)  # reads the OIDC key file now: a bad one stops start-up
+    if settings.anonymous_viewer:
+        # Explicit opt-in, but say it where operators look: anyone who reaches the port reads all lineage.
+        log.warning("LINEAGE_ANONYMOUS_VIEWER is on: requests without a credential READ every lineage, contract and "
+                    "Marquez route as `viewer` (GET only; writes still need a credential). Bind to loopback or put "
+                    "an authenticating proxy in front unless everyone who can reach this port may read.")
 
-    from lineage.api import auth, contracts, governance, marquez
+    from lineage.api import auth, contracts, governance, marquez, marquez_more, marquez_writes
     from lineage.api import lineage as lineage_routes
 
     app.include_router(auth.router)
     app.include_router(lineage_routes.router)
     app.include_router(marquez.router)
+    app.include_router(marquez_more.router)
+    app.include_router(marquez_more.v2_router)
+    app.include_router(marquez_writes.router)
     app.include_router(contracts.router)
     app.include_router(contracts.gate_router)
     app.include_router(governance.router)

@@ -24,7 +24,7 @@ import re
 
 from lineage.events import parse_node_id, parse_raw
 from lineage.events.model import ParsedEvent
-from lineage.store import graph
+from lineage.store import graph, marquez_reads
 from lineage.store.ingest import IngestResult, ingest_batch, ingest_events
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
@@ -125,7 +125,8 @@ def _walk(request: Request, direction: str | None, node_id: str, depth: int | No
     d = request.app.state.settings.default_depth if depth is None else depth
     with request.app.state.db.connection() as conn:
         if direction is None:
-            return graph.marquez_lineage(conn, node, d, as_of)
+            marquez_reads.check_visible(conn, node_id)
+            return marquez_reads.enrich_graph(conn, graph.marquez_lineage(conn, node, d, as_of))
         return graph.walk(conn, node, direction, d, as_of).as_dict()  # type: ignore[arg-type]
 
 

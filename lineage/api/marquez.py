@@ -111,6 +111,17 @@ def list_jobs(request: Request, namespace: Namespace, page: Paging) -> dict:
         return reads.list_jobs(conn, namespace, page.limit, page.offset)
 
 
+RunStates = Annotated[list[Text] | None, Query(description="Only jobs whose latest run is in one of these states "
+                                                           "(NEW, RUNNING, COMPLETED, FAILED, ABORTED; repeat or comma-separate).")]
+
+
+@router.get("/jobs", summary="Every namespace's jobs, latest updated first", response_model=models.JobList)
+def list_all_jobs(request: Request, page: Paging, runState: RunStates = None, lastRunStates: RunStates = None) -> dict:
+    states = reads.marquez_run_states((runState or []) + (lastRunStates or []))
+    with _conn(request) as conn:
+        return reads.list_jobs(conn, None, page.limit, page.offset, states)
+
+
 @router.get("/namespaces/{namespace}/jobs/{job}", summary="One job", response_model=models.Job)
 def get_job(request: Request, namespace: Namespace, job: JobName) -> dict:
     with _conn(request) as conn:

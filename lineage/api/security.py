@@ -71,6 +71,9 @@ def authenticate(request: Request) -> Principal:
         return cached
     auth = request.app.state.authenticator
     identities = request.headers.getlist(auth.proxy_header)
+    if anonymous_allowed(request, identities):
+        request.state.principal = ANONYMOUS
+        return ANONYMOUS
     if len(identities) > 1 and auth.trusts_peer(request.client.host if request.client else None):
         # A proxy that appends its header to the client's instead of replacing it: whichever
         # came first would be believed.  Refuse rather than guess.
@@ -83,6 +86,17 @@ def authenticate(request: Request) -> Principal:
     )
     request.state.principal = principal
     return principal
+
+
+#: Who a credential-less read is, when ``LINEAGE_ANONYMOUS_VIEWER`` is on: a viewer, nothing more.
+ANONYMOUS = Principal(name="anonymous", credential="anonymous", roles=frozenset({"viewer"}))
+
+
+def anonymous_allowed(request: Request, identities: list[str]) -> bool:
+    """A GET or HEAD with no credential at all (no Authorization, no identity header), when the
+    setting is on.  Anything presented is checked as usual: a bad token stays a 401."""
+    return (getattr(request.app.state.settings, "anonymous_viewer", False) and request.method in ("GET", "HEAD")
+            and "authorization" not in request.headers and not identities)
 
 
 def require(*roles: str) -> Callable[..., Principal]:

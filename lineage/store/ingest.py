@@ -32,6 +32,7 @@ import psycopg
 
 from lineage.errors import FieldProblem, InvalidEvent
 from lineage.events.model import DatasetRef, ParsedEvent, parse_event, parse_events
+from lineage.store import column_lineage
 from lineage.store.db import refusal, refused_input
 
 log = logging.getLogger("lineage.store.ingest")
@@ -341,6 +342,7 @@ def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> Ingest
     if new:
         _stage(conn, new, ids)
         _derive(conn)
+        column_lineage.derive(conn, column_lineage.with_column_lineage([ev.payload for ev in new], ids))
     return IngestResult(stored=len(new), duplicates=len(events) - len(new))
 
 
@@ -423,5 +425,6 @@ def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
         if events:
             _stage(conn, events, ids, recorded)
             _derive(conn)
+            column_lineage.derive(conn, column_lineage.with_column_lineage([ev.payload for ev in events], ids))
         last_id = rows[-1][0]
         total += len(events)

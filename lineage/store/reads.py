@@ -3,7 +3,10 @@
 Each function returns plain dicts in the shape Marquez's REST API answers with (camelCase
 keys, list envelopes ``{"<plural>": [...], "totalCount": N}``; see Marquez's ``openapi.yml``,
 carried in ``tests/data/marquez/``), so ``marquez-python`` and other Marquez clients read this
-store unchanged.  Unknown names raise :class:`~lineage.errors.NotFound`.
+store unchanged.  Unknown names raise :class:`~lineage.errors.NotFound`, and so do datasets
+and jobs deleted through the Marquez API (hidden, see :mod:`lineage.store.tags`; their
+versions and runs stay readable).  Jobs and runs are in :mod:`lineage.store.reads_jobs`,
+re-exported here.
 
 Conventions, the same on every answer:
 
@@ -51,9 +54,14 @@ from psycopg.rows import dict_row
 
 from lineage.times import iso
 from lineage.errors import BadRequest, NotFound
+from lineage.store.column_lineage import dataset_column_lineage
+from lineage.store.tags import hidden_sql, tags_for
 
-# Marquez's run states for OpenLineage's event types.
+# Marquez's run states for OpenLineage's event types, and back (a Marquez state may stand for two).
 RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", "COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED", "OTHER": "NEW"}
+OPENLINEAGE_STATES = {m: [o for o, x in RUN_STATES.items() if x == m] for m in set(RUN_STATES.values())}
+#: How many runs a job carries in ``latestRuns`` (the Marquez UI draws their durations).
+LATEST_RUNS = 10
 
 COUNT_CAP = 10_000
 
@@ -165,16 +173,24 @@ _DATASET_SQL = """
 SELECT d.*, n.name AS namespace, s.fields
 FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
 LEFT JOIN dataset_schemas s ON s.id = d.schema_id
-WHERE n.id = %(ns)s {extra}
+WHERE n.id = %(ns)s {extra} AND NOT {hidden}
 ORDER BY d.name LIMIT %(l)s OFFSET %(o)s
 """
 
 
-def marquez_fields(fields: list[dict] | None) -> list[dict]:
-    return [{"name": f["name"], "type": f.get("type"), "tags": [], "description": f.get("description")} for f in (fields or [])]
+def marquez_fields(fields: list[dict] | None, tags: dict | None = None, key: tuple[str, str] | None = None) -> list[dict]:
+    tags = tags or {}
+    return [{"name": f["name"], "type": f.get("type"), "tags": tags.get((*key, f["name"]), []) if key else [],
+             "description": f.get("description")} for f in (fields or [])]
 
 
-def _dataset(r: dict) -> dict:
+_DATASET_HIDDEN = hidden_sql("dataset", "n.name", "d.name", "d.updated_at")
+_JOB_HIDDEN = hidden_sql("job", "n.name", "j.name", "j.updated_at")
+
+
+def _dataset(r: dict, tags: dict | None = None) -> dict:
+    key = (r["namespace"], r["name"])
+    tags = tags or {}
     return {
         "id": {"namespace": r["namespace"], "name": r["name"]},
         "type": "DB_TABLE",
@@ -184,8 +200,8 @@ def _dataset(r: dict) -> dict:
         "updatedAt": iso(r["updated_at"]),
         "namespace": r["namespace"],
         "sourceName": r["source_name"] or "default",
-        "fields": marquez_fields(r["fields"]),
-        "tags": [],
+        "fields": marquez_fields(r["fields"], tags, key),
+        "tags": tags.get((*key, ""), []),
         "lastModifiedAt": iso(r["updated_at"]),
         "description": r["description"],
         "currentVersion": r["current_version"],
@@ -196,17 +212,22 @@ def _dataset(r: dict) -> dict:
 
 def list_datasets(conn: psycopg.Connection, namespace: str, limit: int, offset: int) -> dict:
     ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _DATASET_SQL.format(extra=""), {"ns": ns, "l": limit, "o": offset})
-    total = conn.execute("SELECT count(*) FROM datasets WHERE namespace_id = %s", (ns,)).fetchone()[0]
-    return {"datasets": [_dataset(r) for r in rows], "totalCount": total}
+    rows = _rows(conn, _DATASET_SQL.format(extra="", hidden=_DATASET_HIDDEN), {"ns": ns, "l": limit, "o": offset})
+    total = conn.execute(f"SELECT count(*) FROM datasets d JOIN namespaces n ON n.id = d.namespace_id "
+                         f"WHERE n.id = %s AND NOT {_DATASET_HIDDEN}", (ns,)).fetchone()[0]
+    tags = tags_for(conn, "dataset", [(r["namespace"], r["name"]) for r in rows])
+    return {"datasets": [_dataset(r, tags) for r in rows], "totalCount": total}
 
 
 def get_dataset(conn: psycopg.Connection, namespace: str, name: str) -> dict:
     ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _DATASET_SQL.format(extra="AND d.name = %(name)s"), {"ns": ns, "name": name, "l": 1, "o": 0})
+    rows = _rows(conn, _DATASET_SQL.format(extra="AND d.name = %(name)s", hidden=_DATASET_HIDDEN),
+                 {"ns": ns, "name": name, "l": 1, "o": 0})
     if not rows:
         raise NotFound("dataset", f"{namespace}:{name}")
-    return _dataset(rows[0])
+    ds = _dataset(rows[0], tags_for(conn, "dataset", [(namespace, name)]))
+    ds["columnLineage"] = dataset_column_lineage(conn, namespace, name)
+    return ds
 
 
 _VERSION_SQL = """
@@ -289,146 +310,6 @@ def _int_key(key: str) -> int:
         raise BadRequest("cursor", "is not a cursor this server gave out; pass `nextCursor` from the previous page") from None
 
 
-# -- jobs and runs ------------------------------------------------------------------------
-_JOB_SQL = f"""
-SELECT j.*, n.name AS namespace, {PROCESSING_TYPE_SQL} AS processing_type,
-  (SELECT coalesce(json_agg(json_build_object('namespace', dn.name, 'name', d.name) ORDER BY dn.name, d.name), '[]')
-     FROM job_io e JOIN datasets d ON d.id = e.dataset_id JOIN namespaces dn ON dn.id = d.namespace_id
-     WHERE e.job_id = j.id AND e.direction = 'i') AS inputs,
-  (SELECT coalesce(json_agg(json_build_object('namespace', dn.name, 'name', d.name) ORDER BY dn.name, d.name), '[]')
-     FROM job_io e JOIN datasets d ON d.id = e.dataset_id JOIN namespaces dn ON dn.id = d.namespace_id
-     WHERE e.job_id = j.id AND e.direction = 'o') AS outputs
-FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
-WHERE n.id = %(ns)s {{extra}}
-ORDER BY j.name LIMIT %(l)s OFFSET %(o)s
-"""
-
-_RUN_SQL = """
-SELECT r.* FROM runs r WHERE {where}
-ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT %(l)s OFFSET %(o)s
-"""
-
-
-def _run(r: dict) -> dict:
-    duration = None
-    if r["started_at"] and r["ended_at"]:
-        duration = int((r["ended_at"] - r["started_at"]).total_seconds() * 1000)
-    return {
-        "id": str(r["run_uuid"]),
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-        "nominalStartTime": iso(r["nominal_start"]),
-        "nominalEndTime": iso(r["nominal_end"]),
-        "state": RUN_STATES.get(r["state"], "NEW"),
-        "startedAt": iso(r["started_at"]),
-        "endedAt": iso(r["ended_at"]),
-        "durationMs": duration,
-        "parentRunId": str(r["parent_run_uuid"]) if r["parent_run_uuid"] else None,
-        "args": {},
-        "facets": {},
-    }
-
-
-def _job(r: dict, latest_run: dict | None) -> dict:
-    return {
-        "id": {"namespace": r["namespace"], "name": r["name"]},
-        "type": marquez_job_type(r["processing_type"], r["job_type"]),
-        "name": r["name"],
-        "simpleName": r["name"].rsplit(".", 1)[-1],
-        "parentJobName": None,
-        "createdAt": iso(r["created_at"]),
-        "updatedAt": iso(r["updated_at"]),
-        "namespace": r["namespace"],
-        "inputs": r["inputs"],
-        "outputs": r["outputs"],
-        "location": r["location"],
-        "description": r["description"],
-        "latestRun": latest_run,
-        "facets": {},
-    }
-
-
-def _latest_runs(conn: psycopg.Connection, jobs: list[dict]) -> dict[uuid.UUID, dict]:
-    ids = [j["latest_run_uuid"] for j in jobs if j["latest_run_uuid"]]
-    if not ids:
-        return {}
-    rows = _rows(conn, "SELECT * FROM runs WHERE run_uuid = ANY(%(ids)s)", {"ids": ids})
-    return {r["run_uuid"]: _run(r) for r in rows}
-
-
-def list_jobs(conn: psycopg.Connection, namespace: str, limit: int, offset: int) -> dict:
-    ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _JOB_SQL.format(extra=""), {"ns": ns, "l": limit, "o": offset})
-    runs = _latest_runs(conn, rows)
-    total = conn.execute("SELECT count(*) FROM jobs WHERE namespace_id = %s", (ns,)).fetchone()[0]
-    return {"jobs": [_job(r, runs.get(r["latest_run_uuid"])) for r in rows], "totalCount": total}
-
-
-def get_job(conn: psycopg.Connection, namespace: str, name: str) -> dict:
-    ns = _namespace_id(conn, namespace)
-    rows = _rows(conn, _JOB_SQL.format(extra="AND j.name = %(name)s"), {"ns": ns, "name": name, "l": 1, "o": 0})
-    if not rows:
-        raise NotFound("job", f"{namespace}:{name}")
-    return _job(rows[0], _latest_runs(conn, rows).get(rows[0]["latest_run_uuid"]))
-
-
-def list_runs(conn: psycopg.Connection, namespace: str, job: str, limit: int, offset: int, cursor: str | None = None) -> dict:
-    """Runs newest first; pages by ``cursor`` (see the module docstring)."""
-    row = conn.execute(
-        "SELECT j.id FROM jobs j JOIN namespaces n ON n.id = j.namespace_id WHERE n.name = %s AND j.name = %s", (namespace, job)
-    ).fetchone()
-    if row is None:
-        raise NotFound("job", f"{namespace}:{job}")
-    key = _keyset(cursor, offset, "runs")
-    params: dict[str, Any] = {"j": row[0], "l": limit + 1, "o": offset}
-    where = "r.job_id = %(j)s"
-    if key is not None:
-        try:
-            params["ct"], params["ck"] = key[0], uuid.UUID(key[1])
-        except ValueError:
-            raise BadRequest("cursor", "is not a cursor this server gave out; pass `nextCursor` from the previous page") from None
-        where += " AND (r.created_at, r.run_uuid) < (%(ct)s, %(ck)s)"
-    rows = _rows(conn, _RUN_SQL.format(where=where), params)
-    more, rows = len(rows) > limit, rows[:limit]
-    total, exact = _count(conn, "FROM runs r WHERE r.job_id = %(j)s", {"j": row[0]})
-    return {"runs": [_run(r) for r in rows], "totalCount": total, "totalCountExact": exact,
-            "nextCursor": encode_cursor("runs", rows[-1]["created_at"], rows[-1]["run_uuid"]) if more else None}
-
-
-def get_run(conn: psycopg.Connection, run_id: uuid.UUID) -> dict:
-    rows = _rows(conn, _RUN_SQL.format(where="r.run_uuid = %(r)s"), {"r": run_id, "l": 1, "o": 0})
-    if not rows:
-        raise NotFound("run", str(run_id))
-    run = _run(rows[0])
-    # Facets of the run as its latest event carried them (an index lookup, not a scan).
-    raw = conn.execute(
-        "SELECT payload -> 'run' -> 'facets' FROM raw_events WHERE run_uuid = %s ORDER BY event_time DESC, id DESC LIMIT 1",
-        (run_id,),
-    ).fetchone()
-    run["facets"] = raw[0] if raw and raw[0] else {}
-    # Each dataset with the version this run wrote (outputs) or saw when it read (inputs).
-    io = _rows(
-        conn,
-        """SELECT e.direction, n.name AS namespace, d.name, v.version FROM run_io e
-           JOIN datasets d ON d.id = e.dataset_id JOIN namespaces n ON n.id = d.namespace_id
-           LEFT JOIN LATERAL (
-               SELECT x.version FROM dataset_versions x
-               WHERE x.dataset_id = e.dataset_id
-                 AND CASE WHEN e.direction = 'o' THEN x.run_uuid = e.run_uuid ELSE x.created_at <= e.event_time END
-               ORDER BY x.created_at DESC, x.id DESC LIMIT 1) v ON true
-           WHERE e.run_uuid = %(r)s ORDER BY n.name, d.name""",
-        {"r": run_id},
-    )
-
-    def ref(r: dict) -> dict:
-        version = r["version"] or origin_version(r["namespace"], r["name"])
-        return {"datasetVersionId": {"namespace": r["namespace"], "name": r["name"], "version": version}, "facets": {}}
-
-    run["inputDatasetVersions"] = [ref(r) for r in io if r["direction"] == "i"]
-    run["outputDatasetVersions"] = [ref(r) for r in io if r["direction"] == "o"]
-    return run
-
-
 # -- raw events ---------------------------------------------------------------------------
 def list_events(conn: psycopg.Connection, *, before: datetime | None, after: datetime | None,
                 limit: int, offset: int, namespace: str | None = None, cursor: str | None = None,
@@ -463,3 +344,10 @@ def list_events(conn: psycopg.Connection, *, before: datetime | None, after: dat
     total, exact = _count(conn, f"FROM raw_events WHERE {where}", params)
     return {"events_raw": [r[0] for r in rows], "totalCount": total, "totalCountExact": exact,
             "nextCursor": encode_cursor(kind, rows[-1][1], rows[-1][2]) if more else None}
+
+
+# Jobs and runs live in their own module; re-exported so callers keep one entry point.
+from lineage.store import reads_jobs as _jobs  # noqa: E402
+
+list_jobs, get_job, list_runs, get_run = _jobs.list_jobs, _jobs.get_job, _jobs.list_runs, _jobs.get_run
+marquez_run_states, _latest_runs, _run = _jobs.marquez_run_states, _jobs._latest_runs, _jobs._run

@@ -53,6 +53,29 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/jobs/runs/{id}"): READ,
     ("GET", "/api/v1/events"): READ,
     ("GET", "/api/v1/events/lineage"): READ,
+    ("GET", "/api/v1/jobs"): READ,
+    ("GET", "/api/v1/tags"): READ,
+    ("GET", "/api/v1/sources"): READ,
+    ("GET", "/api/v1/sources/{source}"): READ,
+    ("GET", "/api/v1/jobs/runs/{id}/facets"): READ,
+    ("GET", "/api/v1/stats/lineage-events"): READ,
+    ("GET", "/api/v1/stats/{what}"): READ,
+    ("GET", "/api/v1/column-lineage"): READ,
+    ("GET", "/api/v1/search"): READ,
+    ("GET", "/api/v2beta/search/jobs"): READ,
+    ("GET", "/api/v2beta/search/datasets"): READ,
+    ("PUT", "/api/v1/tags/{tag}"): {"steward"},
+    ("POST", "/api/v1/namespaces/{namespace}/datasets/{dataset}/tags/{tag}"): {"steward"},
+    ("PUT", "/api/v1/namespaces/{namespace}/datasets/{dataset}/tags/{tag}"): {"steward"},
+    ("DELETE", "/api/v1/namespaces/{namespace}/datasets/{dataset}/tags/{tag}"): {"steward"},
+    ("POST", "/api/v1/namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}"): {"steward"},
+    ("PUT", "/api/v1/namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}"): {"steward"},
+    ("DELETE", "/api/v1/namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}"): {"steward"},
+    ("POST", "/api/v1/namespaces/{namespace}/jobs/{job}/tags/{tag}"): {"steward"},
+    ("PUT", "/api/v1/namespaces/{namespace}/jobs/{job}/tags/{tag}"): {"steward"},
+    ("DELETE", "/api/v1/namespaces/{namespace}/jobs/{job}/tags/{tag}"): {"steward"},
+    ("DELETE", "/api/v1/namespaces/{namespace}/datasets/{dataset}"): {"steward"},
+    ("DELETE", "/api/v1/namespaces/{namespace}/jobs/{job}"): {"steward"},
     ("POST", "/api/v1/contracts"): {"requester"},
     ("GET", "/api/v1/contracts"): READ,
     ("GET", "/api/v1/contracts/{contract_id}"): READ,
@@ -87,7 +110,8 @@ DECISIONS: dict[tuple[str, str], object] = {
 
 _PARAMS = {"name": "no-such-token", "namespace": "ns", "dataset": "ds", "job": "j", "version": str(uuid.uuid4()),
            "id": str(uuid.uuid4()), "contract_id": "no-such-contract",
-           "tie_id": "999999", "owner_id": "999999", "erasure_id": "999999", "item_id": "999999"}
+           "tie_id": "999999", "owner_id": "999999", "erasure_id": "999999", "item_id": "999999",
+           "source": "default", "what": "jobs", "tag": "PII", "field": "f"}
 
 
 def _url(path: str) -> str:
@@ -112,6 +136,9 @@ def _call(c: httpx.Client, method: str, path: str, headers: dict) -> httpx.Respo
         body = [run_event("START", ("ns", "j"), str(uuid.uuid4()))]
     kwargs = {"json": body} if method == "POST" and body is not None else {"content": b"{}"} if method == "POST" else {}
     params = {"nodeId": "dataset:ns:ds"} if path.startswith("/api/v1/lineage") and method == "GET" else None
+    if method == "GET" and path in ("/api/v1/column-lineage", "/api/v1/search", "/api/v2beta/search/jobs",
+                                    "/api/v2beta/search/datasets", "/api/v1/jobs/runs/{id}/facets"):
+        params = {"nodeId": "dataset:ns:ds", "q": "x", "type": "run"}
     return c.request(method, _url(path), headers=headers, params=params, **kwargs)
 
 

@@ -40,6 +40,11 @@ def filled(db):
                           expires_at=None, created_by="tests")
         api_tokens.create(conn, name="revoked-later", principal="old@example.com", roles=("emitter",), namespaces=None,
                           expires_at=None, created_by="tests")
+        # Tags and a soft deletion (migration 0009).
+        conn.execute("INSERT INTO tag_definitions (name, description, recorded_by) VALUES ('PII', 'personal data', 'dpo@example.com')")
+        conn.execute("INSERT INTO tag_changes (target, namespace, name, tag, action, recorded_by) "
+                     "VALUES ('dataset', 'drops', 'photos', 'PII', 'add', 'dpo@example.com')")
+        conn.execute("INSERT INTO node_deletions (kind, namespace, name, recorded_by) VALUES ('job', 'ns', 'old', 'dpo@example.com')")
         # An erasure manifest with one item and its deletion (the tables of migration 0011).
         m = conn.execute("INSERT INTO erasure_manifests (source_namespace, source_name, norm_namespace, norm_name, reason, "
                          "requested_by, credential, manifest, summary) VALUES ('drops', 'photos', 'drops', 'photos', "

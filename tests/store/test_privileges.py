@@ -20,7 +20,7 @@ from lineage.contracts import governance, registry
 from lineage.contracts.document import load_contract
 from lineage.events import parse_event
 from lineage.samples import ml_pipeline_sample
-from lineage.store import decisions
+from lineage.store import decisions, tags
 from lineage.store.ingest import ingest_events
 from tests_support import principal
 
@@ -39,6 +39,9 @@ APPEND_ONLY = {
     "principal_ties": "organisation",
     "principal_tie_revocations": "reason",
     "role_grants": "role",
+    "tag_definitions": "description",
+    "tag_changes": "action",
+    "node_deletions": "recorded_by",
 }
 
 
@@ -54,6 +57,9 @@ def filled(db, role_urls):
         tie = governance.add_tie(conn, admin, "dpo@example.com", "LoveMatch Inc.", "investment")
         governance.revoke_tie(conn, admin, tie.id, "shares sold")
         grants.grant(conn, "dpo@example.com", "steward", actor="it-admin@example.com", reason="appointed")
+        tags.define_tag(conn, "PII", "personal data", "dpo@example.com")
+        tags.change_tag(conn, "dataset", "curated", "training.face_photos_v1", None, "PII", "add", "dpo@example.com")
+        tags.delete_node(conn, "job", "ml-pipeline", "train_model.train", "dpo@example.com")
         decisions.insert(conn, {
             "decision_id": str(uuid.uuid4()), "job_namespace": "ns", "job_name": "train", "purpose": "train_ai_system",
             "allowed": False, "inputs": {}, "reasons": [], "contracts": {}, "validations": [], "facets": {},

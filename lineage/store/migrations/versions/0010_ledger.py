@@ -31,7 +31,7 @@ every row the table already holds, so the next seal covers them.
 from alembic import context, op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,11 +1,12 @@
-"""The tables added beside the ledger enter it too: erasure manifests, their items and events.
+"""The tables added beside the ledger enter it too: tags, soft deletions, erasure manifests.
 
 Revision ID: 0012
 Revises: 0011
 
-0010 ledgers every table that existed before it; the erasure tables (0011) were written in
-parallel with it, so they join here, with their existing rows queued.  An erasure's record is
-exactly what a regulator asks to see and what an interested party would most like to edit.
+0010 ledgers the tables of 0001-0008; the tag and soft-delete records (0009) and the erasure
+tables (0011) were written in parallel with it, so they join here, with their existing rows
+queued.  An erasure's record is exactly what a regulator asks to see and what an interested
+party would most like to edit; a soft delete hides a dataset from every listing.
 """
 
 from alembic import op
@@ -15,7 +16,7 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-TABLES = ("erasure_manifests", "erasure_items", "erasure_item_events")
+TABLES = ("tag_definitions", "tag_changes", "node_deletions", "erasure_manifests", "erasure_items", "erasure_item_events")
 
 
 def upgrade() -> None:
