@@ -335,22 +335,27 @@ def main() -> int:
         return 0
     args.out = args.out or ROOT / "benchmarks" / "results" / "dag_overhead.md"
 
-    from lineage.demo import setup_contracts, start_server, stop_server
+    from lineage.auth.local import read_token_file
+    from lineage.demo import setup_contracts, setup_people, setup_tokens, start_server, stop_server
     from lineage.store import open_database
 
     dags = list(PARTNERS["acme"].dag_ids)
     with tempfile.TemporaryDirectory(prefix="dag-overhead-") as tmp:
         settings = Settings(home=Path(tmp), port=args.port)
         with open_database(settings, migrate=True) as db, db.connection() as conn:
-            setup_contracts(conn)
+            settings = setup_tokens(conn, settings)  # the emitter token the transport sends
         server = start_server(settings, settings.home / "logs" / "server.log")
         started = time.monotonic()
         try:
+            # Contracts go through the HTTP API as the demo's people, as in `make demo`.
+            setup_contracts(settings, setup_people(settings, read_token_file(settings.admin_token_file)))
             runs = [measure(settings, dags, int(n), args.samples, args.repeat) for n in args.rows.split(",")]
         finally:
             stop_server(server)
         wall = time.monotonic() - started
-        spooled = sum(1 for f in settings.spool_dir.glob("pending-*.ndjson") for _ in f.open())
+        from lineage.airflow.spool import status
+
+        spooled = status(settings.spool_dir).pending
         with open_database(settings) as db, db.connection() as conn:
             stored = conn.execute("SELECT count(*) FROM raw_events").fetchone()[0]
 
