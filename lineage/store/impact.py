@@ -4,8 +4,16 @@
 (a dataset or a job), every dataset those jobs wrote, every run of those jobs (each of
 them reads the node or a dataset built from it), and which of the datasets are *models*, with the runs
 that produced each one.  One statement over the indexed edge tables (``job_io`` for the walk,
-``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth: the walk is a set of job ids (``UNION``), so cycles
-end it and no depth limit is needed.
+``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth.
+
+**How it stays fast.**  The walk goes level by level, one row per level carrying arrays: each
+level is two index scans with ``= ANY(array)`` (the job's outputs, then their readers), not one
+index probe per edge, and a job seen at an earlier level is dropped (``EXCEPT``), so a cycle
+ends the walk and no depth limit is needed.  Names are looked up once per reached id, and each
+list is sorted and built as JSON in the server.  Over 11,110 descendants this is about a third
+of the server time of a row-per-job walk (``benchmarks/results/impact.md``).  The price: each
+level re-reads the seen set, so a very deep chain (thousands of levels) costs more than a wide
+graph of the same size.
 
 **What is a model.**  The gate is what stands before training (``DESIGN.md``), so a dataset
 is a model when a job that writes it was checked by the gate for a training purpose: a data
@@ -44,60 +52,84 @@ start_ds AS (
     WHERE %(type)s = 'dataset' AND n.name = %(ns)s AND d.name = %(name)s
       AND (%(as_of)s::timestamptz IS NULL OR d.recorded_at <= %(as_of)s)
 ),
-walk (job_id) AS (
-    SELECT id FROM start_job
-    UNION
-    SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
-    WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
-    UNION
-    SELECT nxt.job_id
+-- One row per level: the jobs first reached at that level, the datasets the previous level
+-- wrote, and every job seen so far.  Each level is two index scans with `= ANY(array)` (one
+-- descent per key set, not one rescan per edge), and a job already seen is not expanded
+-- again, so a cycle ends the walk.  OFFSET 0 keeps each array computed once per level.
+walk (jobs, outs, seen) AS (
+    SELECT s.jobs, '{{}}'::bigint[], s.jobs FROM (SELECT ARRAY(
+        SELECT id FROM start_job
+        UNION
+        SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
+        WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)) AS jobs) s
+    UNION ALL
+    SELECT nx.jobs, step.outs, w.seen || nx.jobs
     FROM walk w
-    JOIN job_io f ON f.job_id = w.job_id AND f.direction = 'o'
-    JOIN job_io nxt ON nxt.dataset_id = f.dataset_id AND nxt.direction = 'i'
-    WHERE %(as_of)s::timestamptz IS NULL OR (f.recorded_at <= %(as_of)s AND nxt.recorded_at <= %(as_of)s)
+    CROSS JOIN LATERAL (SELECT ARRAY(
+        SELECT f.dataset_id FROM job_io f
+        WHERE f.job_id = ANY(w.jobs) AND f.direction = 'o'
+          AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)) AS outs OFFSET 0) step
+    CROSS JOIN LATERAL (SELECT ARRAY(
+        SELECT e.job_id FROM job_io e
+        WHERE e.dataset_id = ANY(step.outs) AND e.direction = 'i'
+          AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+        EXCEPT SELECT unnest(w.seen)) AS jobs OFFSET 0) nx
+    WHERE cardinality(w.jobs) > 0
 ),
-written AS MATERIALIZED (
-    SELECT f.dataset_id, f.job_id FROM job_io f JOIN walk w ON w.job_id = f.job_id
-    WHERE f.direction = 'o' AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)
-      AND NOT EXISTS (SELECT 1 FROM start_ds s WHERE s.id = f.dataset_id)
+-- Every job reached (each once) and every dataset they wrote (duplicates harmless: `= ANY`).
+reached AS MATERIALIZED (
+    SELECT ARRAY(SELECT unnest(jobs) FROM walk) AS jobs, ARRAY(SELECT unnest(outs) FROM walk) AS outs
 ),
-trainers AS (
-    SELECT w.job_id FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
-    WHERE EXISTS (
-        SELECT 1 FROM gate_decisions g
-        WHERE g.job_namespace = n.name AND g.job_name = j.name AND g.allowed
-          AND (g.purpose = %(training)s OR g.purpose LIKE %(training)s || '.%%')
-          AND (%(as_of)s::timestamptz IS NULL OR g.recorded_at <= %(as_of)s))
+hit_jobs AS MATERIALIZED (
+    SELECT j.id AS job_id, 'job:' || n.name || ':' || j.name AS id,
+           EXISTS (SELECT 1 FROM gate_decisions g
+                   WHERE g.job_namespace = n.name AND g.job_name = j.name AND g.allowed
+                     AND (g.purpose = %(training)s OR g.purpose LIKE %(training)s || '.%%')
+                     AND (%(as_of)s::timestamptz IS NULL OR g.recorded_at <= %(as_of)s)) AS trains
+    FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
+    WHERE j.id = ANY((SELECT jobs FROM reached)::bigint[])
 ),
-models AS (SELECT DISTINCT x.dataset_id FROM written x JOIN trainers t ON t.job_id = x.job_id),
-hit_runs AS (
+models AS MATERIALIZED (
+    SELECT DISTINCT f.dataset_id FROM job_io f
+    WHERE f.job_id = ANY(ARRAY(SELECT job_id FROM hit_jobs WHERE trains)) AND f.direction = 'o'
+      AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)
+      AND f.dataset_id IS DISTINCT FROM (SELECT id FROM start_ds)
+),
+hit_runs AS MATERIALIZED (
     -- every run of every job downstream (each such job reads the source or a dataset built from it)
-    SELECT r.run_uuid, r.job_id, r.state, r.created_at FROM walk w JOIN runs r ON r.job_id = w.job_id
-    WHERE %(as_of)s::timestamptz IS NULL OR r.recorded_at <= %(as_of)s
+    SELECT r.run_uuid, h.id AS job, r.state, r.created_at FROM runs r JOIN hit_jobs h ON h.job_id = r.job_id
+    WHERE r.job_id = ANY((SELECT jobs FROM reached)::bigint[])
+      AND (%(as_of)s::timestamptz IS NULL OR r.recorded_at <= %(as_of)s)
+),
+-- Materialised so the runs that wrote the models are found by the models' index entries and
+-- then matched to hit_runs by hash, rather than probing run_io once per run.
+model_writes AS MATERIALIZED (
+    SELECT io.dataset_id, io.run_uuid FROM run_io io
+    WHERE io.dataset_id = ANY(ARRAY(SELECT dataset_id FROM models)) AND io.direction = 'o'
+),
+trained AS (
+    SELECT io.dataset_id, array_agg(h.run_uuid::text ORDER BY h.run_uuid::text) AS runs
+    FROM model_writes io JOIN hit_runs h ON h.run_uuid = io.run_uuid
+    GROUP BY io.dataset_id
 )
 -- One row: each list aggregated (and sorted, by code point) in the server, so 10,000 ids cross
 -- the wire as one JSON document rather than 10,000 rows.
 SELECT EXISTS (SELECT 1 FROM start_job UNION ALL SELECT 1 FROM start_ds),
   (SELECT coalesce(json_agg(x.id ORDER BY x.id COLLATE "C"), '[]') FROM (
       SELECT 'dataset:' || n.name || ':' || d.name AS id
-      FROM (SELECT DISTINCT dataset_id FROM written) ds JOIN datasets d ON d.id = ds.dataset_id
-      JOIN namespaces n ON n.id = d.namespace_id) x),
-  (SELECT coalesce(json_agg(x.id ORDER BY x.id COLLATE "C"), '[]') FROM (
-      SELECT 'job:' || n.name || ':' || j.name AS id
-      FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
-      WHERE w.job_id NOT IN (SELECT id FROM start_job)) x),
+      FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+      WHERE d.id = ANY((SELECT outs FROM reached)::bigint[]) AND d.id IS DISTINCT FROM (SELECT id FROM start_ds)) x),
+  (SELECT coalesce(json_agg(h.id ORDER BY h.id COLLATE "C"), '[]') FROM hit_jobs h
+      WHERE h.job_id IS DISTINCT FROM (SELECT id FROM start_job)),
   (SELECT coalesce(json_agg(json_build_object('runId', x.run, 'job', x.job, 'state', x.state, 'createdAt', x.created)
                             ORDER BY x.created, x.run), '[]') FROM (
-      SELECT h.run_uuid::text AS run, 'job:' || n.name || ':' || j.name AS job, {state} AS state,
+      SELECT h.run_uuid::text AS run, h.job, {state} AS state,
              to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created
-      FROM hit_runs h JOIN jobs j ON j.id = h.job_id JOIN namespaces n ON n.id = j.namespace_id) x),
+      FROM hit_runs h) x),
   (SELECT coalesce(json_agg(json_build_object('id', x.id, 'trainingRuns', x.runs) ORDER BY x.id COLLATE "C"), '[]') FROM (
-      SELECT 'dataset:' || n.name || ':' || d.name AS id,
-             coalesce(array_agg(h.run_uuid::text ORDER BY h.run_uuid::text) FILTER (WHERE h.run_uuid IS NOT NULL), '{{}}') AS runs
+      SELECT 'dataset:' || n.name || ':' || d.name AS id, coalesce(t.runs, '{{}}') AS runs
       FROM models m JOIN datasets d ON d.id = m.dataset_id JOIN namespaces n ON n.id = d.namespace_id
-      LEFT JOIN run_io io ON io.dataset_id = m.dataset_id AND io.direction = 'o'
-      LEFT JOIN hit_runs h ON h.run_uuid = io.run_uuid
-      GROUP BY 1) x)
+      LEFT JOIN trained t ON t.dataset_id = m.dataset_id) x)
 """
 
 # A run's state as of the moment asked: its latest state recorded by then (run_states is a
