@@ -6,14 +6,13 @@ them reads the node or a dataset built from it), and which of the datasets are *
 that produced each one.  One statement over the indexed edge tables (``job_io`` for the walk,
 ``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth.
 
-**How it stays fast.**  The walk goes level by level, one row per level carrying arrays: each
-level is two index scans with ``= ANY(array)`` (the job's outputs, then their readers), not one
-index probe per edge, and a job seen at an earlier level is dropped (``EXCEPT``), so a cycle
-ends the walk and no depth limit is needed.  Names are looked up once per reached id, and each
-list is sorted and built as JSON in the server.  Over 11,110 descendants this is about a third
-of the server time of a row-per-job walk (``benchmarks/results/impact.md``).  The price: each
-level re-reads the seen set, so a very deep chain (thousands of levels) costs more than a wide
-graph of the same size.
+**How it stays fast.**  The walk is one row per job (``UNION`` over job ids, so cycles end it
+and no depth limit is needed).  What it reached is then gathered into two arrays, and every
+later lookup (names, outputs, runs, the models' writers) is one index scan with
+``= ANY(array)`` rather than one probe per id; the runs that wrote each model are found from
+the models' ``run_io`` entries and matched to the reached runs by hash.  Each list is sorted
+and built as JSON in the server, so the answer is one row.  ``benchmarks/results/impact.md``
+has the figures against the previous form of this query.
 
 **What is a model.**  The gate is what stands before training (``DESIGN.md``), so a dataset
 is a model when a job that writes it was checked by the gate for a training purpose: a data
@@ -52,33 +51,29 @@ start_ds AS (
     WHERE %(type)s = 'dataset' AND n.name = %(ns)s AND d.name = %(name)s
       AND (%(as_of)s::timestamptz IS NULL OR d.recorded_at <= %(as_of)s)
 ),
--- One row per level: the jobs first reached at that level, the datasets the previous level
--- wrote, and every job seen so far.  Each level is two index scans with `= ANY(array)` (one
--- descent per key set, not one rescan per edge), and a job already seen is not expanded
--- again, so a cycle ends the walk.  OFFSET 0 keeps each array computed once per level.
-walk (jobs, outs, seen) AS (
-    SELECT s.jobs, '{{}}'::bigint[], s.jobs FROM (SELECT ARRAY(
-        SELECT id FROM start_job
-        UNION
-        SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
-        WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)) AS jobs) s
-    UNION ALL
-    SELECT nx.jobs, step.outs, w.seen || nx.jobs
+-- The walk is a set of job ids (UNION), so a cycle ends it and no depth limit is needed; it
+-- stays one row per job because a level-by-level walk over arrays, though faster on wide
+-- graphs, re-reads the set seen so far at every level (quadratic on a chain 1,000 deep).
+walk (job_id) AS (
+    SELECT id FROM start_job
+    UNION
+    SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
+    WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+    UNION
+    SELECT nxt.job_id
     FROM walk w
-    CROSS JOIN LATERAL (SELECT ARRAY(
-        SELECT f.dataset_id FROM job_io f
-        WHERE f.job_id = ANY(w.jobs) AND f.direction = 'o'
-          AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)) AS outs OFFSET 0) step
-    CROSS JOIN LATERAL (SELECT ARRAY(
-        SELECT e.job_id FROM job_io e
-        WHERE e.dataset_id = ANY(step.outs) AND e.direction = 'i'
-          AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
-        EXCEPT SELECT unnest(w.seen)) AS jobs OFFSET 0) nx
-    WHERE cardinality(w.jobs) > 0
+    JOIN job_io f ON f.job_id = w.job_id AND f.direction = 'o'
+    JOIN job_io nxt ON nxt.dataset_id = f.dataset_id AND nxt.direction = 'i'
+    WHERE %(as_of)s::timestamptz IS NULL OR (f.recorded_at <= %(as_of)s AND nxt.recorded_at <= %(as_of)s)
 ),
--- Every job reached (each once) and every dataset they wrote (duplicates harmless: `= ANY`).
+-- Every job reached and every dataset they wrote, as two arrays: each later lookup is one
+-- index scan with `= ANY(array)` (one pass over the sorted keys, not one probe per id), and
+-- a dataset written by several jobs is looked up once.
 reached AS MATERIALIZED (
-    SELECT ARRAY(SELECT unnest(jobs) FROM walk) AS jobs, ARRAY(SELECT unnest(outs) FROM walk) AS outs
+    SELECT r.jobs, ARRAY(SELECT f.dataset_id FROM job_io f
+                         WHERE f.job_id = ANY(r.jobs) AND f.direction = 'o'
+                           AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)) AS outs
+    FROM (SELECT ARRAY(SELECT job_id FROM walk) AS jobs) r
 ),
 hit_jobs AS MATERIALIZED (
     SELECT j.id AS job_id, 'job:' || n.name || ':' || j.name AS id,
