@@ -6,13 +6,15 @@ them reads the node or a dataset built from it), and which of the datasets are *
 that produced each one.  One statement over the indexed edge tables (``job_io`` for the walk,
 ``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth.
 
-**How it stays fast.**  The walk is one row per job (``UNION`` over job ids, so cycles end it
-and no depth limit is needed).  What it reached is then gathered into two arrays, and every
-later lookup (names, outputs, runs, the models' writers) is one index scan with
-``= ANY(array)`` rather than one probe per id; the runs that wrote each model are found from
-the models' ``run_io`` entries and matched to the reached runs by hash.  Each list is sorted
-and built as JSON in the server, so the answer is one row.  ``benchmarks/results/impact.md``
-has the figures against the previous form of this query.
+**How it stays fast.**  The walk goes up to :data:`LEVEL_DEPTH` levels at once (one row per
+level carrying arrays; each level two index scans with ``= ANY(array)`` rather than one probe
+per edge), then one row per job for whatever lies deeper, so it stays linear on a chain
+thousands of jobs deep; a job already seen is not expanded again, so cycles end it and no
+depth limit is needed.  What it reached is gathered into two arrays, and every later lookup
+(names, outputs, runs, the models' writers) is again one ``= ANY(array)`` index scan; the runs
+that wrote each model are found from the models' ``run_io`` entries and matched to the
+reached runs by hash.  Each list is sorted and built as JSON in the server, so the answer is
+one row.  ``benchmarks/results/impact.md`` has the figures against the previous query.
 
 **What is a model.**  The gate is what stands before training (``DESIGN.md``), so a dataset
 is a model when a job that writes it was checked by the gate for a training purpose: a data
@@ -39,6 +41,10 @@ from lineage.times import iso
 
 TRAINING_PURPOSE = "train_ai_system"
 
+# Levels walked at once before the walk goes on one row per job (see the query).  Lineage is
+# rarely deeper; past it, the per-level cost of dropping seen jobs would grow with depth.
+LEVEL_DEPTH = 8
+
 _IMPACT = """
 WITH RECURSIVE
 start_job AS (
@@ -51,14 +57,33 @@ start_ds AS (
     WHERE %(type)s = 'dataset' AND n.name = %(ns)s AND d.name = %(name)s
       AND (%(as_of)s::timestamptz IS NULL OR d.recorded_at <= %(as_of)s)
 ),
--- The walk is a set of job ids (UNION), so a cycle ends it and no depth limit is needed; it
--- stays one row per job because a level-by-level walk over arrays, though faster on wide
--- graphs, re-reads the set seen so far at every level (quadratic on a chain 1,000 deep).
+-- The walk, in two phases.  First up to LEVEL_DEPTH levels at once: one row per level
+-- carrying arrays, each level two index scans with `= ANY(array)` (the jobs' outputs, then
+-- their readers: one pass over the sorted keys rather than one probe per edge), and a job seen
+-- at an earlier level dropped (EXCEPT), so a cycle ends it.  Dropping re-reads the seen set at
+-- every level, which is why the levels stop there: whatever the last level reached is walked
+-- on one row per job (UNION over job ids: linear however deep; a cycle ends it too).
+levels (depth, jobs, seen) AS (
+    SELECT 0, s.jobs, s.jobs FROM (SELECT ARRAY(
+        SELECT id FROM start_job
+        UNION
+        SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
+        WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)) AS jobs) s
+    UNION ALL
+    SELECT w.depth + 1, nx.jobs, w.seen || nx.jobs
+    FROM levels w
+    CROSS JOIN LATERAL (SELECT ARRAY(
+        SELECT e.job_id FROM job_io e
+        WHERE e.dataset_id = ANY(ARRAY(
+                SELECT f.dataset_id FROM job_io f
+                WHERE f.job_id = ANY(w.jobs) AND f.direction = 'o'
+                  AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)))
+          AND e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+        EXCEPT SELECT unnest(w.seen)) AS jobs OFFSET 0) nx  -- OFFSET 0: computed once per level
+    WHERE cardinality(w.jobs) > 0 AND w.depth < %(level_depth)s
+),
 walk (job_id) AS (
-    SELECT id FROM start_job
-    UNION
-    SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
-    WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+    SELECT unnest(jobs) FROM levels WHERE depth = %(level_depth)s
     UNION
     SELECT nxt.job_id
     FROM walk w
@@ -67,13 +92,12 @@ walk (job_id) AS (
     WHERE %(as_of)s::timestamptz IS NULL OR (f.recorded_at <= %(as_of)s AND nxt.recorded_at <= %(as_of)s)
 ),
 -- Every job reached and every dataset they wrote, as two arrays: each later lookup is one
--- index scan with `= ANY(array)` (one pass over the sorted keys, not one probe per id), and
--- a dataset written by several jobs is looked up once.
+-- index scan with `= ANY(array)`, and a dataset written by several jobs is looked up once.
 reached AS MATERIALIZED (
     SELECT r.jobs, ARRAY(SELECT f.dataset_id FROM job_io f
                          WHERE f.job_id = ANY(r.jobs) AND f.direction = 'o'
                            AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)) AS outs
-    FROM (SELECT ARRAY(SELECT job_id FROM walk) AS jobs) r
+    FROM (SELECT ARRAY(SELECT unnest(jobs) FROM levels UNION SELECT job_id FROM walk) AS jobs) r
 ),
 hit_jobs AS MATERIALIZED (
     SELECT j.id AS job_id, 'job:' || n.name || ':' || j.name AS id,
@@ -162,7 +186,8 @@ def impact(conn: psycopg.Connection, node: NodeId, as_of: datetime | None = None
     query = _IMPACT.format(state=_STATE_AS_OF if as_of is not None else _STATE_NOW)
     found, datasets, jobs, runs, models = conn.execute(
         query,
-        {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE},
+        {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE,
+         "level_depth": LEVEL_DEPTH},
     ).fetchone()
     if not found:
         raise NotFound(node.type, f"{node.namespace}:{node.name}" + (f" (as of {iso(as_of)})" if as_of else ""))

@@ -1,7 +1,7 @@
 """Impact against a plain-Python reading of the same tables, on random graphs.
 
-The impact query is tuned SQL (a level-by-level walk over arrays, hash matches for the models'
-runs); this test states what it must answer in the simplest terms (a breadth-first walk over the
+The impact query is tuned SQL (a walk by levels over arrays handing over to one by rows, hash
+matches for the models' runs); this test states what it must answer in the simplest terms (a breadth-first walk over the
 ``job_io`` rows, filters on ``recorded_at``) and checks the two agree exactly, lists and order
 included, now and as of a moment between two rounds of ingest: on graphs with cycles, jobs
 reached by several paths, datasets written by several jobs, a model written by a job that is
@@ -110,8 +110,13 @@ def _reference(conn, node: NodeId, as_of: datetime | None) -> dict | None:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_impact_equals_a_plain_reading_of_the_edges_now_and_as_of(db, seed):
+@pytest.mark.parametrize("seed, level_depth", [(1, 8), (2, 8), (3, 0), (4, 1), (5, 2)])
+def test_impact_equals_a_plain_reading_of_the_edges_now_and_as_of(db, monkeypatch, seed, level_depth):
+    # The walk goes LEVEL_DEPTH levels at once, then one row per job: 0 walks only by rows, 1 and
+    # 2 hand over mid-graph (and mid-cycle), 8 walks these graphs mostly by levels.
+    from lineage.store import impact as module
+
+    monkeypatch.setattr(module, "LEVEL_DEPTH", level_depth)
     rng = random.Random(seed)
     jobs, datasets = 24, 30
     ingest(db, _graph_round(rng, jobs, datasets, 0, T0))
