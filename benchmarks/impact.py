@@ -140,7 +140,7 @@ def _side_by_side(conn, source, as_of) -> tuple[dict, dict]:
 
     from lineage.store import impact as current
 
-    params = {"type": source.type, "ns": source.namespace, "name": source.name, "as_of": as_of, "training": current.TRAINING_PURPOSE}
+    params = current._params(source, as_of)  # the baseline ignores level_depth
     old_sql = impact_baseline.BASELINE.format(state="h.state" if as_of is None else impact_baseline.STATE_AS_OF)
     new_sql = current._IMPACT.format(state=current._STATE_NOW if as_of is None else current._STATE_AS_OF)
     assert conn.execute(old_sql, params).fetchone() == conn.execute(new_sql, params).fetchone(), "baseline and current disagree"

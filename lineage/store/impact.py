@@ -181,14 +181,15 @@ class Impact:
         }
 
 
+def _params(node: NodeId, as_of: datetime | None) -> dict:
+    return {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE,
+            "level_depth": LEVEL_DEPTH}
+
+
 def impact(conn: psycopg.Connection, node: NodeId, as_of: datetime | None = None) -> Impact:
     """Everything downstream of ``node``, at any depth, as recorded by ``as_of`` (default: now)."""
     query = _IMPACT.format(state=_STATE_AS_OF if as_of is not None else _STATE_NOW)
-    found, datasets, jobs, runs, models = conn.execute(
-        query,
-        {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE,
-         "level_depth": LEVEL_DEPTH},
-    ).fetchone()
+    found, datasets, jobs, runs, models = conn.execute(query, _params(node, as_of)).fetchone()
     if not found:
         raise NotFound(node.type, f"{node.namespace}:{node.name}" + (f" (as of {iso(as_of)})" if as_of else ""))
     return Impact(start=str(node), as_of=as_of, datasets=datasets, jobs=jobs, runs=runs,
