@@ -4,8 +4,17 @@
 (a dataset or a job), every dataset those jobs wrote, every run of those jobs (each of
 them reads the node or a dataset built from it), and which of the datasets are *models*, with the runs
 that produced each one.  One statement over the indexed edge tables (``job_io`` for the walk,
-``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth: the walk is a set of job ids (``UNION``), so cycles
-end it and no depth limit is needed.
+``runs`` by job for runs, ``run_io`` for the runs that wrote each model), whatever the depth.
+
+**How it stays fast.**  The walk goes up to :data:`LEVEL_DEPTH` levels at once (one row per
+level carrying arrays; each level two index scans with ``= ANY(array)`` rather than one probe
+per edge), then one row per job for whatever lies deeper, so it stays linear on a chain
+thousands of jobs deep; a job already seen is not expanded again, so cycles end it and no
+depth limit is needed.  What it reached is gathered into two arrays, and every later lookup
+(names, outputs, runs, the models' writers) is again one ``= ANY(array)`` index scan; the runs
+that wrote each model are found from the models' ``run_io`` entries and matched to the
+reached runs by hash.  Each list is sorted and built as JSON in the server, so the answer is
+one row.  ``benchmarks/results/impact.md`` has the figures against the previous query.
 
 **What is a model.**  The gate is what stands before training (``DESIGN.md``), so a dataset
 is a model when a job that writes it was checked by the gate for a training purpose: a data
@@ -32,6 +41,10 @@ from lineage.times import iso
 
 TRAINING_PURPOSE = "train_ai_system"
 
+# Levels walked at once before the walk goes on one row per job (see the query).  Lineage is
+# rarely deeper; past it, the per-level cost of dropping seen jobs would grow with depth.
+LEVEL_DEPTH = 8
+
 _IMPACT = """
 WITH RECURSIVE
 start_job AS (
@@ -44,11 +57,33 @@ start_ds AS (
     WHERE %(type)s = 'dataset' AND n.name = %(ns)s AND d.name = %(name)s
       AND (%(as_of)s::timestamptz IS NULL OR d.recorded_at <= %(as_of)s)
 ),
+-- The walk, in two phases.  First up to LEVEL_DEPTH levels at once: one row per level
+-- carrying arrays, each level two index scans with `= ANY(array)` (the jobs' outputs, then
+-- their readers: one pass over the sorted keys rather than one probe per edge), and a job seen
+-- at an earlier level dropped (EXCEPT), so a cycle ends it.  Dropping re-reads the seen set at
+-- every level, which is why the levels stop there: whatever the last level reached is walked
+-- on one row per job (UNION over job ids: linear however deep; a cycle ends it too).
+levels (depth, jobs, seen) AS (
+    SELECT 0, s.jobs, s.jobs FROM (SELECT ARRAY(
+        SELECT id FROM start_job
+        UNION
+        SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
+        WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)) AS jobs) s
+    UNION ALL
+    SELECT w.depth + 1, nx.jobs, w.seen || nx.jobs
+    FROM levels w
+    CROSS JOIN LATERAL (SELECT ARRAY(
+        SELECT e.job_id FROM job_io e
+        WHERE e.dataset_id = ANY(ARRAY(
+                SELECT f.dataset_id FROM job_io f
+                WHERE f.job_id = ANY(w.jobs) AND f.direction = 'o'
+                  AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)))
+          AND e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+        EXCEPT SELECT unnest(w.seen)) AS jobs OFFSET 0) nx  -- OFFSET 0: computed once per level
+    WHERE cardinality(w.jobs) > 0 AND w.depth < %(level_depth)s
+),
 walk (job_id) AS (
-    SELECT id FROM start_job
-    UNION
-    SELECT e.job_id FROM job_io e JOIN start_ds s ON e.dataset_id = s.id
-    WHERE e.direction = 'i' AND (%(as_of)s::timestamptz IS NULL OR e.recorded_at <= %(as_of)s)
+    SELECT unnest(jobs) FROM levels WHERE depth = %(level_depth)s
     UNION
     SELECT nxt.job_id
     FROM walk w
@@ -56,48 +91,64 @@ walk (job_id) AS (
     JOIN job_io nxt ON nxt.dataset_id = f.dataset_id AND nxt.direction = 'i'
     WHERE %(as_of)s::timestamptz IS NULL OR (f.recorded_at <= %(as_of)s AND nxt.recorded_at <= %(as_of)s)
 ),
-written AS MATERIALIZED (
-    SELECT f.dataset_id, f.job_id FROM job_io f JOIN walk w ON w.job_id = f.job_id
-    WHERE f.direction = 'o' AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)
-      AND NOT EXISTS (SELECT 1 FROM start_ds s WHERE s.id = f.dataset_id)
+-- Every job reached and every dataset they wrote, as two arrays: each later lookup is one
+-- index scan with `= ANY(array)`, and a dataset written by several jobs is looked up once.
+reached AS MATERIALIZED (
+    SELECT r.jobs, ARRAY(SELECT f.dataset_id FROM job_io f
+                         WHERE f.job_id = ANY(r.jobs) AND f.direction = 'o'
+                           AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)) AS outs
+    FROM (SELECT ARRAY(SELECT unnest(jobs) FROM levels UNION SELECT job_id FROM walk) AS jobs) r
 ),
-trainers AS (
-    SELECT w.job_id FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
-    WHERE EXISTS (
-        SELECT 1 FROM gate_decisions g
-        WHERE g.job_namespace = n.name AND g.job_name = j.name AND g.allowed
-          AND (g.purpose = %(training)s OR g.purpose LIKE %(training)s || '.%%')
-          AND (%(as_of)s::timestamptz IS NULL OR g.recorded_at <= %(as_of)s))
+hit_jobs AS MATERIALIZED (
+    SELECT j.id AS job_id, 'job:' || n.name || ':' || j.name AS id,
+           EXISTS (SELECT 1 FROM gate_decisions g
+                   WHERE g.job_namespace = n.name AND g.job_name = j.name AND g.allowed
+                     AND (g.purpose = %(training)s OR g.purpose LIKE %(training)s || '.%%')
+                     AND (%(as_of)s::timestamptz IS NULL OR g.recorded_at <= %(as_of)s)) AS trains
+    FROM jobs j JOIN namespaces n ON n.id = j.namespace_id
+    WHERE j.id = ANY((SELECT jobs FROM reached)::bigint[])
 ),
-models AS (SELECT DISTINCT x.dataset_id FROM written x JOIN trainers t ON t.job_id = x.job_id),
-hit_runs AS (
+models AS MATERIALIZED (
+    SELECT DISTINCT f.dataset_id FROM job_io f
+    WHERE f.job_id = ANY(ARRAY(SELECT job_id FROM hit_jobs WHERE trains)) AND f.direction = 'o'
+      AND (%(as_of)s::timestamptz IS NULL OR f.recorded_at <= %(as_of)s)
+      AND f.dataset_id IS DISTINCT FROM (SELECT id FROM start_ds)
+),
+hit_runs AS MATERIALIZED (
     -- every run of every job downstream (each such job reads the source or a dataset built from it)
-    SELECT r.run_uuid, r.job_id, r.state, r.created_at FROM walk w JOIN runs r ON r.job_id = w.job_id
-    WHERE %(as_of)s::timestamptz IS NULL OR r.recorded_at <= %(as_of)s
+    SELECT r.run_uuid, h.id AS job, r.state, r.created_at FROM runs r JOIN hit_jobs h ON h.job_id = r.job_id
+    WHERE r.job_id = ANY((SELECT jobs FROM reached)::bigint[])
+      AND (%(as_of)s::timestamptz IS NULL OR r.recorded_at <= %(as_of)s)
+),
+-- Materialised so the runs that wrote the models are found by the models' index entries and
+-- then matched to hit_runs by hash, rather than probing run_io once per run.
+model_writes AS MATERIALIZED (
+    SELECT io.dataset_id, io.run_uuid FROM run_io io
+    WHERE io.dataset_id = ANY(ARRAY(SELECT dataset_id FROM models)) AND io.direction = 'o'
+),
+trained AS (
+    SELECT io.dataset_id, array_agg(h.run_uuid::text ORDER BY h.run_uuid::text) AS runs
+    FROM model_writes io JOIN hit_runs h ON h.run_uuid = io.run_uuid
+    GROUP BY io.dataset_id
 )
 -- One row: each list aggregated (and sorted, by code point) in the server, so 10,000 ids cross
 -- the wire as one JSON document rather than 10,000 rows.
 SELECT EXISTS (SELECT 1 FROM start_job UNION ALL SELECT 1 FROM start_ds),
   (SELECT coalesce(json_agg(x.id ORDER BY x.id COLLATE "C"), '[]') FROM (
       SELECT 'dataset:' || n.name || ':' || d.name AS id
-      FROM (SELECT DISTINCT dataset_id FROM written) ds JOIN datasets d ON d.id = ds.dataset_id
-      JOIN namespaces n ON n.id = d.namespace_id) x),
-  (SELECT coalesce(json_agg(x.id ORDER BY x.id COLLATE "C"), '[]') FROM (
-      SELECT 'job:' || n.name || ':' || j.name AS id
-      FROM walk w JOIN jobs j ON j.id = w.job_id JOIN namespaces n ON n.id = j.namespace_id
-      WHERE w.job_id NOT IN (SELECT id FROM start_job)) x),
+      FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+      WHERE d.id = ANY((SELECT outs FROM reached)::bigint[]) AND d.id IS DISTINCT FROM (SELECT id FROM start_ds)) x),
+  (SELECT coalesce(json_agg(h.id ORDER BY h.id COLLATE "C"), '[]') FROM hit_jobs h
+      WHERE h.job_id IS DISTINCT FROM (SELECT id FROM start_job)),
   (SELECT coalesce(json_agg(json_build_object('runId', x.run, 'job', x.job, 'state', x.state, 'createdAt', x.created)
                             ORDER BY x.created, x.run), '[]') FROM (
-      SELECT h.run_uuid::text AS run, 'job:' || n.name || ':' || j.name AS job, {state} AS state,
+      SELECT h.run_uuid::text AS run, h.job, {state} AS state,
              to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created
-      FROM hit_runs h JOIN jobs j ON j.id = h.job_id JOIN namespaces n ON n.id = j.namespace_id) x),
+      FROM hit_runs h) x),
   (SELECT coalesce(json_agg(json_build_object('id', x.id, 'trainingRuns', x.runs) ORDER BY x.id COLLATE "C"), '[]') FROM (
-      SELECT 'dataset:' || n.name || ':' || d.name AS id,
-             coalesce(array_agg(h.run_uuid::text ORDER BY h.run_uuid::text) FILTER (WHERE h.run_uuid IS NOT NULL), '{{}}') AS runs
+      SELECT 'dataset:' || n.name || ':' || d.name AS id, coalesce(t.runs, '{{}}') AS runs
       FROM models m JOIN datasets d ON d.id = m.dataset_id JOIN namespaces n ON n.id = d.namespace_id
-      LEFT JOIN run_io io ON io.dataset_id = m.dataset_id AND io.direction = 'o'
-      LEFT JOIN hit_runs h ON h.run_uuid = io.run_uuid
-      GROUP BY 1) x)
+      LEFT JOIN trained t ON t.dataset_id = m.dataset_id) x)
 """
 
 # A run's state as of the moment asked: its latest state recorded by then (run_states is a
@@ -130,13 +181,15 @@ class Impact:
         }
 
 
+def _params(node: NodeId, as_of: datetime | None) -> dict:
+    return {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE,
+            "level_depth": LEVEL_DEPTH}
+
+
 def impact(conn: psycopg.Connection, node: NodeId, as_of: datetime | None = None) -> Impact:
     """Everything downstream of ``node``, at any depth, as recorded by ``as_of`` (default: now)."""
     query = _IMPACT.format(state=_STATE_AS_OF if as_of is not None else _STATE_NOW)
-    found, datasets, jobs, runs, models = conn.execute(
-        query,
-        {"type": node.type, "ns": node.namespace, "name": node.name, "as_of": as_of, "training": TRAINING_PURPOSE},
-    ).fetchone()
+    found, datasets, jobs, runs, models = conn.execute(query, _params(node, as_of)).fetchone()
     if not found:
         raise NotFound(node.type, f"{node.namespace}:{node.name}" + (f" (as of {iso(as_of)})" if as_of else ""))
     return Impact(start=str(node), as_of=as_of, datasets=datasets, jobs=jobs, runs=runs,
