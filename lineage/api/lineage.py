@@ -10,6 +10,8 @@ server (``Database.run``); no input answers a 500.
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,8 +22,6 @@ from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body, utf8
 from lineage.api.security import EMIT, READ, check_scope, require, scope_problem
 from lineage.auth import Principal
 from lineage.errors import FieldProblem, InvalidEvent, PayloadTooLarge
-import re
-
 from lineage.events import parse_node_id, parse_raw
 from lineage.events.model import ParsedEvent
 from lineage.store import graph, marquez_reads
@@ -157,5 +157,7 @@ def _impact(request: Request, node_id: str, as_of) -> dict:
 
 
 @router.get("/lineage/impact", summary="Everything built from a node at any depth, by kind, with each model's training runs", dependencies=[Depends(require(*READ)), Depends(utf8_query)])
-def get_impact(request: Request, nodeId: NodeIdParam, asOf: AsOfParam = None) -> dict:
-    return _impact(request, nodeId, asOf)
+def get_impact(request: Request, nodeId: NodeIdParam, asOf: AsOfParam = None) -> Response:
+    # Encoded here, not by FastAPI's jsonable_encoder, which walks every one of tens of
+    # thousands of items in Python: half the route's time on a 10,000-descendant answer.
+    return Response(content=msgspec.json.encode(_impact(request, nodeId, asOf)), media_type="application/json")
