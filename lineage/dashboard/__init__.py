@@ -46,8 +46,10 @@ PAGE_HEADERS = {
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard's page, assets and JSON routes to ``app``."""
+    from lineage.dashboard.cache import ResponseCache
     from lineage.dashboard.routes import router
 
+    app.state.dashboard_answers = ResponseCache()  # graph answers by request and store stamp
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)
