@@ -17,7 +17,9 @@ API, with the API's own authentication: the page sends the bearer token the user
 (kept in ``sessionStorage``, so it ends with the tab), or nothing, in which case a trusted
 proxy's identity header (``LINEAGE_TRUSTED_PROXIES``) authenticates the request as it does for
 any API client.  The pages are read-only; they are meant for the ``viewer`` and ``auditor``
-roles (the decision log needs ``auditor`` or ``steward``, as in the API).
+roles (the decision log needs ``auditor`` or ``steward``, the erasure manifests
+``auditor`` or ``steward``, the record's status ``auditor``, as in the API; a page whose
+endpoint answers 403 says which role it needs).
 """
 
 from __future__ import annotations

@@ -72,7 +72,6 @@ def get_graph(
     cap: Annotated[int, Query(ge=1, le=view.MAX_NODES, description="Neighbours shown per node before a \"show more\" group.")] = view.DEFAULT_CAP,
 ) -> Response:
     from lineage.contracts.registry import contracts_for_datasets, special_categories_of
-    from lineage.store.erasure import erased_among
     from lineage.store.graph import io_marks
 
     start = parse_node_id(nodeId)
@@ -109,7 +108,7 @@ def get_graph(
         # Only a dataset nothing in the answer writes can be an origin: ask the store about those alone.
         written = {e["target"] for e in shown["edges"] if e["source"].startswith("job:")}
         marks = io_marks(conn, [d for n, d in zip((n for n in shown["nodes"] if n["type"] == "dataset"), datasets) if n["id"] not in written])
-        erased = erased_among(conn, datasets)
+        erased = queries.erased_as_of(conn, datasets, asOf)
         states = queries.job_states(conn, jobs)
     for s in states.values():
         s["gate"] = view.gate_verdict(s["gate"])
@@ -128,8 +127,8 @@ def get_graph(
             cats = sorted({cat for c in covering for cat in c.terms.data_categories})
             n["categories"] = cats
             n["sensitive"] = sorted({cat for c in covering for cat in special_categories_of(c.terms, special_extra)})
-            if key in erased:  # on an erasure manifest: erased, whatever its contracts say
-                n["status"], n["erasure"] = "erased", erased[key][0]
+            if key in erased:  # on an erasure manifest (recorded by asOf): erased, whatever its contracts say
+                n["status"], n["erasure"] = "erased", erased[key]
             if n["id"] in blocking:
                 n["blocking"] = sorted(set(blocking[n["id"]]))
         else:

@@ -110,3 +110,17 @@ def test_a_stale_entry_is_never_served_and_the_cache_stays_within_its_bounds():
     assert cache.get("big", "s") == b"y" * 90 and len(cache) <= 2, "evicted down to the byte budget"
     cache.put("huge", "s", b"z" * 101)
     assert cache.get("huge", "s") is None, "larger than the whole budget: not kept"
+
+
+def test_a_graph_as_of_a_moment_before_the_erasure_does_not_mark_it(chain, tokens):
+    import time
+
+    time.sleep(0.01)
+    before = datetime.now(timezone.utc)
+    time.sleep(0.01)
+    steward = {"Authorization": f"Bearer {tokens('stw', 'steward')}"}
+    erasure = chain.post("/api/v1/erasures", json={"source": SRC, "reason": "consent withdrawn"}, headers=steward).json()
+    _, then = _graph(chain, asOf=before.isoformat())
+    _, now = _graph(chain)
+    assert {n["id"]: n.get("erasure") for n in then["nodes"] if n["type"] == "dataset"} == {SRC: None, "dataset:raw:a": None}
+    assert {n["id"]: n.get("erasure") for n in now["nodes"] if n["type"] == "dataset"} == {SRC: erasure["id"], "dataset:raw:a": erasure["id"]}
