@@ -17,7 +17,9 @@ API, with the API's own authentication: the page sends the bearer token the user
 (kept in ``sessionStorage``, so it ends with the tab), or nothing, in which case a trusted
 proxy's identity header (``LINEAGE_TRUSTED_PROXIES``) authenticates the request as it does for
 any API client.  The pages are read-only; they are meant for the ``viewer`` and ``auditor``
-roles (the decision log needs ``auditor`` or ``steward``, as in the API).
+roles (the decision log needs ``auditor`` or ``steward``, the erasure manifests
+``auditor`` or ``steward``, the record's status ``auditor``, as in the API; a page whose
+endpoint answers 403 says which role it needs).
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ PAGE_HEADERS = {
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard's page, assets and JSON routes to ``app``."""
+    from lineage.dashboard.cache import ResponseCache
     from lineage.dashboard.routes import router
 
+    app.state.dashboard_answers = ResponseCache()  # graph answers by request and store stamp
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)

@@ -6,8 +6,10 @@ call (Marquez reads, contracts, the decision log):
     ``GET /api/v1/dashboard/graph?nodeId=&direction=&depth=&asOf=&expand=&more=&cap=``
         the graph explorer's answer: visible nodes with server-computed layered positions
         (``x`` = layer, ``y`` = place in it), kind, contract status, data categories (and which
-        are special), run state, ``blocked``/``blocking`` marks, ``frontier``; "show more"
-        group nodes; edges.  See :mod:`lineage.dashboard.view` for the rules.
+        are special), run state, ``blocked``/``blocking`` marks, ``frontier``; ``erasure``
+        (the manifest's id; status ``erased``) on each dataset an erasure manifest names; "show
+        more" group nodes; edges.  See :mod:`lineage.dashboard.view` for the rules.  Answers are
+        cached by request and store change stamp (:mod:`lineage.dashboard.cache`).
     ``GET /api/v1/dashboard/dataset?nodeId=``
         a dataset's covering contracts (governing state, terms, full history) and the runs that
         read or wrote it, with any gate verdict.
@@ -32,10 +34,11 @@ from fastapi.responses import Response
 
 from lineage.api.deps import AsOfParam, NodeIdParam, Text, utf8_query
 from lineage.api.security import READ, require
-from lineage.dashboard import queries, view
+from lineage.dashboard import view
 from lineage.dashboard.layout import layout
 from lineage.errors import BadRequest
 from lineage.events import parse_node_id
+from lineage.store import dashboard as queries
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"], dependencies=[Depends(require(*READ)), Depends(utf8_query)])
 
@@ -73,10 +76,20 @@ def get_graph(
 
     start = parse_node_id(nodeId)
     directions = ["upstream", "downstream"] if direction == "both" else [direction]
+    today = dt.datetime.now(dt.timezone.utc).date()
+    # The answer depends on the request, the store and the day (contracts expire): keyed by all three.
+    cache_key = (str(start), direction, depth, asOf.isoformat() if asOf else None, tuple(sorted(set(expand))),
+           tuple(sorted(set(more))), cap, today.isoformat())
     for i, x in enumerate(expand):
         parse_node_id(x, f"expand[{i}]")
     settings = request.app.state.settings
     with request.app.state.db.connection() as conn:
+        stamp = queries.change_stamp(conn)
+        # One cache per application (per store): stamps are only comparable within one server.
+        answers = request.app.state.dashboard_answers
+        cached = answers.get(cache_key, stamp)
+        if cached is not None:
+            return Response(cached, media_type="application/json", headers={"X-Lineage-Cache": "hit"})
         nodes, edges = _walks(conn, start, directions, depth + 1, asOf)
         known = {n["id"] for n in nodes}
         for x in expand:
@@ -95,8 +108,10 @@ def get_graph(
         # Only a dataset nothing in the answer writes can be an origin: ask the store about those alone.
         written = {e["target"] for e in shown["edges"] if e["source"].startswith("job:")}
         marks = io_marks(conn, [d for n, d in zip((n for n in shown["nodes"] if n["type"] == "dataset"), datasets) if n["id"] not in written])
+        erased = queries.erased_as_of(conn, datasets, asOf)
         states = queries.job_states(conn, jobs)
-    today = dt.datetime.now(dt.timezone.utc).date()
+    for s in states.values():
+        s["gate"] = view.gate_verdict(s["gate"])
     blocking: dict[str, list[str]] = {}
     for s in states.values():
         for ds, codes in view.blocking_sources(s["gate"]).items():
@@ -112,6 +127,8 @@ def get_graph(
             cats = sorted({cat for c in covering for cat in c.terms.data_categories})
             n["categories"] = cats
             n["sensitive"] = sorted({cat for c in covering for cat in special_categories_of(c.terms, special_extra)})
+            if key in erased:  # on an erasure manifest (recorded by asOf): erased, whatever its contracts say
+                n["status"], n["erasure"] = "erased", erased[key]
             if n["id"] in blocking:
                 n["blocking"] = sorted(set(blocking[n["id"]]))
         else:
@@ -129,7 +146,9 @@ def get_graph(
         "nodes": shown["nodes"], "groups": shown["groups"], "edges": shown["edges"], "hidden": shown["hidden"],
     }
     # Plain JSON types only: encoded directly (FastAPI's generic encoder costs about a second at 10,000 nodes).
-    return Response(msgspec.json.encode(body), media_type="application/json")
+    encoded = msgspec.json.encode(body)
+    answers.put(cache_key, stamp, encoded)
+    return Response(encoded, media_type="application/json", headers={"X-Lineage-Cache": "miss"})
 
 
 @router.get("/dataset", summary="A dataset's covering contracts (with history) and the runs that read or wrote it")
@@ -143,6 +162,8 @@ def get_dataset(request: Request, nodeId: NodeIdParam) -> dict:
         covering = registry.contracts_for_datasets(conn, [(node.namespace, node.name)]).get((node.namespace, node.name), [])
         full = [registry.get(conn, c.id).as_dict(full=True) for c in covering]
         runs = queries.dataset_runs(conn, node.namespace, node.name)
+    for r in runs:
+        r["gate"] = view.gate_verdict(r["gate"])
     governing = {c.id: c.as_dict() for c in covering}
     for f in full:
         f.pop("document", None)
@@ -156,7 +177,9 @@ RunId = Annotated[uuid.UUID, Path(alias="id", description="The run's UUID.")]
 @router.get("/runs/{id}", summary="A run's job, event timeline and gate facet")
 def get_run(request: Request, run_id: RunId) -> dict:
     with request.app.state.db.connection() as conn:
-        return queries.run_timeline(conn, run_id)
+        found = queries.run_timeline(conn, run_id)
+    found["gate"] = view.gate_verdict(found["gate"])
+    return found
 
 
 @router.get("/search", summary="Datasets and jobs by name, across namespaces")

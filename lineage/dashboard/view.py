@@ -1,7 +1,7 @@
 """What the graph explorer draws: the walk cut to a depth, fan-outs capped, every node annotated.
 
 Pure functions over plain data (the walk's nodes and edges, and the facts
-:mod:`lineage.dashboard.queries` and the contract registry return); no I/O.
+:mod:`lineage.store.dashboard` and the contract registry return); no I/O.
 
 * **Depth** counts jobs, as :mod:`lineage.store.graph` does.  The walk is asked for one job
   further than shown, so each shown node knows whether anything lies beyond it
@@ -15,8 +15,8 @@ Pure functions over plain data (the walk's nodes and edges, and the facts
   gate obeys): ``revoked``, ``expired``, ``proposed`` (not yet in force) win over
   ``approved``, as deny wins in the gate; a dataset no contract covers is ``missing`` when it
   is an origin (nothing in the store writes it: the gate would block it) and ``derived``
-  otherwise (its sources carry the contracts).  ``erased`` is the page's to add from the
-  erasure endpoint, when the server has one.
+  otherwise (its sources carry the contracts).  A dataset on an erasure manifest is
+  ``erased`` whatever its contracts say (the route adds it, from the erasure tables).
 * **Blocked.**  A job whose latest run carried a ``contractGate`` facet with ``allowed`` false
   is ``blocked``; every dataset a reason of that facet names as its ``source`` (or input, when
   no source is named) is ``blocking``: the page highlights both.

@@ -4,6 +4,7 @@
 // only in the canvas.
 import Graph from "graphology";
 import Sigma from "sigma";
+import { EdgeLineProgram, NodePointProgram } from "sigma/rendering";
 import * as api from "./api.js";
 import { h, link, route, table, badge, section, nodeLabel, parseNodeId } from "./dom.js";
 
@@ -30,24 +31,16 @@ function describe(n, erased) {
   if (n.type === "group") return `${n.count} more (hidden by the cap)`;
   if (n.type === "job") return n.blocked ? "job · BLOCKED by the gate" : `job · ${n.state || "no runs"}`;
   const bits = [`dataset · ${statusOf(n, erased)}`];
+  if (n.erasure) bits.push(`on erasure #${n.erasure}`);
   if (n.blocking) bits.push(`blocking (${n.blocking.join(", ")})`);
   if (n.sensitive && n.sensitive.length) bits.push(`sensitive: ${n.sensitive.join(", ")}`);
   return bits.join(" · ");
 }
 
-// Erasures come from another part of the server; when it has none, nothing is marked.
-async function erasedNodes() {
-  try {
-    const body = await api.get("/api/v1/erasures", { limit: 1000 });
-    const ids = new Set();
-    for (const e of body.erasures || []) {
-      if (e.source) ids.add(e.source);
-      for (const x of e.affected || []) ids.add(typeof x === "string" ? x : x.id);
-    }
-    return ids;
-  } catch (e) {
-    return new Set();
-  }
+// The server marks every dataset on an erasure manifest (`erasure`: the manifest's id, status
+// "erased"), so a viewer, who may not read the manifests themselves, still sees what was erased.
+function erasedNodes(answer) {
+  return new Set(answer.nodes.filter((n) => n.erasure).map((n) => n.id));
 }
 
 export async function graphPage(main, params, setTitle) {
@@ -64,13 +57,11 @@ export async function graphPage(main, params, setTitle) {
   const go = (patch) => { location.hash = route("graph", { ...state, ...patch }); };
   setTitle(`Graph · ${nodeLabel(state.node)}`);
   const asOfIso = state.asOf ? `${state.asOf}T23:59:59Z` : undefined;
-  const [answer, erased] = await Promise.all([
-    api.get("/api/v1/dashboard/graph", {
-      nodeId: state.node, direction: state.dir, depth: state.depth, asOf: asOfIso,
-      expand: state.expand, more: state.more, cap: state.cap,
-    }),
-    erasedNodes(),
-  ]);
+  const answer = await api.get("/api/v1/dashboard/graph", {
+    nodeId: state.node, direction: state.dir, depth: state.depth, asOf: asOfIso,
+    expand: state.expand, more: state.more, cap: state.cap,
+  });
+  const erased = erasedNodes(answer);
   performance.mark("lineage:data");
   const all = [...answer.nodes, ...answer.groups];
   const byId = new Map(all.map((n) => [n.id, n]));
@@ -134,7 +125,8 @@ function attentionList(answer, erased) {
         n.blocking ? ` — ${n.blocking.join(", ")}` : "",
         (n.contracts || []).length ? ` (under ${n.contracts.map((c) => `${c.id}@${c.version}, ${c.status}`).join("; ")})` : " (no contract covers it)"));
     if (erased.has(n.id))
-      items.push(h("li", { class: "erased" }, badge("erased", "erased"), " ", link("dataset", { node: n.id }, `${n.namespace}:${n.name}`)));
+      items.push(h("li", { class: "erased" }, badge("erased", "erased"), " ", link("dataset", { node: n.id }, `${n.namespace}:${n.name}`),
+        " — on ", link("erasure", { id: n.erasure }, `erasure #${n.erasure}`)));
   }
   if (!items.length) return h("div", { id: "attention" });
   return h("div", { id: "attention", class: "attention", role: "region", "aria-label": "Needs attention" },
@@ -156,10 +148,17 @@ function graphTable(answer, erased, select) {
   return h("div", { class: "tablebox" }, table(["name", "namespace", "kind", "status", "categories", "layer"], rows, { caption: "Nodes of this graph", class: "data graph-table" }));
 }
 
+// Past this many nodes the graph is an overview: cheaper WebGL programs, no labels until zoom.
+export const BIG = 2000;
+// Labels come back once the camera is zoomed in this far (sigma's ratio: 1 = whole graph).
+const LABEL_RATIO = 0.25;
+
 function draw(box, answer, erased, start, select) {
   destroy();
-  const g = new Graph({ multi: false, type: "directed" });
-  const big = answer.nodes.length > 2000;
+  const big = answer.nodes.length > BIG;
+  // Built as one serialized graph and imported in bulk (no per-edge existence checks: the
+  // server's edges are already unique).
+  const nodes = [], edges = [], seen = new Set();
   for (const n of [...answer.nodes, ...answer.groups]) {
     let color = JOB, size = big ? 2 : 6;
     if (n.type === "dataset") color = STATUS_COLORS[statusOf(n, erased)] || STATUS_COLORS.derived;
@@ -167,27 +166,45 @@ function draw(box, answer, erased, start, select) {
     const alarm = Boolean((n.type === "job" && n.blocked) || (n.type === "dataset" && (n.blocking || erased.has(n.id))));
     if (alarm) { color = erased.has(n.id) ? STATUS_COLORS.erased : BLOCKED; size = big ? 5 : 11; }
     if (n.id === start) size += big ? 2 : 4;
-    g.addNode(n.id, {
+    seen.add(n.id);
+    nodes.push({ key: n.id, attributes: {
       // The server's x is the layer; drawn top to bottom (sources on top) so labels, which run
       // sideways, do not collide along a chain.
       x: n.y, y: -n.x, size, color,
       label: n.sensitive && n.sensitive.length && !big ? `${n.name} [sensitive]` : n.name,
       forceLabel: alarm || n.id === start, highlighted: alarm, kind: n.type,
       borderColor: alarm ? BLOCKED : undefined,
-    });
+    } });
   }
   for (const e of answer.edges) {
-    if (g.hasNode(e.source) && g.hasNode(e.target) && !g.hasEdge(e.source, e.target))
-      // Arrows for a readable graph; plain lines past 2,000 nodes, where arrowheads are too
-      // small to see and cost a second WebGL program.
-      g.addEdge(e.source, e.target, { size: big ? 0.5 : 1.5, color: "#b0bec5", type: big ? "line" : "arrow" });
+    if (seen.has(e.source) && seen.has(e.target))
+      // Arrows for a readable graph; one-pixel lines past BIG nodes, where arrowheads are too
+      // small to see and each edge would cost two triangles on a software rasteriser.
+      edges.push({ source: e.source, target: e.target, attributes: { size: big ? 0.5 : 1.5, color: "#b0bec5", type: big ? "line" : "arrow" } });
   }
+  const g = new Graph({ multi: false, type: "directed" });
+  g.import({ nodes, edges });
   performance.mark("lineage:sigma");
-  renderer = new Sigma(g, box, {
-    renderEdgeLabels: false, labelRenderedSizeThreshold: big ? 8 : 4, defaultEdgeType: big ? "line" : "arrow",
-    hideEdgesOnMove: big, labelDensity: big ? 0.2 : 1, zIndex: true,
-  });
+  const settings = {
+    renderEdgeLabels: false, enableEdgeEvents: false, labelRenderedSizeThreshold: big ? 8 : 4, defaultEdgeType: big ? "line" : "arrow",
+    hideEdgesOnMove: big, hideLabelsOnMove: big, labelDensity: big ? 0.2 : 1, zIndex: true,
+  };
+  if (big) {
+    // Fewer, cheaper WebGL programs (each is compiled with its picking twin at start-up):
+    // points for nodes, GL lines for edges, and "arrow" mapped to lines too so its two-part
+    // program is never built.  Labels are off until the camera zooms in.
+    Object.assign(settings, { nodeProgramClasses: { circle: NodePointProgram }, edgeProgramClasses: { line: EdgeLineProgram, arrow: EdgeLineProgram },
+      renderLabels: false });
+  }
+  renderer = new Sigma(g, box, settings);
   performance.mark("lineage:constructed");
+  if (big) {
+    const camera = renderer.getCamera();
+    camera.on("updated", (state) => {
+      const want = state.ratio < LABEL_RATIO;
+      if (renderer && renderer.getSetting("renderLabels") !== want) renderer.setSetting("renderLabels", want);
+    });
+  }
   renderer.on("clickNode", ({ node }) => select(node));
   window.lineageDashboard = { graph: g, renderer };
   // Marks the benchmark and the browser tests read: the first frame drawn, then idle.
@@ -208,9 +225,11 @@ function showPanel(panel, n, state, go, erased) {
   } else {
     if (n.type === "dataset") {
       kids.push(h("p", {}, link("dataset", { node: n.id }, "Open dataset page")));
+      if (n.erasure) kids.push(h("p", { class: "erased" }, "Erased: it is on ", link("erasure", { id: n.erasure }, `erasure #${n.erasure}`),
+        " (the manifest needs the auditor or steward role)."));
       if (n.contracts && n.contracts.length)
         kids.push(h("ul", {}, n.contracts.map((c) => h("li", {}, link("contract", { id: c.id }, `${c.id}@${c.version}`), " ", badge(c.status, c.status)))));
-      else kids.push(h("p", { text: n.status === "missing" ? "No contract covers this origin: the gate blocks training on it." : "No contract covers it directly; its sources carry the contracts." }));
+      else if (!n.erasure) kids.push(h("p", { text: n.status === "missing" ? "No contract covers this origin: the gate blocks training on it." : "No contract covers it directly; its sources carry the contracts." }));
       if (n.sensitive && n.sensitive.length) kids.push(h("p", {}, "Sensitive: ", n.sensitive.map((c) => badge(c, "sensitive"))));
       kids.push(h("p", {}, link("impact", { node: n.id }, "Impact of this source")));
     } else {

@@ -1,6 +1,6 @@
 // Every page but the graph explorer.  Each takes (main, params, setTitle) and fills `main`.
 import * as api from "./api.js";
-import { h, link, table, badge, section, when, nodeLabel, parseNodeId } from "./dom.js";
+import { h, link, route, table, badge, section, when, nodeLabel, parseNodeId } from "./dom.js";
 
 function json(v) {
   return h("pre", { class: "json", text: JSON.stringify(v, null, 2) });
@@ -224,50 +224,116 @@ export async function decisionsPage(main, params, setTitle) {
   });
 }
 
+// The impact of a node: GET /api/v1/lineage/impact answers
+// {nodeId, asOf, counts, datasets: [id], jobs: [id], runs: [{runId, job, state, createdAt}],
+//  models: [{id, trainingRuns: [runId]}], contracts?: [{id, version, status, ref, changedBy, reason}]}.
 export async function impactPage(main, params, setTitle) {
   const id = params.get("node") || "";
+  const asOf = params.get("asOf") || "";
   setTitle(`Impact · ${nodeLabel(id)}`);
   main.replaceChildren(h("h1", {}, "Impact of ", h("span", { class: "name", text: nodeLabel(id) })));
-  await optional(main, "Impact", "/api/v1/lineage/impact", { nodeId: id }, (body) => {
-    const affected = body.affected || body.nodes || [];
-    main.append(h("p", { text: `${affected.length} dataset(s), job(s) and model(s) built from this source.` }),
-      table(["node", "kind", "distance"], affected.map((n) => { const nid = n.id || n; const pp = parseNodeId(nid) || { kind: "?" };
-        return [link(pp.kind === "job" ? "job" : "dataset", { node: nid }, nodeLabel(nid)), pp.kind, n.depth !== undefined ? String(n.depth) : "—"]; })),
-      link("graph", { node: id, dir: "downstream", depth: "5" }, "See it as a graph"));
+  await optional(main, "Impact", "/api/v1/lineage/impact", { nodeId: id, asOf: asOf ? `${asOf}T23:59:59Z` : undefined }, (body) => {
+    const c = body.counts || {};
+    const models = body.models || [], modelIds = new Set(models.map((m) => m.id));
+    const asOfIn = h("input", { id: "asof", type: "date", value: asOf, "aria-label": "As of",
+      onchange: (e) => { location.hash = route("impact", { node: id, asOf: e.target.value }); } });
+    main.append(
+      h("form", { class: "controls", onsubmit: (e) => e.preventDefault() }, h("label", { for: "asof" }, "As of "), asOfIn),
+      h("p", { id: "impact-summary", text: `Built from it${body.asOf ? ` (as recorded by ${body.asOf})` : ""}: ${c.models || 0} model(s), ` +
+        `${c.datasets || 0} dataset(s), ${c.jobs || 0} job(s), ${c.runs || 0} run(s).` }),
+      body.contracts ? section("Contracts covering it", body.contracts.length ? h("ul", {}, body.contracts.map((k) => h("li", {},
+        link("contract", { id: k.id }, `${k.id}@${k.version}`), " ", badge(k.status, k.status), k.reason ? ` — ${k.reason}` : ""))) :
+        h("p", { class: "notice", text: "No contract covers it." })) : null,
+      section("Models", models.length ? table(["model", "training runs"], models.map((m) => [
+        link("dataset", { node: m.id }, nodeLabel(m.id)),
+        m.trainingRuns.length ? m.trainingRuns.map((r, i) => [i ? ", " : "", link("run", { id: r }, r.slice(0, 8))]) : "none recorded"]),
+        { caption: "Models trained on data built from it", class: "data models" }) : h("p", { class: "muted", text: "No model was trained on it." })),
+      section("Datasets", (body.datasets || []).length ? table(["dataset", "kind"], body.datasets.map((d) => [
+        link("dataset", { node: d }, nodeLabel(d)), modelIds.has(d) ? badge("model", "model") : "dataset"]), { class: "data datasets" }) :
+        h("p", { class: "muted", text: "Nothing was built from it." })),
+      section("Jobs", (body.jobs || []).length ? h("ul", {}, body.jobs.map((j) => h("li", {}, link("job", { node: j }, nodeLabel(j))))) : h("p", { class: "muted", text: "none" })),
+      section("Runs", (body.runs || []).length ? table(["run", "job", "state", "created"], body.runs.map((r) => [
+        link("run", { id: r.runId }, r.runId.slice(0, 8)), link("job", { node: r.job }, nodeLabel(r.job)),
+        r.state ? badge(r.state, String(r.state).toLowerCase()) : "—", when(r.createdAt)]), { class: "data runs" }) : h("p", { class: "muted", text: "none" })),
+      h("p", {}, link("graph", { node: id, dir: "downstream", depth: "5" }, "See it as a graph")));
   });
 }
 
+// An erasure's state from its counts (the list's rows carry counts, the manifest a state too).
+function erasureState(e) {
+  if (e.state) return e.state;
+  const c = e.counts || {};
+  if (c.recreated) return "recreated";
+  return c.items && c.deleted === c.items ? "complete" : "in_progress";
+}
+const ERASURE_BADGE = { complete: "approved", in_progress: "proposed", recreated: "bad" };
+
+// GET /api/v1/erasures answers {erasures: [{id, source, reason, requestedBy, recordedAt,
+// counts: {items, deleted, outstanding, recreated}}], totalCount}.
 export async function erasuresPage(main, params, setTitle) {
   setTitle("Erasures");
   main.replaceChildren(h("h1", { text: "Erasures" }));
   await optional(main, "Erasures", "/api/v1/erasures", { limit: 1000 }, (body) => {
     const rows = body.erasures || [];
-    main.append(table(["erasure", "source", "status", "requested", "by", "completed"], rows.map((e) => [
-      link("erasure", { id: e.id }, String(e.id)), e.source ? nodeLabel(e.source) : "—", badge(e.status || "?", e.status),
-      when(e.requestedAt), e.requestedBy || "—", when(e.completedAt)]), { caption: `${rows.length} erasure(s)` }));
+    main.append(rows.length ? table(["erasure", "source", "status", "deleted", "outstanding", "requested", "by", "reason"], rows.map((e) => {
+      const st = erasureState(e), c = e.counts || {};
+      return h("tr", { class: `erasure s-${st}`, "data-erasure": String(e.id) },
+        h("td", {}, link("erasure", { id: e.id }, `#${e.id}`)), h("td", {}, link("dataset", { node: e.source }, nodeLabel(e.source))),
+        h("td", {}, badge(st.replace("_", " "), ERASURE_BADGE[st] || "")), h("td", { text: `${c.deleted ?? "?"} of ${c.items ?? "?"}` }),
+        h("td", { text: String(c.outstanding ?? "?") }), h("td", {}, when(e.recordedAt)), h("td", { text: e.requestedBy || "—" }),
+        h("td", { text: e.reason || "" }));
+    }), { caption: `${body.totalCount ?? rows.length} erasure(s), newest first`, class: "data erasures" }) :
+      h("p", { class: "muted empty", text: "No source has been erased." }));
   });
 }
 
+// GET /api/v1/erasures/{id}: {id, source, reason, requestedBy, credential, recordedAt,
+// revokedContracts, state, counts, items: [{id, kind, dataset, location, state, deleted, recreated}], manifest, summary}.
 export async function erasurePage(main, params, setTitle) {
   const id = params.get("id") || "";
-  setTitle(`Erasure · ${id}`);
-  main.replaceChildren(h("h1", {}, "Erasure ", h("span", { class: "name", text: id })));
+  setTitle(`Erasure · #${id}`);
+  main.replaceChildren(h("h1", {}, "Erasure ", h("span", { class: "name", text: `#${id}` })));
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) {
+    main.append(h("p", { class: "notice", role: "status", text: `“${id}” is not an erasure number.` }));
+    return;
+  }
   await optional(main, "Erasures", `/api/v1/erasures/${api.seg(id)}`, {}, (e) => {
-    main.append(h("p", {}, badge(e.status || "?", e.status), " source ", e.source ? link("dataset", { node: e.source }, nodeLabel(e.source)) : "—", ` · reason: ${e.reason || "—"}`),
-      section("Affected", table(["node", "status"], (e.affected || []).map((a) => { const nid = typeof a === "string" ? a : a.id; return [nodeLabel(nid), typeof a === "string" ? "—" : a.status || "—"]; }))),
-      section("Details", json(e)));
+    const st = erasureState(e), c = e.counts || {};
+    main.append(
+      h("p", { id: "erasure-state" }, badge(st.replace("_", " "), ERASURE_BADGE[st] || ""), ` ${c.deleted} of ${c.items} deleted · source `,
+        link("dataset", { node: e.source }, nodeLabel(e.source))),
+      h("dl", { class: "facts" },
+        h("dt", { text: "Reason" }), h("dd", { text: e.reason || "—" }),
+        h("dt", { text: "Requested by" }), h("dd", { text: `${e.requestedBy}${e.credential ? ` (${e.credential})` : ""}` }),
+        h("dt", { text: "Recorded" }), h("dd", {}, when(e.recordedAt)),
+        h("dt", { text: "Contracts revoked" }), h("dd", {}, (e.revokedContracts || []).length ?
+          e.revokedContracts.map((r, i) => [i ? ", " : "", link("contract", { id: String(r).split("@")[0] }, r)]) : "none")),
+      section("What must go", table(["item", "kind", "dataset", "location", "state", "deleted by"], (e.items || []).map((it) => [
+        String(it.id), it.kind === "model" ? badge("model", "model") : it.kind, link("dataset", { node: it.dataset }, nodeLabel(it.dataset)),
+        it.location ? h("code", { text: it.location }) : "—",
+        badge((it.recreated || []).length ? "recreated" : it.state, it.state === "deleted" && !(it.recreated || []).length ? "approved" : "bad"),
+        it.deleted ? [String(it.deleted.actor || it.deleted.recordedBy || ""), " ", when(it.deleted.recordedAt || it.deleted.at)] : "—"]),
+        { class: "data items" })),
+      e.summary ? h("details", {}, h("summary", { text: "The manifest as sent" }), h("pre", { text: e.summary })) : null);
   });
 }
 
+// GET /api/v1/audit/status: {head: {block, blockHash, entries, sealedAt} | null, queued,
+// lastCheckpoint: {block, blockHash, entries, at, keyId} | null,
+// lastVerification: {at, ok, records, blocks, checkpoints, problems, first} | null}.
 export async function recordPage(main, params, setTitle) {
   setTitle("Record status");
   main.replaceChildren(h("h1", { text: "Record status (tamper-evident ledger)" }));
   await optional(main, "The record's status", "/api/v1/audit/status", {}, (s) => {
-    main.append(h("dl", { class: "facts" },
-      h("dt", { text: "Verdict" }), h("dd", {}, badge(s.ok === false ? "FAILED" : "verified", s.ok === false ? "bad" : "approved")),
-      h("dt", { text: "Last verification" }), h("dd", {}, when(s.lastVerifiedAt)),
-      h("dt", { text: "Last checkpoint" }), h("dd", {}, s.lastCheckpoint ? `#${s.lastCheckpoint.block ?? "?"} at ` : "—", s.lastCheckpoint ? when(s.lastCheckpoint.at) : null),
-      h("dt", { text: "Sealed blocks" }), h("dd", { text: s.blocks !== undefined ? String(s.blocks) : "—" })),
-      section("Details", json(s)));
+    const v = s.lastVerification, cp = s.lastCheckpoint, head = s.head;
+    const verdict = !v ? badge("never verified", "proposed") : v.ok ? badge("verified", "approved") : badge("FAILED", "bad");
+    main.append(h("dl", { class: "facts", id: "record-status" },
+      h("dt", { text: "Last verification" }), h("dd", { id: "last-verification" }, verdict, " ", v ? when(v.at) : "run `lineage audit verify`",
+        v ? ` — ${v.records} record(s), ${v.blocks} block(s), ${v.checkpoints} checkpoint(s), ${v.problems} problem(s)` : ""),
+      v && v.first ? [h("dt", { text: "First problem" }), h("dd", {}, h("code", { text: v.first }))] : null,
+      h("dt", { text: "Last checkpoint" }), h("dd", { id: "last-checkpoint" }, cp ? [`block #${cp.block} (${cp.entries} entries) signed `, when(cp.at),
+        cp.keyId ? ` with key ${cp.keyId}` : ""] : "none yet: run `lineage audit checkpoint`"),
+      h("dt", { text: "Head block" }), h("dd", {}, head ? [`#${head.block} (${head.entries} entries) sealed `, when(head.sealedAt), " ", h("code", { class: "muted", text: String(head.blockHash).slice(0, 16) })] : "nothing sealed yet"),
+      h("dt", { text: "Waiting to be sealed" }), h("dd", { text: String(s.queued ?? "—") })));
   });
 }

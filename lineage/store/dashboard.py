@@ -1,20 +1,25 @@
-"""The dashboard's own reads: annotations for graph nodes, a dataset's runs, a run's timeline, search.
+"""The dashboard's own reads: annotations for graph nodes, a dataset's runs, a run's timeline,
+search, and the stamp that says whether the store changed.
 
 Each function is one SQL statement (or a fixed handful) over indexed tables, whatever the size
 of the graph it annotates: node lists go in as arrays (``unnest``), never one query per node.
 Raw JSON is read only for a job's *latest* run (an index lookup by ``run_uuid``), as
 :data:`lineage.store.reads.PROCESSING_TYPE_SQL` does.  Read-only; the caller owns the connection.
+
+A run's gate verdict is returned as found (``{"facet": contractGate, "inputs": [...]}`` or
+None): reading it is the caller's business (:func:`lineage.dashboard.view.gate_verdict`), so
+this module knows SQL and nothing of the pages.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from lineage.dashboard.view import gate_verdict
 from lineage.errors import NotFound
 from lineage.store.reads import RUN_STATES
 from lineage.times import iso
@@ -32,8 +37,8 @@ LEFT JOIN runs r ON r.run_uuid = j.latest_run_uuid
 
 
 def job_states(conn: psycopg.Connection, jobs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per ``(namespace, name)``: its latest run's id and Marquez state, and the gate's verdict
-    that run carried (:func:`~lineage.dashboard.view.gate_verdict`; None if it was not a gate)."""
+    """Per ``(namespace, name)``: its latest run's id and Marquez state, and the gate facet that
+    run carried (raw ``{"facet", "inputs"}``; None if it was not a gate)."""
     if not jobs:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
@@ -42,7 +47,7 @@ def job_states(conn: psycopg.Connection, jobs: list[tuple[str, str]]) -> dict[tu
         (r["namespace"], r["name"]): {
             "runId": str(r["run_uuid"]) if r["run_uuid"] else None,
             "state": RUN_STATES.get(r["state"], "NEW") if r["state"] else None,
-            "gate": gate_verdict(r["gate"]),
+            "gate": r["gate"],
         }
         for r in rows
     }
@@ -63,7 +68,7 @@ ORDER BY e.event_time DESC, r.run_uuid DESC LIMIT %(limit)s
 
 
 def dataset_runs(conn: psycopg.Connection, namespace: str, name: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The runs that read (``input``) or wrote (``output``) the dataset, newest first, with any gate verdict."""
+    """The runs that read (``input``) or wrote (``output``) the dataset, newest first, with any raw gate facet."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(_DATASET_RUNS, {"ns": namespace, "name": name, "limit": limit}).fetchall()
     return [
@@ -73,7 +78,7 @@ def dataset_runs(conn: psycopg.Connection, namespace: str, name: str, limit: int
             "role": "input" if r["direction"] == "i" else "output",
             "state": RUN_STATES.get(r["state"], "NEW"),
             "eventTime": iso(r["event_time"]),
-            "gate": gate_verdict(r["gate"]),
+            "gate": r["gate"],
         }
         for r in rows
     ]
@@ -100,7 +105,7 @@ def run_timeline(conn: psycopg.Connection, run_id: uuid.UUID) -> dict[str, Any]:
     return {
         "job": {"namespace": row[0], "name": row[1]},
         "timeline": [{"eventType": t or "OTHER", "eventTime": iso(at), "recordedAt": iso(rec)} for t, at, rec, _ in events],
-        "gate": gate_verdict(gate),
+        "gate": gate,
     }
 
 
@@ -119,3 +124,41 @@ def search(conn: psycopg.Connection, text: str, limit: int) -> list[dict[str, An
         {"like": like, "text": text, "limit": limit},
     ).fetchall()
     return [{"kind": k, "namespace": ns, "name": n} for k, ns, n in rows]
+
+
+def change_stamp(conn: psycopg.Connection) -> str:
+    """A stamp that changes whenever any write transaction commits, and never returns.
+
+    The snapshot (``xmin:xmax:in-progress xids``) moves on every commit of a transaction that
+    wrote anything: a committed xid either was in progress (it leaves the list) or was not yet
+    assigned (``xmax`` passes it), and xids only grow.  So two equal stamps mean nothing was
+    committed between them: an answer cached under a stamp is the answer the store would give
+    now.  The highest ``id`` of the tables would not do: sequences are taken at insert time and
+    transactions commit out of order, so a row with a lower id can appear under the same maximum.
+    The stamp is conservative (a write anywhere in the cluster, the ledger's sealing included,
+    moves it), and costs one statement that reads no table.
+    """
+    return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
+
+
+def erased_as_of(
+    conn: psycopg.Connection, datasets: list[tuple[str, str]], as_of: datetime | None = None
+) -> dict[tuple[str, str], int]:
+    """For the given ``(namespace, name)``\\ s: the id of the erasure manifest naming each
+    (compared under NFC, as the erasure service does), counting only manifests recorded by
+    ``as_of`` (default: now).  One query."""
+    from lineage.store.erasure import nfc
+
+    pairs = sorted(set(datasets))
+    if not pairs:
+        return {}
+    rows = conn.execute(
+        """SELECT k.ns, k.name, min(i.manifest_id)
+           FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS k(ns, name, nns, nname)
+           JOIN erasure_items i ON i.norm_namespace = k.nns AND i.norm_name = k.nname
+           JOIN erasure_manifests m ON m.id = i.manifest_id
+           WHERE %s::timestamptz IS NULL OR m.recorded_at <= %s
+           GROUP BY k.ns, k.name""",
+        ([p[0] for p in pairs], [p[1] for p in pairs], [nfc(p[0]) for p in pairs], [nfc(p[1]) for p in pairs], as_of, as_of),
+    ).fetchall()
+    return {(ns, name): mid for ns, name, mid in rows}
