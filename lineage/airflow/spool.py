@@ -23,7 +23,7 @@ The contract:
   is not a JSON object (a torn write, an edited file) is moved to ``malformed-<date>.ndjson``
   and reported, so it never stalls the lines after it.  An event the server *rejected* is
   moved to ``rejected-<date>.ndjson`` with its reason in ``rejected-<date>.log``.  Anything else
-  (network error, 5xx, 401/403/413/429) stops the replay: the event stays pending and
+  (network error, 5xx, 401/403/429, a proxy's 413) stops the replay: the event stays pending and
   :class:`Backoff` spaces out the next attempts.
 * Nothing here does HTTP: ``send`` returns an :class:`Outcome`; :mod:`lineage.airflow.transport`
   supplies the HTTP one.
@@ -140,8 +140,19 @@ class Spool:
         data = body.rstrip("\n").encode() + b"\n"
         with self._lock:
             fd, path = self._own_file()
-            _write_all(fd, data)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except BaseException:
+                # A short write (disk full) would leave a fragment without its newline, and the
+                # next event appended would be glued to it and put aside as malformed: cut it
+                # off, so the file holds only whole lines the caller knows to be spooled.
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise
             self._written += 1
             return Entry(path, line_key(data))
 
@@ -382,7 +393,8 @@ class Backoff:
 
     After ``n`` consecutive failures the next attempt waits ``base * 2**(n-1)`` seconds (at most
     ``cap``), with jitter so many workers do not retry in step.  Races between processes only
-    make the wait a little shorter or longer; any success resets it.
+    make the wait a little shorter or longer; any success resets it.  A state file naming a wait
+    longer than ``cap`` (corrupt, or written by a host whose clock runs ahead) is ignored.
     """
 
     def __init__(self, directory: Path, base: float = 1.0, cap: float = 60.0) -> None:
@@ -397,7 +409,10 @@ class Backoff:
             return 0, 0.0
 
     def due(self) -> bool:
-        return time.time() >= self._read()[1]
+        # No legitimate wait ends more than ``cap`` from now: a later (or NaN) time is a
+        # corrupt file or another host's clock ahead of ours, and must not mute every worker.
+        wait = self._read()[1] - time.time()
+        return not (wait > 0) or not (wait <= self.cap)
 
     def failed(self) -> None:
         failures = self._read()[0] + 1

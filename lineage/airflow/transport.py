@@ -7,10 +7,11 @@ The contract of :class:`SpoolingTransport`:
   ``{url}/api/v1/lineage``.  A 2xx marks it delivered.  So a crash, a kill or a flush timeout
   at any point leaves every undelivered event on disk, and a replay sends it; the store keeps
   one copy of an event however often it arrives (it deduplicates by canonical hash).
-* Only **our server's 400 naming a field** (``{"code": 400, "errors": [{"field": ...}]}``) is
-  a rejection: the event is put aside in ``rejected-<date>.ndjson`` with the reason, never
-  resent.  Everything else — connection errors, timeouts, 5xx, 401/403 (a missing, wrong,
-  revoked or unscoped token), 413, 429, a proxy's answer of any kind — leaves the event
+* Only **our server's 400 naming a field** (``{"code": 400, "errors": [{"field": ...}]}``), or
+  its 413 in that shape (the event exceeds ``LINEAGE_MAX_BODY_BYTES``: it can never fit, and
+  would stall every replay behind it), is a rejection: the event is put aside in
+  ``rejected-<date>.ndjson`` with the reason, never resent.  Everything else — connection errors, timeouts, 5xx, 401/403 (a missing, wrong,
+  revoked or unscoped token), a proxy's 413, 429, a proxy's answer of any kind — leaves the event
   pending, and :class:`~lineage.airflow.spool.Backoff` spaces out the next attempts
   exponentially (``retry_base`` .. ``retry_cap`` seconds); while backing off, events are only
   spooled.
@@ -109,20 +110,24 @@ def classify(response: httpx.Response) -> Outcome:
     if 200 <= status < 300:
         return DELIVERED
     detail = f"HTTP {status}: {response.text[:300]}".replace("\n", " ")
-    if status == 400 and _names_a_field(response):
+    if status in (400, 413) and _names_a_field(response, status):
+        # Our own 413 is a verdict too: this event exceeds the server's LINEAGE_MAX_BODY_BYTES and
+        # would stall every replay (and keep every worker backing off) if it stayed pending.
+        # Put aside, it is counted by `lineage spool status` and can be re-sent with
+        # `lineage ingest` once the limit is raised.  A proxy's 413 (not our shape) stays pending.
         return Outcome("rejected", detail, status)
     return Outcome("pending", detail, status)
 
 
-def _names_a_field(response: httpx.Response) -> bool:
-    """Our error shape: ``{"code": 400, "message": ..., "errors": [{"field": ..., ...}]}``.
+def _names_a_field(response: httpx.Response, code: int = 400) -> bool:
+    """Our error shape: ``{"code": 400, "message": ..., "errors": [{"field": ..., ...}]}`` (or 413).
 
     A proxy's 400 (an HTML page, or JSON of another shape) is not a verdict on the event."""
     try:
         body = response.json()
     except ValueError:
         return False
-    if not isinstance(body, dict) or body.get("code") != 400 or not isinstance(body.get("message"), str):
+    if not isinstance(body, dict) or body.get("code") != code or not isinstance(body.get("message"), str):
         return False
     errors = body.get("errors")
     return isinstance(errors, list) and bool(errors) and all(
