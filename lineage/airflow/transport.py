@@ -14,7 +14,8 @@ The contract of :class:`SpoolingTransport`:
   revoked or unscoped token), a proxy's 413, 429, a proxy's answer of any kind — leaves the event
   pending, and :class:`~lineage.airflow.spool.Backoff` spaces out the next attempts
   exponentially (``retry_base`` .. ``retry_cap`` seconds); while backing off, events are only
-  spooled.
+  spooled.  A proxy's 413 concerns one event's size: it stays pending but neither starts the
+  backoff nor holds up the events after it.
 * Replay happens on its own: after an event is delivered, up to ``replay_limit`` pending events
   of other (dead or finished) processes are replayed — on the background thread when
   asynchronous, so the task does not wait.  ``lineage spool replay`` does the same for a cron
@@ -229,7 +230,8 @@ class SpoolingTransport(Transport):
                 self.rejected += 1
                 self._put_aside(entry, body, outcome)
                 return
-            self.backoff.failed()
+            if outcome.status != 413:  # a proxy refusing one event's size says nothing of the server
+                self.backoff.failed()
             self.spooled += 1
             self._keep_unsent(entry, body)
             if entry is None:
@@ -262,6 +264,7 @@ class SpoolingTransport(Transport):
         """Resend this process's pending events (at most ``replay_limit``), oldest first."""
         with self._lock:
             batch, self._unsent = self._unsent[: self.config.replay_limit], self._unsent[self.config.replay_limit:]
+        kept: list[tuple[Entry, str]] = []  # too large for a proxy: pending, but not in the way of the rest
         for i, (entry, body) in enumerate(batch):
             outcome = self.sender(body)
             if outcome.delivered:
@@ -272,11 +275,16 @@ class SpoolingTransport(Transport):
                 self.spooled -= 1
                 self.rejected += 1
                 self._put_aside(entry, body, outcome)
+            elif outcome.status == 413:
+                kept.append((entry, body))
             else:  # down again: keep the rest, in order
                 self.backoff.failed()
                 with self._lock:
-                    self._unsent[:0] = batch[i:]
+                    self._unsent[:0] = kept + batch[i:]
                 return
+        if kept:
+            with self._lock:
+                self._unsent[:0] = kept
 
     def _replay_some(self) -> None:
         """Bounded replay of other processes' pending events, once the server has just answered."""

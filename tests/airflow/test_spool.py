@@ -443,3 +443,87 @@ def test_lineage_spool_replay_that_delivers_resets_the_shared_backoff(live_serve
     assert done.returncode == 0, done.stderr
     assert _stored(db) == {"r0": 1, "r1": 1}
     assert Backoff(spool, cap=3600).due(), "workers deliver again at their next event, not an hour later"
+
+
+class _SizeLimitProxy:
+    """A reverse proxy with a body-size limit: a 413 page for bodies over ``limit``, else forwards."""
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if len(body) > limit:
+                    status, out = 413, b"<html><body><h1>413 Request Entity Too Large</h1></body></html>"
+                else:
+                    r = httpx.post(upstream + self.path, content=body, timeout=30, headers={
+                        "Authorization": self.headers.get("Authorization", ""), "Content-Type": "application/json"})
+                    status, out = r.status_code, r.content
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _padded(name: str) -> dict:
+    event = _event(name)
+    event["run"]["facets"] = {"padding": {"_producer": "https://example.com/test", "_schemaURL": "https://example.com/s",
+                                          "blob": "x" * 4096}}
+    return event
+
+
+def test_an_event_too_large_for_the_proxy_stays_pending_without_stalling_the_rest(live_server, db, tmp_path, emitter):
+    """A proxy's 413 used to stop every replay at that one event: nothing after it, in its file
+    or any later one, was ever delivered.  Now it alone stays pending, and the replay says why."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    first = [json.dumps(_event("p0")), json.dumps(_padded("big")), json.dumps(_event("p1"))]
+    (spool / "pending-20260101T000000000000-host-1-aaaaaa.ndjson").write_text("\n".join(first) + "\n")
+    (spool / "pending-20260101T000001000000-host-2-bbbbbb.ndjson").write_text(json.dumps(_event("p2")) + "\n")
+    proxy = _SizeLimitProxy(live_server.url, 3000)
+    try:
+        result = replay(spool, HttpSender(proxy.url, api_key=emitter))
+        assert (result.delivered, result.too_large, result.stopped, result.pending) == (3, 1, None, 1)
+        assert _stored(db) == {"p0": 1, "p1": 1, "p2": 1}
+        assert status(spool).pending == 1
+        again = _cli(["spool", "replay", "--dir", str(spool), "--url", proxy.url], emitter, tmp_path)
+        assert again.returncode != 0 and "too large (HTTP 413) by a proxy" in again.stderr, again.stderr
+        t = _transport(proxy.url, spool, emitter)
+        t.emit(_padded("big-live"))
+        t.emit(_event("after-big-live"))  # no backoff for a size refusal: this one goes straight through
+        t.close()
+        assert _stored(db)["after-big-live"] == 1
+    finally:
+        proxy.close()
+    done = _cli(["spool", "replay", "--dir", str(spool), "--url", live_server.url], emitter, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _stored(db) == {"p0": 1, "p1": 1, "p2": 1, "big": 1, "big-live": 1, "after-big-live": 1}
+    assert status(spool).pending == 0
+
+
+def test_a_short_write_to_the_rejected_file_is_cut_back(tmp_path, monkeypatch):
+    from lineage.airflow import spool as spool_mod
+    from lineage.airflow.spool import count_lines, put_aside
+
+    real = spool_mod._write_all
+
+    def half(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool_mod, "_write_all", half)
+    with pytest.raises(OSError):
+        put_aside(tmp_path, "rejected", json.dumps(_event("r0")).encode(), "HTTP 400")
+    monkeypatch.setattr(spool_mod, "_write_all", real)
+    path = put_aside(tmp_path, "rejected", json.dumps(_event("r1")).encode(), "HTTP 400")
+    assert count_lines(path) == 1 and json.loads(path.read_text())["job"]["name"] == "r1"
