@@ -84,6 +84,11 @@ class GateClient:
         body = {"job": job, "purpose": purpose, "inputs": list(inputs), "validate_on_worker": bool(frames)}
         answer = self._post("check", body, job, purpose)
         if answer.get("final") is True:
+            if frames and answer["allowed"] is True:
+                # We asked to validate here: an allowance without a plan means no suite ran
+                # anywhere (a server ignoring `validate_on_worker`, or an answer not from it).
+                raise GateUnreachable(f"the lineage server at {self.url} allowed the run without a validation plan although "
+                                      "this worker has data to validate; check that it runs this version of lineage")
             return _answer(answer)
         if answer.get("final") is not False or answer.get("allowed") is not True or not isinstance(answer.get("plan"), dict):
             raise GateUnreachable(f"the lineage server at {self.url} gave an answer the gate cannot use "
@@ -119,7 +124,7 @@ class GateClient:
             raise GateUnreachable(f"the lineage server at {url} answered something that is not a JSON object: "
                                   "check that LINEAGE_URL points at `lineage serve`, not a proxy's page")
         missing = [k for k in ("allowed", "decisionId", "job", "purpose") if k not in answer]
-        if missing or not isinstance(answer["allowed"], bool) or not isinstance(answer["decisionId"], str):
+        if missing or not isinstance(answer["allowed"], bool) or not isinstance(answer["decisionId"], str) or not answer["decisionId"]:
             raise GateUnreachable(f"the lineage server's answer from {url} lacks {missing or ['a well-formed allowed/decisionId']}; "
                                   "the gate cannot trust it")
         if answer["job"] != job or answer["purpose"] != purpose:
@@ -158,6 +163,13 @@ def run_plan(plan: Mapping[str, Any], frames: Mapping[str, Any]) -> tuple[list[s
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     local = {_dataset_id(k): v for k, v in frames.items()}
+    planned = {_dataset_id(k) for k in plan}
+    stray = sorted(k for k in local if k not in planned)
+    if stray:
+        # Data the caller meant to be checked would otherwise be skipped without a word (a typo
+        # in a `data` key, a dataset not among the inputs): refuse rather than allow unchecked.
+        raise GateUnreachable(f"data was given for {stray}, which the gate's plan does not name (its inputs: "
+                              f"{sorted(planned)}); every `data` key must be one of the inputs, so the run is blocked")
     validated, results = [], []
     for inp, step in plan.items():
         frame = local.get(_dataset_id(inp))

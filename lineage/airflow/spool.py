@@ -23,8 +23,9 @@ The contract:
   is not a JSON object (a torn write, an edited file) is moved to ``malformed-<date>.ndjson``
   and reported, so it never stalls the lines after it.  An event the server *rejected* is
   moved to ``rejected-<date>.ndjson`` with its reason in ``rejected-<date>.log``.  Anything else
-  (network error, 5xx, 401/403/413/429) stops the replay: the event stays pending and
-  :class:`Backoff` spaces out the next attempts.
+  (network error, 5xx, 401/403/429) stops the replay: the event stays pending and
+  :class:`Backoff` spaces out the next attempts.  A proxy's 413 is about one event's size, so
+  that event stays pending (counted in ``too_large``) and the replay goes on past it.
 * Nothing here does HTTP: ``send`` returns an :class:`Outcome`; :mod:`lineage.airflow.transport`
   supplies the HTTP one.
 
@@ -140,8 +141,19 @@ class Spool:
         data = body.rstrip("\n").encode() + b"\n"
         with self._lock:
             fd, path = self._own_file()
-            _write_all(fd, data)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except BaseException:
+                # A short write (disk full) would leave a fragment without its newline, and the
+                # next event appended would be glued to it and put aside as malformed: cut it
+                # off, so the file holds only whole lines the caller knows to be spooled.
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise
             self._written += 1
             return Entry(path, line_key(data))
 
@@ -205,12 +217,21 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def append_locked(path: Path, data: bytes) -> None:
-    """Append to a file several processes share (rejected, malformed) under an exclusive lock."""
+    """Append to a file several processes share (rejected, malformed) under an exclusive lock;
+    a short write (disk full) is cut back off, so the next line never joins a fragment."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _write_all(fd, data if data.endswith(b"\n") else data + b"\n")
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        try:
+            _write_all(fd, data if data.endswith(b"\n") else data + b"\n")
+            os.fsync(fd)
+        except BaseException:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
     finally:
         os.close(fd)
 
@@ -235,6 +256,7 @@ class ReplayResult:
     pending: int = 0  # lines still pending in the files this replay looked at
     stopped: Outcome | None = None  # why the replay stopped early (server unavailable, refused)
     busy: int = 0  # files skipped because a live process still writes them
+    too_large: int = 0  # events a proxy refused with 413: left pending, the replay went on past them
 
 
 def _done_keys(path: Path) -> set[str]:
@@ -314,6 +336,12 @@ def _replay_file(path: Path, fd: int, send: Callable[[str], Outcome], result: Re
                     result.rejected += 1
                 elif outcome.delivered:
                     result.delivered += 1
+                elif outcome.status == 413:
+                    # A proxy's size limit refuses this event, not the server the rest: it stays
+                    # pending (the proxy's limit can be raised) without holding up what follows.
+                    result.too_large += 1
+                    left += 1
+                    continue
                 else:
                     result.stopped = outcome
                     left += 1
@@ -382,7 +410,8 @@ class Backoff:
 
     After ``n`` consecutive failures the next attempt waits ``base * 2**(n-1)`` seconds (at most
     ``cap``), with jitter so many workers do not retry in step.  Races between processes only
-    make the wait a little shorter or longer; any success resets it.
+    make the wait a little shorter or longer; any success resets it.  A state file naming a wait
+    longer than ``cap`` (corrupt, or written by a host whose clock runs ahead) is ignored.
     """
 
     def __init__(self, directory: Path, base: float = 1.0, cap: float = 60.0) -> None:
@@ -397,7 +426,10 @@ class Backoff:
             return 0, 0.0
 
     def due(self) -> bool:
-        return time.time() >= self._read()[1]
+        # No legitimate wait ends more than ``cap`` from now: a later (or NaN) time is a
+        # corrupt file or another host's clock ahead of ours, and must not mute every worker.
+        wait = self._read()[1] - time.time()
+        return not (wait > 0) or not (wait <= self.cap)
 
     def failed(self) -> None:
         failures = self._read()[0] + 1

@@ -1,13 +1,17 @@
 """``lineage spool ...``: what the spooling transport is holding, and sending it.
 
 ``status`` reads the spool directory (no server): pending events (written but not yet
-acknowledged by the server), rejected ones (our server's 400 naming a field) and malformed
+acknowledged by the server), rejected ones (our server's 400 naming a field, or its 413: an event over its size limit) and malformed
 lines put aside.  It exits 0 whatever it finds; ``--json`` prints the counts.
 
 ``replay`` sends every pending event no live process still owns, with the token in
 ``--token`` / ``LINEAGE_TOKEN`` (a role in ``emitter``) to ``--url`` / ``LINEAGE_URL``.  It
 ignores the transport's backoff (an operator asked), stops at the first event the server does
-not take (the rest stay pending), and exits non-zero then, with one ``error:`` line saying why.
+not take (the rest stay pending), and exits non-zero then, with one ``error:`` line saying why;
+an event a proxy refuses as too large (413) stays pending without stopping it, and is reported
+the same way.
+When the server took what was sent, it clears the transports' shared backoff, so workers that
+were only spooling deliver again at their next event.
 Safe to run from cron, from a DAG, or twice at once: the store keeps one copy of each event.
 """
 
@@ -57,7 +61,7 @@ def replay(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Send at most this many events."),
 ) -> None:
     """Send pending events to the server; exit 1 if some could not be delivered."""
-    from lineage.airflow.spool import replay as spool_replay
+    from lineage.airflow.spool import Backoff, replay as spool_replay
     from lineage.airflow.transport import HttpSender
     from lineage.auth.local import client_token
     from lineage.config import Settings
@@ -73,12 +77,21 @@ def replay(
         result = spool_replay(folder, sender, limit=limit)
     finally:
         sender.close()
+    if result.stopped is None and (result.delivered or result.rejected or result.too_large):
+        # The server answered: the transports sharing this spool may stop backing off now,
+        # rather than spooling only until their own (up to retry_cap) wait runs out.
+        Backoff(folder).succeeded()
     typer.echo(f"spool {plain(str(folder))}: {result.delivered} delivered, {result.rejected} rejected, "
                f"{len(result.malformed)} malformed put aside, {result.pending} still pending"
-               + (f", {result.busy} file(s) in use by a running task" if result.busy else ""), err=True)
+               + (f", {result.busy} file(s) in use by a running task" if result.busy else "")
+               + (f", {result.too_large} too large for a proxy" if result.too_large else ""), err=True)
     for where in result.malformed:
         typer.echo(f"malformed line put aside: {plain(where)}", err=True)
     stopped = result.stopped
+    if stopped is None and result.too_large:
+        raise LineageError(f"{result.too_large} event(s) were refused as too large (HTTP 413) by a proxy in front of "
+                           f"{sender.url}; they stay pending: raise the proxy's request-body limit (e.g. nginx "
+                           "`client_max_body_size`) to the server's LINEAGE_MAX_BODY_BYTES and replay again")
     if stopped is None:
         return
     if stopped.status in (401, 403):

@@ -7,13 +7,15 @@ The contract of :class:`SpoolingTransport`:
   ``{url}/api/v1/lineage``.  A 2xx marks it delivered.  So a crash, a kill or a flush timeout
   at any point leaves every undelivered event on disk, and a replay sends it; the store keeps
   one copy of an event however often it arrives (it deduplicates by canonical hash).
-* Only **our server's 400 naming a field** (``{"code": 400, "errors": [{"field": ...}]}``) is
-  a rejection: the event is put aside in ``rejected-<date>.ndjson`` with the reason, never
-  resent.  Everything else — connection errors, timeouts, 5xx, 401/403 (a missing, wrong,
-  revoked or unscoped token), 413, 429, a proxy's answer of any kind — leaves the event
+* Only **our server's 400 naming a field** (``{"code": 400, "errors": [{"field": ...}]}``), or
+  its 413 in that shape (the event exceeds ``LINEAGE_MAX_BODY_BYTES``: it can never fit, and
+  would stall every replay behind it), is a rejection: the event is put aside in
+  ``rejected-<date>.ndjson`` with the reason, never resent.  Everything else — connection errors, timeouts, 5xx, 401/403 (a missing, wrong,
+  revoked or unscoped token), a proxy's 413, 429, a proxy's answer of any kind — leaves the event
   pending, and :class:`~lineage.airflow.spool.Backoff` spaces out the next attempts
   exponentially (``retry_base`` .. ``retry_cap`` seconds); while backing off, events are only
-  spooled.
+  spooled.  A proxy's 413 concerns one event's size: it stays pending but neither starts the
+  backoff nor holds up the events after it.
 * Replay happens on its own: after an event is delivered, up to ``replay_limit`` pending events
   of other (dead or finished) processes are replayed — on the background thread when
   asynchronous, so the task does not wait.  ``lineage spool replay`` does the same for a cron
@@ -109,20 +111,24 @@ def classify(response: httpx.Response) -> Outcome:
     if 200 <= status < 300:
         return DELIVERED
     detail = f"HTTP {status}: {response.text[:300]}".replace("\n", " ")
-    if status == 400 and _names_a_field(response):
+    if status in (400, 413) and _names_a_field(response, status):
+        # Our own 413 is a verdict too: this event exceeds the server's LINEAGE_MAX_BODY_BYTES and
+        # would stall every replay (and keep every worker backing off) if it stayed pending.
+        # Put aside, it is counted by `lineage spool status` and can be re-sent with
+        # `lineage ingest` once the limit is raised.  A proxy's 413 (not our shape) stays pending.
         return Outcome("rejected", detail, status)
     return Outcome("pending", detail, status)
 
 
-def _names_a_field(response: httpx.Response) -> bool:
-    """Our error shape: ``{"code": 400, "message": ..., "errors": [{"field": ..., ...}]}``.
+def _names_a_field(response: httpx.Response, code: int = 400) -> bool:
+    """Our error shape: ``{"code": 400, "message": ..., "errors": [{"field": ..., ...}]}`` (or 413).
 
     A proxy's 400 (an HTML page, or JSON of another shape) is not a verdict on the event."""
     try:
         body = response.json()
     except ValueError:
         return False
-    if not isinstance(body, dict) or body.get("code") != 400 or not isinstance(body.get("message"), str):
+    if not isinstance(body, dict) or body.get("code") != code or not isinstance(body.get("message"), str):
         return False
     errors = body.get("errors")
     return isinstance(errors, list) and bool(errors) and all(
@@ -224,7 +230,8 @@ class SpoolingTransport(Transport):
                 self.rejected += 1
                 self._put_aside(entry, body, outcome)
                 return
-            self.backoff.failed()
+            if outcome.status != 413:  # a proxy refusing one event's size says nothing of the server
+                self.backoff.failed()
             self.spooled += 1
             self._keep_unsent(entry, body)
             if entry is None:
@@ -257,6 +264,7 @@ class SpoolingTransport(Transport):
         """Resend this process's pending events (at most ``replay_limit``), oldest first."""
         with self._lock:
             batch, self._unsent = self._unsent[: self.config.replay_limit], self._unsent[self.config.replay_limit:]
+        kept: list[tuple[Entry, str]] = []  # too large for a proxy: pending, but not in the way of the rest
         for i, (entry, body) in enumerate(batch):
             outcome = self.sender(body)
             if outcome.delivered:
@@ -267,11 +275,16 @@ class SpoolingTransport(Transport):
                 self.spooled -= 1
                 self.rejected += 1
                 self._put_aside(entry, body, outcome)
+            elif outcome.status == 413:
+                kept.append((entry, body))
             else:  # down again: keep the rest, in order
                 self.backoff.failed()
                 with self._lock:
-                    self._unsent[:0] = batch[i:]
+                    self._unsent[:0] = kept + batch[i:]
                 return
+        if kept:
+            with self._lock:
+                self._unsent[:0] = kept
 
     def _replay_some(self) -> None:
         """Bounded replay of other processes' pending events, once the server has just answered."""

@@ -38,14 +38,15 @@ Gate (:data:`gate_router`, to be included beside :data:`router`)
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from lineage.api.deps import AsOfParam, Text, get_db, read_body
+from lineage.api.deps import AsOfParam, Text, _no_nul, get_db, read_body
 from lineage.api.security import DECIDE, DECISION_LOG, GATE_CHECK, READ, REGISTER, require
 from lineage.auth.principal import Principal
 from lineage.errors import BadRequest
@@ -85,31 +86,50 @@ def _refuse_as_query(request: Request) -> None:
         raise BadRequest("query.as", NO_AS)
 
 
+def _plain_json(value: Any) -> Any:
+    """Refuse what the decision log and a JSON answer cannot hold: NUL or lone surrogates in
+    any string (key or value), NaN or infinities.  Iterative, so depth cannot overflow the stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _no_nul(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("must not contain NaN or infinities")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
 class GateRequest(BaseModel):
-    job: str = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
-    purpose: str = Field(..., min_length=1, description="Fides data-use key, e.g. train_ai_system.")
-    inputs: list[str] = Field(..., description="Input datasets, dataset:NAMESPACE:NAME.")
+    job: Text = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
+    purpose: Text = Field(..., min_length=1, description="Fides data-use key, e.g. train_ai_system.")
+    inputs: list[Text] = Field(..., description="Input datasets, dataset:NAMESPACE:NAME.")
     validate_on_worker: bool = Field(
         False, description="The caller validates the data itself: an allowed answer is not final (`final: false`) and "
                            "carries the `plan` (suites per input); send the results to /api/v1/gate/complete.")
 
 
 class ReportedValidation(BaseModel):
-    dataset: str = Field(..., min_length=1, description="The input validated, as in the plan.")
-    suite: str = Field(..., min_length=1, description="The suite's name, as in the plan.")
-    contract: str | None = Field(None, description="id@version of the contract the suite came from.")
+    dataset: Text = Field(..., min_length=1, description="The input validated, as in the plan.")
+    suite: Text = Field(..., min_length=1, description="The suite's name, as in the plan.")
+    contract: Text | None = Field(None, description="id@version of the contract the suite came from.")
     success: bool
-    results: list[dict[str, Any]] = Field(..., max_length=10_000, description="Per expectation, as the GX runner summarises it.")
-    seconds: float = Field(0.0, ge=0)
+    results: Annotated[list[dict[str, Any]], AfterValidator(_plain_json)] = Field(
+        ..., max_length=10_000, description="Per expectation, as the GX runner summarises it.")
+    seconds: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 class GateCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job: str = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
-    purpose: str = Field(..., min_length=1)
-    inputs: list[str] = Field(..., description="Input datasets, as in the check.")
-    validated: list[str] = Field(..., description="The inputs the worker had data for and validated.")
+    job: Text = Field(..., min_length=3, description="NAMESPACE:NAME of the job asking.")
+    purpose: Text = Field(..., min_length=1)
+    inputs: list[Text] = Field(..., description="Input datasets, as in the check.")
+    validated: list[Text] = Field(..., description="The inputs the worker had data for and validated.")
     validations: list[ReportedValidation] = Field(..., max_length=1000)
 
 

@@ -149,6 +149,13 @@ class Decision:
             allowed=self.allowed and all(v.success for v in validations),
         )
 
+    @property
+    def unvalidated(self) -> tuple[str, ...]:
+        """Inputs on which no data-quality suite ran (no data given, none reported, or nothing to
+        check): for these the decision rests on contracts and lineage alone."""
+        seen = {v.dataset for v in self.validations}
+        return tuple(i for i in self.inputs if i not in seen)
+
     def render(self) -> str:
         """The decision as text for a terminal, a log, or an Airflow failure."""
         head = "ALLOWED" if self.allowed else "BLOCKED"
@@ -172,6 +179,9 @@ class Decision:
             lines.append(f"  {i}. [{r.code}] {r.message}" + (f" ({where})" if where else ""))
         for v in self.validations:
             lines.append(f"  validation {v.suite} on {v.dataset}: {'passed' if v.success else 'FAILED'} ({v.seconds:.2f}s)")
+        if self.allowed and self.unvalidated:
+            lines.append(f"  no data validated on {', '.join(self.unvalidated)}: no suite ran, the decision rests on "
+                         "contracts and lineage alone")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:

@@ -174,7 +174,7 @@ def reported_validations(decision: Decision, contracts: dict, validated: Sequenc
     plan = validation_plan(decision, contracts)
     out: list[Validation] = []
     for v in reported:
-        results = tuple(dict(r) for r in v.get("results", ()))
+        results = tuple(_reported_result(r) for r in v.get("results", ()))
         success = v.get("success") is True and all(r.get("success") is True for r in results)
         out.append(Validation(dataset=v["dataset"], suite=v["suite"], contract=v.get("contract"), success=success,
                               results=results, seconds=float(v.get("seconds") or 0.0)))
@@ -184,6 +184,18 @@ def reported_validations(decision: Decision, contracts: dict, validated: Sequenc
             if not any(v.dataset == inp and v.suite == name for v in out):
                 out.append(Validation(dataset=inp, suite=name, contract=step["contract"], success=False, results=(
                     {"type": "suite_not_reported", "success": False, "check": "the worker reported no result for this suite"},)))
+    return out
+
+
+def _reported_result(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker's per-expectation result in the shape the decision reads: ``success`` strictly
+    true or it failed, a named ``type``, a textual ``column`` (a hostile report must block, not
+    break the decision with a KeyError)."""
+    out = dict(r)
+    out["success"] = r.get("success") is True
+    out["type"] = r["type"] if isinstance(r.get("type"), str) and r["type"] else "unnamed_expectation"
+    if out.get("column") is not None and not isinstance(out["column"], str):
+        out["column"] = str(out["column"])
     return out
 
 
@@ -335,7 +347,10 @@ def decision_row(decision: Decision) -> DecisionRow:
         "job_name": name,
         "purpose": decision.purpose,
         "allowed": decision.allowed,
-        "inputs": {"inputs": d["inputs"], "sources": d["sources"], "checked": d["checked"], "passedBy": d["passedBy"]},
+        # `unvalidated`: the log says outright which inputs no suite ran on (a worker that reports
+        # `validated: []`, or a check without data), not only by an empty `validations`.
+        "inputs": {"inputs": d["inputs"], "sources": d["sources"], "checked": d["checked"], "passedBy": d["passedBy"],
+                   "unvalidated": list(decision.unvalidated)},
         "reasons": d["reasons"],
         "contracts": d["contracts"],
         "validations": d["validations"],

@@ -204,3 +204,80 @@ def test_an_airflow_connection_gives_url_and_token():
     Conn.host = ""
     with pytest.raises(GateUnreachable, match="has no host"):
         from_connection(Conn())
+
+
+# -- review (rv9): a worker holding an emitter token, and answers that are not the server's ----
+
+
+def test_a_final_allowance_without_a_plan_when_the_worker_has_data_blocks():
+    """The worker asked to validate here: `final: true, allowed: true` would skip GX entirely."""
+    fake = _Fake({"check": (200, _allowed())})
+    try:
+        with pytest.raises(GateUnreachable, match="without a validation plan"):
+            GateClient(fake.url, "lin_x").decide(JOB, PURPOSE, [ACME], {ACME: acme_frame()})
+    finally:
+        fake.close()
+
+
+@pytest.mark.parametrize("status, body, says", [
+    (200, _allowed(decisionId=""), "lacks"),
+    (307, b"", "HTTP 307"),  # a redirect is never followed, wherever it points
+    (200, b'<!doctype html><html>{"allowed": true}</html>', "not a JSON object"),
+])
+def test_an_empty_id_a_redirect_or_a_proxys_page_blocks(status, body, says):
+    fake = _Fake({"check": (status, body)})
+    try:
+        with pytest.raises(GateUnreachable, match=says):
+            GateClient(fake.url, "lin_x").decide(JOB, PURPOSE, [ACME])
+    finally:
+        fake.close()
+
+
+def test_a_worker_that_validates_nothing_is_logged_as_having_validated_nothing(acme_ready, live_server, tokens, db):
+    """`validated: []` skips GX (the worker is trusted with the data); the decision log and the
+    text say so outright, so an auditor sees an allowance that rests on no data check."""
+    r = _complete(live_server, tokens("w", "emitter"), validated=[])
+    assert r.status_code == 200 and r.json()["allowed"] is True
+    assert f"no data validated on {ACME}" in r.json()["text"]
+    [logged] = _decisions(db)
+    assert logged["validations"] == [] and logged["inputs"]["unvalidated"] == [ACME]
+    worker = GateClient(live_server.url, tokens("w2", "emitter")).decide(JOB, PURPOSE, [ACME], {ACME: acme_frame()})
+    assert worker.allowed and "no data validated" not in worker.text
+    assert _decisions(db)[0]["inputs"]["unvalidated"] == []
+
+
+def test_a_contract_revoked_between_check_and_complete_blocks_the_completion(acme_ready, live_server, tokens, db):
+    from lineage.contracts import registry
+
+    token = tokens("w", "emitter")
+    check = httpx.post(f"{live_server.url}/api/v1/gate/check", headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                       json={"job": JOB, "purpose": PURPOSE, "inputs": [ACME], "validate_on_worker": True}).json()
+    assert check["final"] is False and check["allowed"] is True
+    with db.connection() as conn:
+        registry.revoke(conn, "acme-stock-photos", STEWARD, "licence withdrawn mid-run")
+    passed = {"dataset": ACME, "suite": "acme-stock-photos.photos", "contract": "acme-stock-photos@1", "success": True,
+              "results": [{"type": "expect_column_to_exist", "success": True}]}
+    r = _complete(live_server, token, validations=[passed])
+    assert r.json()["allowed"] is False and "revoked" in json.dumps(r.json()["reasons"])
+    # Replaying the completion, or completing with no check at all, decides afresh too.
+    assert _complete(live_server, token, validations=[passed]).json()["allowed"] is False
+    assert [d["allowed"] for d in _decisions(db)] == [False, False]
+
+
+def test_forged_passing_results_never_allow_a_run_the_contracts_forbid(db, live_server, tokens):
+    """No check first, a made-up decision, every suite 'passed': the contracts still decide."""
+    ingest(db, read_event("ml-pipeline:ingest.transfer", [ACME], []))  # lineage, but no contract
+    token = tokens("w", "emitter")
+    forged = {"dataset": ACME, "suite": "acme-stock-photos.photos", "success": True, "results": []}
+    r = _complete(live_server, token, validations=[forged])
+    assert r.status_code == 200 and r.json()["allowed"] is False and "no_contract" in r.json()["text"]
+    r = _complete(live_server, token, validations=[], decisionId="00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "body.decisionId"
+
+
+def test_data_for_a_dataset_that_is_not_an_input_blocks_rather_than_going_unchecked(acme_ready, live_server, tokens, db):
+    """A typo in a `data` key used to leave the real input unvalidated, and the run allowed."""
+    worker = GateClient(live_server.url, tokens("w", "emitter"))
+    with pytest.raises(GateUnreachable, match="every `data` key must be one of the inputs"):
+        worker.decide(JOB, PURPOSE, [ACME], {ACME.replace("photos", "photo"): acme_frame()})
+    assert _decisions(db) == [], "nothing is allowed without the worker completing"

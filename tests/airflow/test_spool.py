@@ -355,3 +355,175 @@ def test_a_fork_while_another_thread_holds_the_lock_does_not_deadlock_the_child(
     child.join(60)
     assert child.exitcode == 0, "the child must not inherit a held lock"
     assert status(tmp_path / "spool").pending == 2
+
+
+# -- review (rv9): faults that used to lose events, stall every replay, or mute the workers ------
+
+
+def test_our_servers_413_is_put_aside_and_never_stalls_the_events_behind_it(live_server, app, db, tmp_path, emitter):
+    """An event larger than the server's LINEAGE_MAX_BODY_BYTES can never be stored: left pending,
+    it kept every worker backing off and stopped every replay at itself, so nothing after it
+    arrived.  It is rejected (counted by `lineage spool status`) and the rest is delivered."""
+    app.state.settings = app.state.settings.model_copy(update={"max_body_bytes": 2048})
+    spool = tmp_path / "spool"
+    huge = _event("huge")
+    huge["run"]["facets"] = {"padding": {"_producer": "https://example.com/test", "_schemaURL": "https://example.com/s",
+                                         "blob": "x" * 4096}}
+    t = _transport(live_server.url, spool, emitter)
+    t.emit_body = None
+    from openlineage.client.serde import Serde  # noqa: F401  (the transport serialises dicts as they are)
+
+    class _Raw(dict):
+        pass
+
+    t.emit(_Raw(huge))
+    t.emit(_Raw(_event("after-huge")))
+    t.close()
+    assert _stored(db) == {"after-huge": 1}
+    s = status(spool)
+    assert (s.pending, s.rejected) == (0, 1)
+    shown = _cli(["spool", "status", "--dir", str(spool), "--json"], None, tmp_path)
+    assert json.loads(shown.stdout)["rejected"] == 1
+    reason = next(spool.glob("rejected-*.log")).read_text()
+    assert "HTTP 413" in reason and "LINEAGE_MAX_BODY_BYTES" in reason
+
+
+def test_a_proxys_413_still_stays_pending(tmp_path):
+    from lineage.airflow.transport import classify
+
+    html = httpx.Response(413, text="<html><body>413 Request Entity Too Large</body></html>")
+    other_json = httpx.Response(413, json={"code": 413, "message": "too big"})  # no field named: not ours
+    assert classify(html).kind == classify(other_json).kind == "pending"
+
+
+def test_a_short_write_on_a_full_disk_never_glues_the_next_event_to_a_fragment(live_server, db, tmp_path, emitter, monkeypatch):
+    """ENOSPC after half a line: the next event appended (space freed meanwhile) used to follow
+    the fragment on the same line, and the replay put both aside as one malformed line."""
+    from lineage.airflow import spool as spool_mod
+
+    spool = Spool(tmp_path / "spool")
+    real = spool_mod._write_all
+
+    def half_then_full(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool_mod, "_write_all", half_then_full)
+    with pytest.raises(OSError):
+        spool.append(json.dumps(_event("lost-to-enospc")))  # the transport sends it without the spool
+    monkeypatch.setattr(spool_mod, "_write_all", real)
+    spool.append(json.dumps(_event("after-enospc")))
+    spool.close()
+    result = replay(tmp_path / "spool", HttpSender(live_server.url, api_key=emitter))
+    assert (result.delivered, result.malformed) == (1, [])
+    assert _stored(db) == {"after-enospc": 1}
+
+
+@pytest.mark.parametrize("until", ["1e18", "NaN", "Infinity"])
+def test_a_corrupt_or_skewed_backoff_file_does_not_mute_delivery(until, tmp_path):
+    """A `.backoff` naming a wait beyond the cap (another host's clock far ahead, or a corrupt
+    file) used to keep every transport on the spool only spooling, for as long as it said."""
+    from lineage.airflow.spool import Backoff
+
+    (tmp_path / ".backoff").write_text('{"failures": 3, "until": %s}' % until)
+    assert Backoff(tmp_path, base=1, cap=60).due()
+    b = Backoff(tmp_path, base=3600, cap=3600)
+    b.failed()
+    assert not b.due(), "a genuine wait within the cap is still honoured"
+
+
+def test_lineage_spool_replay_that_delivers_resets_the_shared_backoff(live_server, db, tmp_path, emitter):
+    from lineage.airflow.spool import Backoff
+
+    spool = tmp_path / "spool"
+    _emit_down(str(spool), "r", 2)
+    Backoff(spool, base=3600, cap=3600).failed()
+    assert not Backoff(spool, cap=3600).due()
+    done = _cli(["spool", "replay", "--dir", str(spool), "--url", live_server.url], emitter, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _stored(db) == {"r0": 1, "r1": 1}
+    assert Backoff(spool, cap=3600).due(), "workers deliver again at their next event, not an hour later"
+
+
+class _SizeLimitProxy:
+    """A reverse proxy with a body-size limit: a 413 page for bodies over ``limit``, else forwards."""
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if len(body) > limit:
+                    status, out = 413, b"<html><body><h1>413 Request Entity Too Large</h1></body></html>"
+                else:
+                    r = httpx.post(upstream + self.path, content=body, timeout=30, headers={
+                        "Authorization": self.headers.get("Authorization", ""), "Content-Type": "application/json"})
+                    status, out = r.status_code, r.content
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _padded(name: str) -> dict:
+    event = _event(name)
+    event["run"]["facets"] = {"padding": {"_producer": "https://example.com/test", "_schemaURL": "https://example.com/s",
+                                          "blob": "x" * 4096}}
+    return event
+
+
+def test_an_event_too_large_for_the_proxy_stays_pending_without_stalling_the_rest(live_server, db, tmp_path, emitter):
+    """A proxy's 413 used to stop every replay at that one event: nothing after it, in its file
+    or any later one, was ever delivered.  Now it alone stays pending, and the replay says why."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    first = [json.dumps(_event("p0")), json.dumps(_padded("big")), json.dumps(_event("p1"))]
+    (spool / "pending-20260101T000000000000-host-1-aaaaaa.ndjson").write_text("\n".join(first) + "\n")
+    (spool / "pending-20260101T000001000000-host-2-bbbbbb.ndjson").write_text(json.dumps(_event("p2")) + "\n")
+    proxy = _SizeLimitProxy(live_server.url, 3000)
+    try:
+        result = replay(spool, HttpSender(proxy.url, api_key=emitter))
+        assert (result.delivered, result.too_large, result.stopped, result.pending) == (3, 1, None, 1)
+        assert _stored(db) == {"p0": 1, "p1": 1, "p2": 1}
+        assert status(spool).pending == 1
+        again = _cli(["spool", "replay", "--dir", str(spool), "--url", proxy.url], emitter, tmp_path)
+        assert again.returncode != 0 and "too large (HTTP 413) by a proxy" in again.stderr, again.stderr
+        t = _transport(proxy.url, spool, emitter)
+        t.emit(_padded("big-live"))
+        t.emit(_event("after-big-live"))  # no backoff for a size refusal: this one goes straight through
+        t.close()
+        assert _stored(db)["after-big-live"] == 1
+    finally:
+        proxy.close()
+    done = _cli(["spool", "replay", "--dir", str(spool), "--url", live_server.url], emitter, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _stored(db) == {"p0": 1, "p1": 1, "p2": 1, "big": 1, "big-live": 1, "after-big-live": 1}
+    assert status(spool).pending == 0
+
+
+def test_a_short_write_to_the_rejected_file_is_cut_back(tmp_path, monkeypatch):
+    from lineage.airflow import spool as spool_mod
+    from lineage.airflow.spool import count_lines, put_aside
+
+    real = spool_mod._write_all
+
+    def half(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool_mod, "_write_all", half)
+    with pytest.raises(OSError):
+        put_aside(tmp_path, "rejected", json.dumps(_event("r0")).encode(), "HTTP 400")
+    monkeypatch.setattr(spool_mod, "_write_all", real)
+    path = put_aside(tmp_path, "rejected", json.dumps(_event("r1")).encode(), "HTTP 400")
+    assert count_lines(path) == 1 and json.loads(path.read_text())["job"]["name"] == "r1"
