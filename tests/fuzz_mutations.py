@@ -269,7 +269,10 @@ def mutated_body(rng: random.Random, *, truncate: bool = True) -> bytes:
         at = rng.randrange(len(body))
         body = body[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"]) + body[at:]
     elif roll < 0.06:
-        body = body[: rng.randrange(len(body))]
+        # Cut after the first visible byte: a cut to nothing (or to blanks) is not an item but a
+        # blank NDJSON line, which a batch skips, so the test's count of items would be wrong.
+        first = len(body) - len(body.lstrip())
+        body = body[: rng.randrange(first + 1, len(body))]
     elif roll < 0.07:
         body = b"\xef\xbb\xbf" + body  # a UTF-8 byte-order mark
     return body
