@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seal-interval", type=float, default=1.0, help="the background sealer's tick, as LINEAGE_AUDIT_SEAL_INTERVAL")
     ap.add_argument("--sealer", choices=("thread", "process"), default="thread", help="how the background sealer runs")
     ap.add_argument("--queue-mode", action="store_true", help="a third mode: ledger triggers on, no sealer")
+    ap.add_argument("--verify-workers", type=int, default=None, help="connections verify splits big tables over (default: CPUs)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -107,7 +108,8 @@ def main(argv=None) -> int:
         position += n
         return items
 
-    log("warm-up")
+    load_start = os.getloadavg()
+    log(f"warm-up (load average {load_start})")
     for _ in range(2):
         _ingest(db, next_batch(args.batch))
     with db.connection() as conn:
@@ -138,7 +140,7 @@ def main(argv=None) -> int:
                 with db.connection() as conn:
                     seal_all(conn)
                 backlog.append((left, time.perf_counter() - t0))
-        log(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{m} {statistics.median(v):.3f}s/batch" for m, v in times.items()))
+        log(f"round {r + 1}/{args.rounds} (load {os.getloadavg()[0]:.1f}): " + ", ".join(f"{m} {statistics.median(v):.3f}s/batch" for m, v in times.items()))
     _ledger_triggers(owner, True)
     rate = {m: args.batch / statistics.median(v) for m, v in times.items()}
 
@@ -165,15 +167,17 @@ def main(argv=None) -> int:
         seal_all(conn)
     drain_s = time.perf_counter() - t0
     size = owner.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
-    log(f"verifying {position} events ({size})")
+    log(f"verifying {position} events ({size}), load average {os.getloadavg()}")
+    load_verify = os.getloadavg()
     with db.connection() as conn:
         t0 = time.perf_counter()
-        report = verify(conn)
+        report = verify(conn, connect=db.connection, workers=args.verify_workers)
         verify_s = time.perf_counter() - t0
     assert report.ok, report.summary()
     checked = report.records + report.erased
 
     out = {
+        "load_average_start": load_start, "load_average_at_verify": load_verify, "load_average_end": os.getloadavg(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "batch": args.batch, "rounds": args.rounds, "phase_batches": args.phase_batches, "seal_interval": args.seal_interval,
@@ -183,7 +187,7 @@ def main(argv=None) -> int:
         "seal_backlog": {"records": n_backlog, "seconds": seal_s, "ingest_seconds": ingest_s},
         "fill": {"events": position, "seconds": fill_s, "drain_seconds": drain_s, "database_size": size},
         "verify": {"records": checked, "entries": report.entries, "blocks": report.blocks, "seconds": verify_s,
-                   "records_per_s": checked / verify_s},
+                   "records_per_s": checked / verify_s, "workers": args.verify_workers or min(4, os.cpu_count() or 1)},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "audit.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -107,7 +107,7 @@ def verify(
     pem = _public(paths, public_key)
     checkpoints = cp.read_all(paths.checkpoint_dir)
     with open_database(settings, migrate=True) as db, db.connection() as conn:
-        report = run(conn, checkpoints, cp.load_public(pem) if pem else None)
+        report = run(conn, checkpoints, cp.load_public(pem) if pem else None, connect=db.connection)
     if pem is None and checkpoints:
         from lineage.audit.report import Problem
 

@@ -21,8 +21,9 @@ Contract (:func:`verify`):
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, ContextManager, Iterable, Iterator
 
 import msgspec
 import psycopg
@@ -31,9 +32,11 @@ from psycopg import sql
 from lineage.audit import checkpoint as cp
 from lineage.audit.hashing import ZERO_HASH, block_hash, block_header, leaf_hash, merkle_root
 from lineage.audit.report import Problem, Report
-from lineage.audit.seal import key_columns
+from lineage.audit.seal import key_columns, record_sql
 
 _FETCH = 5_000
+#: A table with fewer keys than this is checked in one piece.
+PARALLEL_MIN = 50_000
 
 
 def _key(pk_text: str) -> tuple:
@@ -99,18 +102,23 @@ def check_blocks(blocks: list[tuple], leaves_of: Iterable[tuple[int, int, bytes]
         report.problems.append(Problem("block", f"the blocks end at entry {prev_last} but the entries at {expected_seq - 1}"))
 
 
-def check_records(conn: psycopg.Connection, table: str, columns: list[str], erased: set, queued: set, report: Report) -> None:
-    """Every row of ``table`` against its ledger entries (see the module docstring)."""
+def check_records(conn: psycopg.Connection, table: str, columns: list[str], erased: set, queued: set, report: Report,
+                  part: tuple[int | None, int | None] | None = None) -> None:
+    """Every row of ``table`` (or of the key range ``part``: [low, high), None unbounded) against
+    its ledger entries (see the module docstring)."""
     key_expr = sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
+    rows_where, entries_where, params = _part(columns, part)
     query = sql.SQL(
         "SELECT e.seq, e.block, coalesce(e.pk, r.pk)::text, e.leaf, r.doc FROM"
-        " (SELECT seq, block, pk, leaf FROM ledger_entries WHERE tbl = %s) e FULL JOIN"
-        " (SELECT {key} AS pk, to_jsonb(t)::text AS doc FROM {table} t) r ON r.pk = e.pk"
-    ).format(key=key_expr, table=sql.Identifier(table))
+        " (SELECT seq, block, pk, leaf FROM ledger_entries WHERE tbl = %s{entries_where}) e FULL JOIN"
+        " (SELECT {key} AS pk, {record} AS doc FROM {table} t{rows_where}) r ON r.pk = e.pk"
+    ).format(key=key_expr, record=record_sql(conn, table), table=sql.Identifier(table),
+             entries_where=entries_where, rows_where=rows_where)
     bad: dict[tuple, tuple[int, int]] = {}
     gone: dict[tuple, tuple[int, int]] = {}  # one problem per deleted record, at its first entry
-    with conn.cursor(name=f"ledger_verify_{table}") as cur:
-        cur.execute(query, (table,))
+    suffix = "" if part is None else f"_{part[0] if part[0] is not None else 'min'}"
+    with conn.cursor(name=f"ledger_verify_{table}{suffix}") as cur:
+        cur.execute(query, (table, *params))
         for seq, block, pk, leaf, doc in _prefetched(cur):
             key = _key(pk)
             if seq is None:
@@ -141,6 +149,46 @@ def check_records(conn: psycopg.Connection, table: str, columns: list[str], eras
             report.pending += 1
             continue
         report.problems.append(Problem("altered", "the record does not hash to its sealed leaf", table, named(columns, key), seq, block))
+
+
+def _part(columns: list[str], part) -> tuple[sql.Composable, sql.Composable, list]:
+    """WHERE clauses restricting rows and entries to a key range; together the ranges of a
+    table cover every possible entry key (a non-numeric key, which only a forger could write,
+    sorts below every number in jsonb order and falls in the first range)."""
+    if part is None:
+        return sql.SQL(""), sql.SQL(""), []
+    low, high = part
+    rows, entries, params = [], [], []
+    key = sql.Identifier("t", columns[0])
+    if low is not None:
+        entries.append(sql.SQL("coalesce(pk->0, 'null') >= to_jsonb(%s::bigint)"))
+        params.append(low)
+    if high is not None:
+        entries.append(sql.SQL("coalesce(pk->0, 'null') < to_jsonb(%s::bigint)"))
+        params.append(high)
+    if low is not None:
+        rows.append(sql.SQL("{} >= %s").format(key))
+        params.append(low)
+    if high is not None:
+        rows.append(sql.SQL("{} < %s").format(key))
+        params.append(high)
+    return (sql.SQL(" WHERE ") + sql.SQL(" AND ").join(rows), sql.SQL(" AND ") + sql.SQL(" AND ").join(entries), params)
+
+
+def _parts(conn: psycopg.Connection, table: str, columns: list[str], n: int) -> list[tuple[int | None, int | None] | None]:
+    """Split a big table with one integer key into ``n`` key ranges (else: the whole table)."""
+    if n < 2 or len(columns) != 1:
+        return [None]
+    kind = conn.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s",
+                        (table, columns[0])).fetchone()
+    if not kind or kind[0] not in ("bigint", "integer", "smallint"):
+        return [None]
+    low, high = conn.execute(sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
+        c=sql.Identifier(columns[0]), t=sql.Identifier(table))).fetchone()
+    if low is None or high - low < PARALLEL_MIN:
+        return [None]
+    cuts = [low + (high - low + 1) * i // n for i in range(1, n)]
+    return list(zip([None, *cuts], [*cuts, None]))
 
 
 def _prefetched(cur) -> Iterator[tuple]:
@@ -180,33 +228,75 @@ def check_checkpoints(conn: psycopg.Connection, checkpoints: list[tuple[str, dic
             report.checkpoints += 1
 
 
-def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] = (), public=None) -> Report:
-    """Verify everything in one REPEATABLE READ snapshot; see the module docstring."""
+def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] = (), public=None,
+           connect: Callable[[], ContextManager[psycopg.Connection]] | None = None, workers: int | None = None) -> Report:
+    """Verify everything in one REPEATABLE READ snapshot; see the module docstring.
+
+    With ``connect`` (a factory of further connections, e.g. ``Database.connection``), big
+    tables are split by key range over ``workers`` connections (default: the CPU count, at
+    most 4) that share this transaction's snapshot (``pg_export_snapshot``), so the database
+    re-reads and digests rows on every core while this process hashes them.
+    """
     report = Report()
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # else: the caller's transaction
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    conn.execute("SET LOCAL TIME ZONE 'UTC'")
-    conn.execute("SET LOCAL bytea_output = 'hex'")
+    _session(conn)
     blocks = conn.execute(
         "SELECT seq, first_entry, last_entry, prev_hash, merkle_root, block_hash, sealed_at FROM ledger_blocks ORDER BY seq"
     ).fetchall()
     blocks = [(s, f, la, bytes(p), bytes(r), bytes(h), at) for s, f, la, p, r, h, at in blocks]
-    with conn.cursor(name="ledger_verify_entries") as cur:
-        cur.itersize = 50_000
-        cur.execute("SELECT seq, block, leaf FROM ledger_entries ORDER BY seq")
-        check_blocks(blocks, cur, report)
     tables = key_columns(conn)
     tables.update({t: _guess_columns(conn, t) for (t,) in conn.execute("SELECT DISTINCT tbl FROM ledger_entries") if t not in tables})
     erased = erased_keys(r[0] for r in conn.execute("SELECT what FROM erasures"))
     queued = {(t, _key(pk)) for t, pk in conn.execute("SELECT tbl, pk::text FROM ledger_queue")}
+    workers = max(1, min(4, os.cpu_count() or 1) if workers is None else workers) if connect is not None else 1
+    jobs = []
     for table, columns in tables.items():
         if columns is None:
             report.problems.append(Problem("block", f"ledger entries name table `{table}`, which no longer exists or has no key"))
             continue
-        check_records(conn, table, columns, erased, queued, report)
+        jobs.extend((table, columns, part) for part in _parts(conn, table, columns, workers))
+    if workers > 1 and len(jobs) > 1:
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+
+        def run(job) -> Report:
+            part_report = Report()
+            with connect() as other:
+                other.execute(sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+                other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                _session(other)
+                check_records(other, *job[:2], erased, queued, part_report, job[2])
+                other.rollback()
+            return part_report
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="ledger-verify") as pool:
+            futures = [pool.submit(run, job) for job in jobs]
+            with conn.cursor(name="ledger_verify_entries") as cur:  # the chain, meanwhile, on this connection
+                cur.itersize = 50_000
+                cur.execute("SELECT seq, block, leaf FROM ledger_entries ORDER BY seq")
+                check_blocks(blocks, cur, report)
+            parts = [f.result() for f in futures]
+    else:
+        with conn.cursor(name="ledger_verify_entries") as cur:
+            cur.itersize = 50_000
+            cur.execute("SELECT seq, block, leaf FROM ledger_entries ORDER BY seq")
+            check_blocks(blocks, cur, report)
+        parts = []
+        for table, columns, part in jobs:
+            check_records(conn, table, columns, erased, queued, report, part)
+    for part_report in parts:  # in job order: the same report whatever the threads' timing
+        report.records += part_report.records
+        report.pending += part_report.pending
+        report.erased += part_report.erased
+        report.problems.extend(part_report.problems)
     if public is not None:
         check_checkpoints(conn, list(checkpoints), public, report)
     return report
+
+
+def _session(conn: psycopg.Connection) -> None:
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")
+    conn.execute("SET LOCAL bytea_output = 'hex'")
 
 
 def _guess_columns(conn: psycopg.Connection, table: str) -> list[str] | None:
