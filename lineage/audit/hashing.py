@@ -16,6 +16,8 @@ Formats (version 1; a third party can reimplement them from this list):
   an edited payload changes the leaf; and it needs no canonicalisation, so the database can
   compute it in C (``sha256(convert_to(C::text, 'UTF8'))``) while verifying a million events.
   A bundle carries the value as that exact text (a JSON string), hashed as it stands.
+  (Entries sealed before digested columns existed hashed the whole payload as a member: a
+  store sealed by that first version reports its events as altered and must be re-ledgered.)
 * **Leaf.**  ``SHA-256(0x00 || "lineage-ledger/v1" || 0x00 || TABLE || 0x00 || RECORD)``:
   RFC 6962's leaf prefix, then a domain tag and the table name, so the same row in two tables
   (or in another system's log) never has the same hash.
