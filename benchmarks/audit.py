@@ -18,7 +18,12 @@ What it measures, on a fresh embedded PostgreSQL, as the application role:
 2. **Sealing cost per record**: a backlog of queued events sealed in one go
    (:func:`lineage.audit.seal.seal_all`), seconds per record, against ingest seconds per event.
 3. **Verification**: the store is filled to ``--events`` events (all sealed), then
-   :func:`lineage.audit.verify.verify` re-hashes every record and checks every block; records/s.
+   :func:`lineage.audit.verify.verify` re-hashes every record and checks every block, its big
+   tables split over ``--verify-workers`` connections; records/s.
+
+Beside wall time, each mode and the verification report **CPU seconds** (this process and the
+embedded server's processes, from ``/proc``): on a machine shared with other jobs the wall
+times follow the neighbours' load, the work done does not.
 """
 
 from __future__ import annotations
@@ -71,6 +76,25 @@ def _ledger_triggers(owner: psycopg.Connection, on: bool) -> None:
         owner.execute(f"ALTER TABLE raw_events {verb} TRIGGER {t}")
 
 
+def _cpu(data: Path) -> float:
+    """CPU seconds used so far by this process (all its threads) and by the embedded server's
+    processes (children of its postmaster): the work done, whatever else shares the machine."""
+    total = time.process_time()
+    try:
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:  # ppid
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    except (OSError, ValueError, IndexError):
+        pass
+    return total
+
+
 def _queued(owner: psycopg.Connection) -> int:
     return owner.execute("SELECT count(*) FROM ledger_queue").fetchone()[0]
 
@@ -84,6 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seal-interval", type=float, default=1.0, help="the background sealer's tick, as LINEAGE_AUDIT_SEAL_INTERVAL")
     ap.add_argument("--sealer", choices=("thread", "process"), default="thread", help="how the background sealer runs")
     ap.add_argument("--queue-mode", action="store_true", help="a third mode: ledger triggers on, no sealer")
+    ap.add_argument("--verify-workers", type=int, default=None, help="connections verify splits big tables over (default: CPUs)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -107,7 +132,8 @@ def main(argv=None) -> int:
         position += n
         return items
 
-    log("warm-up")
+    load_start = os.getloadavg()
+    log(f"warm-up (load average {load_start})")
     for _ in range(2):
         _ingest(db, next_batch(args.batch))
     with db.connection() as conn:
@@ -117,14 +143,18 @@ def main(argv=None) -> int:
     modes = ("on", "off", "queue") if args.queue_mode else ("on", "off")
     times: dict[str, list[float]] = {m: [] for m in modes}
     backlog: list[tuple[int, float]] = []
+    cpu: dict[str, float] = {m: 0.0 for m in modes}
     for r in range(args.rounds):
         for mode in (modes if r % 2 == 0 else modes[::-1]):
             batches = [next_batch(args.batch) for _ in range(args.phase_batches)]  # serialised before timing
             _ledger_triggers(owner, mode != "off")
             last_id = owner.execute("SELECT coalesce(max(id), 0) FROM raw_events").fetchone()[0]
+            c0 = _cpu(data)
             sealer = Background(db.url, Path(tempfile.gettempdir()), args.seal_interval, 0, args.sealer).start() if mode == "on" else None
             for items in batches:
                 times[mode].append(_ingest(db, items))
+            if mode != "on":
+                cpu[mode] += _cpu(data) - c0
             if mode == "off":  # the events stored without the ledger enter it now, untimed (as a backfill would)
                 owner.execute("INSERT INTO ledger_queue (tbl, pk) SELECT 'raw_events', jsonb_build_array(id) FROM raw_events"
                               " WHERE id > %s ORDER BY id", (last_id,))
@@ -138,7 +168,8 @@ def main(argv=None) -> int:
                 with db.connection() as conn:
                     seal_all(conn)
                 backlog.append((left, time.perf_counter() - t0))
-        log(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{m} {statistics.median(v):.3f}s/batch" for m, v in times.items()))
+                cpu[mode] += _cpu(data) - c0  # ingest and all of its sealing, the backlog included
+        log(f"round {r + 1}/{args.rounds} (load {os.getloadavg()[0]:.1f}): " + ", ".join(f"{m} {statistics.median(v):.3f}s/batch" for m, v in times.items()))
     _ledger_triggers(owner, True)
     rate = {m: args.batch / statistics.median(v) for m, v in times.items()}
 
@@ -165,29 +196,34 @@ def main(argv=None) -> int:
         seal_all(conn)
     drain_s = time.perf_counter() - t0
     size = owner.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
-    log(f"verifying {position} events ({size})")
+    log(f"verifying {position} events ({size}), load average {os.getloadavg()}")
+    load_verify = os.getloadavg()
     with db.connection() as conn:
-        t0 = time.perf_counter()
-        report = verify(conn)
-        verify_s = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), _cpu(data)
+        report = verify(conn, connect=db.connection, workers=args.verify_workers)
+        verify_s, verify_cpu = time.perf_counter() - t0, _cpu(data) - c0
     assert report.ok, report.summary()
     checked = report.records + report.erased
 
     out = {
+        "load_average_start": load_start, "load_average_at_verify": load_verify, "load_average_end": os.getloadavg(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "batch": args.batch, "rounds": args.rounds, "phase_batches": args.phase_batches, "seal_interval": args.seal_interval,
-        "sealer": args.sealer, "ingest_events_per_s": rate, "slowdown": rate["off"] / rate["on"] - 1,
+        "sealer": args.sealer, "ingest_events_per_s": rate,
+        "cpu_us_per_event": {m: cpu[m] / (len(times[m]) * args.batch) * 1e6 for m in modes},
+        "cpu_overhead": cpu["on"] / cpu["off"] - 1, "slowdown": rate["off"] / rate["on"] - 1,
         "queue_only_slowdown": rate["off"] / rate["queue"] - 1 if "queue" in rate else None,
         "batch_seconds": times, "backlog_after_on_phase": backlog,
         "seal_backlog": {"records": n_backlog, "seconds": seal_s, "ingest_seconds": ingest_s},
         "fill": {"events": position, "seconds": fill_s, "drain_seconds": drain_s, "database_size": size},
         "verify": {"records": checked, "entries": report.entries, "blocks": report.blocks, "seconds": verify_s,
-                   "records_per_s": checked / verify_s},
+                   "records_per_s": checked / verify_s, "cpu_seconds": verify_cpu, "cpu_us_per_record": verify_cpu / checked * 1e6,
+                   "records_per_s_on_2_free_cores": 2 * checked / verify_cpu, "workers": args.verify_workers or min(4, os.cpu_count() or 1)},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "audit.json").write_text(json.dumps(out, indent=2) + "\n")
-    log(json.dumps({k: out[k] for k in ("ingest_events_per_s", "slowdown", "queue_only_slowdown", "seal_backlog", "fill", "verify")}, indent=1))
+    log(json.dumps({k: out[k] for k in ("ingest_events_per_s", "slowdown", "cpu_us_per_event", "cpu_overhead", "queue_only_slowdown", "seal_backlog", "fill", "verify")}, indent=1))
     owner.close()
     db.close()
     return 0

@@ -1,6 +1,6 @@
 """Evidence bundles: export a range of the ledger with its records, verify it with no database.
 
-Layout of a bundle directory (format ``lineage-evidence/v1``)::
+Layout of a bundle directory (format ``lineage-evidence/v2``)::
 
     README.md            how a third party verifies it, and the formats (lineage.audit.hashing)
     manifest.json        range, tables and their key columns, withheld entries and why
@@ -8,7 +8,9 @@ Layout of a bundle directory (format ``lineage-evidence/v1``)::
                          the blocks of the range, then every later block up to the newest, so
                          the range links to a signed checkpoint
     entries.jsonl        one ledger entry per line (seq, block, table, key, leaf) for the range
-    records/TABLE.jsonl  each record of the range exactly as hashed (``to_jsonb(row)``), one a line
+    records/TABLE.jsonl  each record of the range as hashed (``to_jsonb(row)``), one a line; a
+                         digested column (``raw_events.payload``) as its exact text, a JSON
+                         string, which the verifier hashes (lineage.audit.hashing)
     checkpoints/*.json   every signed checkpoint
     public-key.pem       the Ed25519 key the checkpoints are signed with (get it independently too)
 
@@ -36,13 +38,14 @@ from psycopg import sql
 
 from lineage.audit import checkpoint as cp
 from lineage.audit.readme import TEXT as README
-from lineage.audit.hashing import block_hash, leaf_hash, merkle_root, when
+from lineage.audit.hashing import block_hash, digest_columns, leaf_hash, merkle_root, when
 from lineage.audit.report import Problem, Report
-from lineage.audit.seal import key_columns, key_join
+from lineage.audit.seal import key_columns, key_join, record_sql
 from lineage.audit.verify import erased_keys, named
 from lineage.errors import ConfigError
 
-FORMAT = "lineage-evidence/v1"
+# v2: digested columns are carried as their text (v1 bundles predate them).
+FORMAT = "lineage-evidence/v2"
 
 
 def _range(conn: psycopg.Connection, start: datetime | None, end: datetime | None) -> tuple[int, int, int]:
@@ -96,9 +99,10 @@ def export(conn: psycopg.Connection, folder: Path, checkpoints_dir: Path, public
                 withheld[seq] = "superseded" if newer <= range_end else f"updated after the range (entry {newer})"
     for table, columns in tables.items():
         query = sql.SQL(
-            "SELECT e.seq, to_jsonb(t)::text FROM ledger_entries e LEFT JOIN {table} t ON {join}"
+            "SELECT e.seq, CASE WHEN {found} IS NOT NULL THEN {record} END FROM ledger_entries e LEFT JOIN {table} t ON {join}"
             " WHERE e.tbl = %s AND e.block BETWEEN %s AND %s ORDER BY e.seq").format(
-                table=sql.Identifier(table), join=key_join(conn, table, columns, pk="e.pk"))
+                found=sql.Identifier("t", columns[0]), record=record_sql(conn, table, export=True), table=sql.Identifier(table),
+                join=key_join(conn, table, columns, pk="e.pk"))
         with (folder / "records" / f"{table}.jsonl").open("w") as out, conn.cursor(name=f"bundle_{table}") as cur:
             cur.itersize = 5_000
             cur.execute(query, (table, first, last))
@@ -191,9 +195,13 @@ def verify_bundle(folder: Path, public_pem: bytes | None = None) -> Report:
             if table == "erasures":
                 erasure_rows.append(row.get("what"))
             entry = latest.get((table, key))
+            try:
+                hashed = msgspec.json.encode(digest_columns(table, dict(row)))
+            except TypeError:  # a digested column that is not its text: it cannot be what was sealed
+                hashed = None
             if entry is None:
                 report.problems.append(Problem("inserted", "a record with no ledger entry in the bundle", table, named(columns, key)))
-            elif leaf_hash(table, line).hex() != entry["leaf"]:
+            elif hashed is None or leaf_hash(table, hashed).hex() != entry["leaf"]:
                 report.problems.append(Problem("altered", "the record does not hash to its sealed leaf", table,
                                                named(columns, key), entry["seq"], entry["block"]))
                 covered.add(entry["seq"])

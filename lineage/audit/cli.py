@@ -9,6 +9,7 @@ anything does not, printing the first problem (the record's table and key) on st
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -107,7 +108,9 @@ def verify(
     pem = _public(paths, public_key)
     checkpoints = cp.read_all(paths.checkpoint_dir)
     with open_database(settings, migrate=True) as db, db.connection() as conn:
-        report = run(conn, checkpoints, cp.load_public(pem) if pem else None)
+        # One pooled connection is this one; the split verification may use the others.
+        workers = max(1, min(4, os.cpu_count() or 1, settings.pool_max_size - 1))
+        report = run(conn, checkpoints, cp.load_public(pem) if pem else None, connect=db.connection, workers=workers)
     if pem is None and checkpoints:
         from lineage.audit.report import Problem
 

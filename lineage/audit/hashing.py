@@ -8,6 +8,16 @@ Formats (version 1; a third party can reimplement them from this list):
   nullable column does not change the hash of rows sealed before it), in RFC 8785 canonical
   form (:func:`lineage.events.canonical.canonical`: the ``rfc8785`` package, or a fast path
   proven byte-identical to it).  A record that was already gone when sealed is ``null``.
+* **Digested columns** (:data:`DIGESTED`: ``raw_events.payload``, the ~3 KB OpenLineage event).
+  In the record such a column ``C`` is replaced by the member ``"C#sha256"``: the lowercase hex
+  SHA-256 of the UTF-8 bytes of PostgreSQL's text output of the value (``C::text``; for
+  ``jsonb``, its normalised text: keys sorted by length then bytes, ``", "`` and ``": "``).
+  The digest is always recomputed from the value itself, never read from a stored column, so
+  an edited payload changes the leaf; and it needs no canonicalisation, so the database can
+  compute it in C (``sha256(convert_to(C::text, 'UTF8'))``) while verifying a million events.
+  A bundle carries the value as that exact text (a JSON string), hashed as it stands.
+  (Entries sealed before digested columns existed hashed the whole payload as a member: a
+  store sealed by that first version reports its events as altered and must be re-ledgered.)
 * **Leaf.**  ``SHA-256(0x00 || "lineage-ledger/v1" || 0x00 || TABLE || 0x00 || RECORD)``:
   RFC 6962's leaf prefix, then a domain tag and the table name, so the same row in two tables
   (or in another system's log) never has the same hash.
@@ -31,6 +41,9 @@ import rfc8785
 from lineage.events.canonical import canonical
 
 LEAF_TAG = b"\x00lineage-ledger/v1\x00"
+#: Columns that enter their table's record as the SHA-256 of their text (see the docstring).
+DIGESTED: dict[str, tuple[str, ...]] = {"raw_events": ("payload",)}
+DIGEST_SUFFIX = "#sha256"
 BLOCK_TAG = b"lineage-block/v1\x00"
 ZERO_HASH = bytes(32)
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -57,6 +70,27 @@ def record_bytes(row_json: str | bytes | None) -> bytes:
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if v is not None}
     return canonical(value, floats=_seen.floats)
+
+
+def digest_text(text: str) -> str:
+    """The member value of a digested column whose text output is ``text``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def digest_columns(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A record as a bundle carries it (digested columns as their text) -> as it is hashed.
+
+    Raises ``TypeError`` if a digested column holds anything but text (the bundle was edited).
+    """
+    for column in DIGESTED.get(table, ()):
+        if column in row:
+            text = row.pop(column)
+            if text is None:
+                continue
+            if not isinstance(text, str):
+                raise TypeError(f"`{column}` must be the column's text, as exported")
+            row[column + DIGEST_SUFFIX] = digest_text(text)
+    return row
 
 
 def leaf_hash(table: str, row_json: str | bytes | None) -> bytes:

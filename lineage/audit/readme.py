@@ -26,6 +26,8 @@ Otherwise the first problem is printed, naming the table and key of the record c
 Everything is SHA-256, RFC 8785 (JSON Canonicalization Scheme) and Ed25519:
 
 * record: a line of `records/TABLE.jsonl`, with top-level `null` members removed, in RFC 8785 form;
+  in `records/raw_events.jsonl` the member `payload` (the event, as the text PostgreSQL stored
+  it) is first replaced by `"payload#sha256"`: the lowercase hex SHA-256 of that text's UTF-8 bytes;
 * leaf: `SHA-256(0x00 || "lineage-ledger/v1" || 0x00 || TABLE || 0x00 || record)`;
 * block root: the RFC 6962 Merkle Tree Hash of the block's leaves in `seq` order
   (node `SHA-256(0x01 || left || right)`);

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from lineage.audit.hashing import ZERO_HASH, block_hash, block_header, leaf_hash, merkle_root
+from lineage.audit.hashing import DIGEST_SUFFIX, DIGESTED, ZERO_HASH, block_hash, block_header, leaf_hash, merkle_root
 
 log = logging.getLogger("lineage.audit.seal")
 
@@ -59,12 +59,42 @@ def key_join(conn: psycopg.Connection, table: str, columns: list[str], alias: st
         for i, c in enumerate(columns))
 
 
+def record_sql(conn: psycopg.Connection, table: str, alias: str = "t", export: bool = False) -> sql.Composable:
+    """The SQL expression (JSON text) of a row of ``table`` as the ledger hashes it.
+
+    ``to_jsonb(t)`` for most tables.  A table with digested columns (:data:`DIGESTED`) is
+    built member by member, the digested ones as ``C#sha256`` computed by the database from
+    the value itself (``export``: as the value's text, for a bundle to hash offline); building
+    it so, rather than ``to_jsonb(t) - 'payload'``, never converts the 3 KB payload to jsonb
+    members only to drop them.
+    """
+    digested = DIGESTED.get(table)
+    if not digested:
+        return sql.SQL("to_jsonb({})::text").format(sql.Identifier(alias))
+    columns = [r[0] for r in conn.execute(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
+        " ORDER BY attnum", (table,))]
+    members = []
+    for c in columns:
+        value = sql.Identifier(alias, c)
+        if c not in digested:
+            members.append(sql.SQL("{}, {}").format(sql.Literal(c), value))
+        elif export:
+            members.append(sql.SQL("{}, {}::text").format(sql.Literal(c), value))
+        else:
+            members.append(sql.SQL("{}, encode(sha256(convert_to({}::text, 'UTF8')), 'hex')").format(
+                sql.Literal(c + DIGEST_SUFFIX), value))
+    # json (not jsonb): built as text directly.  For the column types a digested table may have
+    # (no float or numeric: see lineage.audit.verify._SQL_JSON_TYPES) the values are the same.
+    return sql.SQL("json_build_object({})::text").format(sql.SQL(", ").join(members))
+
+
 def rows_by_key(conn: psycopg.Connection, table: str, columns: list[str], keys: list[str]) -> dict[str, str | None]:
-    """``{key JSON text: to_jsonb(row)::text}`` for the given keys of ``table`` (missing: absent)."""
+    """``{key JSON text: record JSON text}`` for the given keys of ``table`` (missing: absent)."""
     query = sql.SQL(
-        "SELECT q.pk::text, to_jsonb(t)::text FROM (SELECT DISTINCT unnest(%s::jsonb[]) AS pk) q"
+        "SELECT q.pk::text, {record} FROM (SELECT DISTINCT unnest(%s::jsonb[]) AS pk) q"
         " JOIN {table} t ON {join}"
-    ).format(table=sql.Identifier(table), join=key_join(conn, table, columns))
+    ).format(record=record_sql(conn, table), table=sql.Identifier(table), join=key_join(conn, table, columns))
     found = dict(conn.execute(query, (keys,)).fetchall())
     return {k: found.get(k) for k in keys}
 

@@ -157,3 +157,19 @@ def test_a_range_with_no_block_is_refused(signed, tmp_path):
     db, paths, _ = signed
     with pytest.raises(ConfigError):
         _export(db, paths, tmp_path / "b", start=datetime(2999, 1, 1, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("edit", ["text", "not text"])
+def test_an_event_payload_edited_after_export_is_named(signed, tmp_path, edit):
+    db, paths, _ = signed
+    _export(db, paths, tmp_path / "b")
+    path = tmp_path / "b" / "records" / "raw_events.jsonl"
+    lines, row = _first_line(path)
+    assert isinstance(row["payload"], str) and json.loads(row["payload"])["eventType"]  # the event, as its text
+    if edit == "text":
+        row["payload"] = row["payload"].replace(json.loads(row["payload"])["eventType"], "ABORT", 1)
+    else:
+        row["payload"] = json.loads(row["payload"])  # the same event as an object: not what was hashed
+    path.write_text("\n".join(lines[:-1] + [json.dumps(row)]) + "\n")
+    report = verify_bundle(tmp_path / "b")
+    assert [(p.kind, p.table, p.key) for p in report.problems] == [("altered", "raw_events", {"id": row["id"]})]
