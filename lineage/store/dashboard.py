@@ -147,18 +147,6 @@ def erased_as_of(
     """For the given ``(namespace, name)``\\ s: the id of the erasure manifest naming each
     (compared under NFC, as the erasure service does), counting only manifests recorded by
     ``as_of`` (default: now).  One query."""
-    from lineage.store.erasure import nfc
+    from lineage.store.erasure import erased_among
 
-    pairs = sorted(set(datasets))
-    if not pairs:
-        return {}
-    rows = conn.execute(
-        """SELECT k.ns, k.name, min(i.manifest_id)
-           FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS k(ns, name, nns, nname)
-           JOIN erasure_items i ON i.norm_namespace = k.nns AND i.norm_name = k.nname
-           JOIN erasure_manifests m ON m.id = i.manifest_id
-           WHERE %s::timestamptz IS NULL OR m.recorded_at <= %s
-           GROUP BY k.ns, k.name""",
-        ([p[0] for p in pairs], [p[1] for p in pairs], [nfc(p[0]) for p in pairs], [nfc(p[1]) for p in pairs], as_of, as_of),
-    ).fetchall()
-    return {(ns, name): mid for ns, name, mid in rows}
+    return {pair: manifest for pair, (manifest, _) in erased_among(conn, datasets, as_of).items()}

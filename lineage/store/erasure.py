@@ -11,6 +11,7 @@ Status is never stored: an item is done when a ``deleted`` event exists for it.
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from typing import Any, Iterable
 
 import psycopg
@@ -165,17 +166,21 @@ def item_of(conn: psycopg.Connection, manifest_id: int, item_id: int) -> dict[st
         ).fetchone()
 
 
-def erased_among(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
-    """For the given ``(namespace, name)``\\ s: those on an erasure manifest (compared under NFC),
-    each with ``(manifest id, the manifest's source as dataset:NS:NAME)``.  One query."""
+def erased_among(conn: psycopg.Connection, datasets: Iterable[tuple[str, str]],
+                 as_of: datetime | None = None) -> dict[tuple[str, str], tuple[int, str]]:
+    """For the given ``(namespace, name)``\\ s: those on an erasure manifest (compared under NFC)
+    recorded by ``as_of`` (default: now), each with ``(manifest id, the manifest's source as
+    dataset:NS:NAME)`` of the first such manifest.  One query."""
     pairs = sorted(set(datasets))
     if not pairs:
         return {}
     rows = conn.execute(
-        """SELECT k.ns, k.name, i.manifest_id, m.source_namespace, m.source_name
+        """SELECT DISTINCT ON (k.ns, k.name) k.ns, k.name, i.manifest_id, m.source_namespace, m.source_name
            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS k(ns, name, nns, nname)
            JOIN erasure_items i ON i.norm_namespace = k.nns AND i.norm_name = k.nname
-           JOIN erasure_manifests m ON m.id = i.manifest_id""",
-        ([p[0] for p in pairs], [p[1] for p in pairs], [nfc(p[0]) for p in pairs], [nfc(p[1]) for p in pairs]),
+           JOIN erasure_manifests m ON m.id = i.manifest_id
+           WHERE %s::timestamptz IS NULL OR m.recorded_at <= %s
+           ORDER BY k.ns, k.name, i.manifest_id""",
+        ([p[0] for p in pairs], [p[1] for p in pairs], [nfc(p[0]) for p in pairs], [nfc(p[1]) for p in pairs], as_of, as_of),
     ).fetchall()
     return {(ns, name): (mid, f"dataset:{sns}:{sname}") for ns, name, mid, sns, sname in rows}
