@@ -109,9 +109,10 @@ def _graph_command(direction: str, node: str, depth: int, as_json: bool, as_tabl
 
     from lineage.events import parse_node_id
     from lineage.store import graph, open_database
+    from lineage.store.derive import fresh
 
     node_id = parse_node_id(node, field="NODE")
-    with open_database(_settings(), migrate=True) as db, db.connection() as conn:
+    with open_database(_settings(), migrate=True) as db, fresh(db).connection() as conn:  # fresh: sees every acknowledged event
         g = graph.walk(conn, node_id, direction, depth)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(g.as_dict(), indent=2))
@@ -184,6 +185,7 @@ def _mount_subcommands() -> None:
     from lineage.contracts.governance_cli import app as governance_app
     from lineage.gate.cli import app as gate_app
     from lineage.airflow.spool_cli import app as spool_app
+    from lineage.store.derive_cli import derive
 
     app.add_typer(contracts_app, name="contracts")
     app.add_typer(governance_app, name="governance")
@@ -192,6 +194,7 @@ def _mount_subcommands() -> None:
     app.add_typer(grants_app, name="grants")
     app.add_typer(spool_app, name="spool")
     app.add_typer(audit_app, name="audit")
+    app.command("derive")(derive)
     app.command("whoami")(whoami)
     from lineage.erasure.cli import register as register_erasure  # impact, erase, erasure ...
     register_erasure(app)

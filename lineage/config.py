@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="Largest accepted request body (after gunzip).")
+    derive_workers: int = Field(
+        default=1, ge=0, le=64,
+        description="Derivation threads inside `lineage serve` (0: leave derivation to `lineage derive` processes).",
+    )
+    read_wait: float = Field(
+        default=5.0, ge=0, le=300,
+        description="Seconds a read waits for the events acknowledged before it to be derived (the staleness bound).",
+    )
+    max_derivation_lag: float = Field(default=30.0, gt=0, description="`/readyz` fails while the oldest underived event is older than this (seconds).")
     max_batch_events: int = Field(default=50_000, ge=1)
     max_contract_bytes: int = Field(
         default=DEFAULT_MAX_CONTRACT_BYTES, ge=1024, description="Largest accepted contract document (YAML or JSON).",

@@ -48,6 +48,7 @@ DIRECT = {
     "audit verify": "re-hashes the store directly (the reader database role suffices)",
     "audit export": "reads the store directly (the reader database role suffices)",
     "audit verify-bundle": "reads a directory only: no database, no server",
+    "derive": "derives the graph with the database credentials (a worker process)",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.

@@ -43,9 +43,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         from lineage.audit.service import background
 
         app.state.ledger = background(settings, app.state.db)  # seals the ledger (and checkpoints, if scheduled)
+        from lineage.store.derive import Workers
+        from lineage.store.group_commit import GroupCommitter
+
+        app.state.committer = GroupCommitter(app.state.db)
+        app.state.derivers = Workers(app.state.db, settings.derive_workers) if settings.derive_workers else None
         try:
             yield
         finally:
+            app.state.committer.close()
+            if app.state.derivers is not None:
+                app.state.derivers.stop()
             app.state.ledger.stop()
             if owned:
                 app.state.db.close()
@@ -57,6 +65,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    from lineage.api.freshness import ReadAfterWrite
+
+    app.add_middleware(ReadAfterWrite)  # a read sees every event acknowledged before it (derivation watermark)
     if db is not None:
         app.state.db = db
     from lineage.auth.authenticate import Authenticator

@@ -10,6 +10,7 @@ server (``Database.run``); no input answers a 500.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import msgspec
@@ -25,20 +26,18 @@ from lineage.errors import FieldProblem, InvalidEvent, PayloadTooLarge
 from lineage.events import parse_node_id, parse_raw
 from lineage.events.model import ParsedEvent
 from lineage.store import graph, marquez_reads
-from lineage.store.ingest import IngestResult, ingest_batch, ingest_events
+from lineage.store.ingest import ingest_batch
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
-
-
-def _store(request: Request, events: list[ParsedEvent]) -> IngestResult:
-    return request.app.state.db.run(lambda conn: ingest_events(conn, events))
 
 
 @router.post("/lineage", status_code=201, summary="Ingest one OpenLineage event")
 async def post_event(request: Request, principal: Principal = Depends(require(*EMIT))) -> Response:
     event = parse_raw(await read_body(request))
     check_scope(principal, event.kind, event.job_namespace)
-    await run_in_threadpool(_store, request, [event])
+    # Acknowledged once the raw event is committed (shared with concurrent requests: group
+    # commit); its graph is derived after (lineage.store.derive), and reads wait for it.
+    await asyncio.wrap_future(request.app.state.committer.submit(event))
     return Response(status_code=201)
 
 
@@ -101,7 +100,7 @@ def _store_batch(request: Request, items: list[bytes], principal: Principal):
         def admit(ev: ParsedEvent) -> FieldProblem | None:
             problem = scope_problem(principal, ev.kind, ev.job_namespace)
             return FieldProblem("$.job.namespace", problem) if problem else None
-    return request.app.state.db.run(lambda conn: ingest_batch(conn, items, admit=admit))
+    return request.app.state.db.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
 
 
 @router.post("/lineage/batch", summary="Ingest a JSON array (or NDJSON) of OpenLineage events")

@@ -104,12 +104,13 @@ def impact(
     from lineage.config import Settings
     from lineage.events.ids import parse_node_id
     from lineage.store import open_database
+    from lineage.store.derive import fresh
     from lineage.store.impact import contracts_as_of, impact as find
 
     from lineage.times import parse_as_of
 
     when = parse_as_of(as_of) if as_of else None
-    with open_database(Settings(), migrate=True) as db, db.connection() as conn:
+    with open_database(Settings(), migrate=True) as db, fresh(db).connection() as conn:  # fresh: sees every acknowledged event
         node_ = parse_node_id(node, "NODE")
         answer = find(conn, node_, when).as_dict()
         if node_.type == "dataset":

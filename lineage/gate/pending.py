@@ -41,7 +41,7 @@ from lineage.store.decisions import DecisionRow
 log = logging.getLogger("lineage.gate")
 SUFFIX = ".json"
 #: The only reasons a pending refusal may give: those of ``decision.blocked`` in ``service``.
-REFUSAL_CODES = frozenset({"store_unavailable", "gate_error"})
+REFUSAL_CODES = frozenset({"store_unavailable", "gate_error", "lineage_pending"})
 
 
 def directory(home: Path) -> Path:

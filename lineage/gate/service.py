@@ -250,6 +250,12 @@ def check_gate(
             with db.connection() as conn:
                 pending.flush(conn, folder)
         inputs = [dataset_id(i) for i in raw_inputs]
+        if not _derived(db, db_or_settings):
+            refusal = blocked(job, purpose, raw_inputs, "lineage_pending",
+                              "lineage acknowledged before this check is not derived yet (derivation is behind or stopped; "
+                              "see /readyz); the gate decides on complete lineage only, so the run is blocked — retry")
+            _record_refusal(db, refusal, folder)
+            return refusal
         frames = {dataset_id(k): v for k, v in (data or {}).items()}
         with db.connection() as conn:  # one transaction: the decision commits with its log row
             decision, contracts = decide(conn, job, purpose, inputs, today)
@@ -285,6 +291,18 @@ def check_gate(
     finally:
         if owned is not None:
             owned.close()
+
+
+def _derived(db: Any, db_or_settings: Any) -> bool:
+    """Is every event acknowledged before now derived (waiting up to LINEAGE_READ_WAIT)?"""
+    from lineage.store.derive import catch_up
+
+    wait = getattr(db_or_settings, "read_wait", None)
+    if wait is None:
+        from lineage.config import Settings
+
+        wait = Settings().read_wait
+    return catch_up(db, wait)
 
 
 def _masked(text: str, db_or_settings: Any) -> str:

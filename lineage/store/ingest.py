@@ -335,19 +335,35 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
     return stored, ids
 
 
-def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
-    """Store ``events`` in the caller's transaction; see the module docstring."""
+def derive_stored(conn: psycopg.Connection, events: list[ParsedEvent], ids: list[int],
+                  recorded: list[datetime] | None = None) -> None:
+    """Derive the graph of ``events``, already stored as raw rows ``ids``, in the caller's transaction."""
+    _stage(conn, events, ids, recorded)
+    _derive(conn)
+    column_lineage.derive(conn, column_lineage.with_column_lineage([ev.payload for ev in events], ids))
+
+
+def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent], *, defer: bool = False) -> IngestResult:
+    """Store ``events`` in the caller's transaction; see the module docstring.
+
+    ``defer``: store the raw events and queue them for the derivation workers
+    (:mod:`lineage.store.derive`) instead of deriving them in this transaction.
+    """
     unique = list({ev.key: ev for ev in reversed(events)}.values())[::-1]  # first occurrence wins
     new, ids = _store_raw(conn, unique) if unique else ([], [])
     if new:
-        _stage(conn, new, ids)
-        _derive(conn)
-        column_lineage.derive(conn, column_lineage.with_column_lineage([ev.payload for ev in new], ids))
+        if defer:
+            from lineage.store.derive import enqueue
+
+            enqueue(conn, ids)
+        else:
+            derive_stored(conn, new, ids)
     return IngestResult(stored=len(new), duplicates=len(events) - len(new))
 
 
 def ingest_batch(conn: psycopg.Connection, items: list,
-                 admit: Callable[[ParsedEvent], FieldProblem | None] | None = None) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
+                 admit: Callable[[ParsedEvent], FieldProblem | None] | None = None,
+                 *, defer: bool = False) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
     """Validate and store a batch (raw JSON bytes or decoded values) in the caller's transaction.
 
     Returns the result for the valid events and ``(index, error)`` for each rejected one.  A
@@ -373,7 +389,7 @@ def ingest_batch(conn: psycopg.Connection, items: list,
         bad.sort(key=lambda pair: pair[0])
     try:
         with conn.transaction():
-            return ingest_events(conn, good), bad
+            return ingest_events(conn, good, defer=defer), bad
     except psycopg.Error as exc:
         if not refused_input(exc):
             raise
@@ -381,7 +397,7 @@ def ingest_batch(conn: psycopg.Connection, items: list,
     for position, ev in zip(positions, good):
         try:
             with conn.transaction():
-                one = ingest_events(conn, [ev])
+                one = ingest_events(conn, [ev], defer=defer)
         except psycopg.Error as exc:
             if not refused_input(exc):
                 raise
@@ -423,8 +439,6 @@ def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:
             ids.append(raw_id)
             recorded.append(at)
         if events:
-            _stage(conn, events, ids, recorded)
-            _derive(conn)
-            column_lineage.derive(conn, column_lineage.with_column_lineage([ev.payload for ev in events], ids))
+            derive_stored(conn, events, ids, recorded)
         last_id = rows[-1][0]
         total += len(events)

@@ -281,8 +281,9 @@ def test_a_lost_connection_is_a_503_with_retry_after_and_no_sql(settings, auth_h
 
     url = settings.database_url.get_secret_value()
     db = Database(url, min_size=1, max_size=1, timeout=2)
+    quiet = settings.model_copy(update={"derive_workers": 0})  # no worker to meet the dead connection first
     try:
-        with LiveServer(create_app(settings, db=db)) as server, httpx.Client(base_url=server.url, timeout=30, headers=auth_headers) as c:
+        with LiveServer(create_app(quiet, db=db)) as server, httpx.Client(base_url=server.url, timeout=30, headers=auth_headers) as c:
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
             r = c.post("/api/v1/lineage", json=run_event("START", ("ns", "j"), str(uuid.uuid4())))

@@ -129,7 +129,10 @@ def test_column_lineage_from_the_facet_both_directions_and_by_depth(client):
 def test_column_lineage_is_rebuilt_by_the_replay(client, db):
     from lineage.store.ingest import rebuild
 
+    from lineage.store.derive import catch_up
+
     _column_events(client)
+    assert catch_up(db, 30)  # HTTP ingest derives after acknowledging; this test reads the tables directly
     with db.connection() as conn:
         before = conn.execute("SELECT out_field, in_field, recorded_at FROM column_lineage ORDER BY 1, 2").fetchall()
         rebuild(conn)

@@ -1,0 +1,217 @@
+"""Derivation after acknowledgement: the queue, the workers, and the read watermark.
+
+Contract:
+
+* :func:`enqueue` names raw events whose graph is not derived yet; it runs in the transaction
+  that stored them, so an acknowledged event is always derived or queued (never neither).
+* :func:`derive_pending` claims queue rows with ``FOR UPDATE SKIP LOCKED`` (any number of
+  workers, in any number of processes, never on the same row), derives their events exactly
+  as synchronous ingest does (:mod:`lineage.store.ingest`), and deletes the rows, all in one
+  transaction.  A worker that dies mid-way rolls back and its rows go to the next one;
+  deriving twice changes nothing.
+* **Read your writes.**  :func:`catch_up` makes a read see every event acknowledged before the
+  read began: it notes the newest queue row visible now, then derives (itself, beside the
+  workers) until no row up to it is left, or the deadline passes (False: the caller decides —
+  the gate blocks, a read answers with the lag in a header).  Staleness bound for any read:
+  ``LINEAGE_READ_WAIT`` seconds (default 5); in steady state the derivation lag.
+* :func:`lag_seconds` is the age of the oldest queued row: 0 when nothing waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import msgspec
+import psycopg
+
+from lineage import metrics
+from lineage.errors import InvalidEvent, LineageError
+from lineage.events.model import parse_event
+from lineage.store.db import refusal, refused_input
+
+log = logging.getLogger("lineage.store.derive")
+
+# A worker's transaction derives at most this many events: large enough that a statement's
+# fixed cost is shared, small enough that a retry after a deadlock repeats little.
+MAX_EVENTS = 5000
+_CLAIM = 16  # queue rows locked per claim (a row is a batch or a group commit)
+
+
+def enqueue(conn: psycopg.Connection, raw_ids: list[int]) -> None:
+    if raw_ids:
+        conn.execute("INSERT INTO derive_queue (raw_ids) VALUES (%s)", (raw_ids,))
+
+
+@dataclass
+class Claimed:
+    queue_ids: list[int]
+    raw_ids: list[int]
+
+
+def _claim(conn: psycopg.Connection, upto: int | None) -> Claimed:
+    rows = conn.execute(
+        "SELECT id, raw_ids FROM derive_queue WHERE id <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+        (upto if upto is not None else 2**62, _CLAIM),
+    ).fetchall()
+    queue_ids: list[int] = []
+    raw_ids: list[int] = []
+    for qid, ids in rows:  # a prefix of at most MAX_EVENTS (but at least one row); the rest unlock at commit
+        if queue_ids and len(raw_ids) + len(ids) > MAX_EVENTS:
+            break
+        queue_ids.append(qid)
+        raw_ids.extend(ids)
+    return Claimed(queue_ids, raw_ids)
+
+
+def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
+    """Claim, derive and delete queued rows (those with id <= ``upto`` when given) in the
+    caller's transaction; returns the number of events derived (0: nothing claimable)."""
+    from lineage.store.ingest import derive_stored
+
+    claimed = _claim(conn, upto)
+    if not claimed.queue_ids:
+        return 0
+    rows = conn.execute(
+        "SELECT id, event_key, recorded_at, payload::text FROM raw_events WHERE id = ANY(%s) ORDER BY id",
+        (claimed.raw_ids,),
+    ).fetchall()
+    events, ids, recorded = [], [], []
+    for raw_id, key, at, payload in rows:
+        try:
+            ev = parse_event(msgspec.json.decode(payload))
+        except InvalidEvent as exc:  # stored by an older version whose validation was looser
+            log.warning("derive: raw event %s skipped: %s", raw_id, exc.message)
+            continue
+        ev.key = key
+        events.append(ev)
+        ids.append(raw_id)
+        recorded.append(at)
+    # A raw event named here but gone (erased before it was derived) has nothing to derive.
+    if events:
+        try:
+            with conn.transaction():
+                derive_stored(conn, events, ids, recorded)
+        except psycopg.Error as exc:
+            if not refused_input(exc):
+                raise
+            _derive_one_by_one(conn, events, ids, recorded)
+    conn.execute("DELETE FROM derive_queue WHERE id = ANY(%s)", (claimed.queue_ids,))
+    return len(events)
+
+
+def _derive_one_by_one(conn: psycopg.Connection, events: list, ids: list[int], recorded: list) -> None:
+    """The store refused a value of one of these events: derive each alone; keep the refused
+    ones in ``derive_refusals`` (with the refusal's class, no values) instead of retrying forever."""
+    from lineage.store.ingest import derive_stored
+
+    for ev, raw_id, at in zip(events, ids, recorded):
+        try:
+            with conn.transaction():
+                derive_stored(conn, [ev], [raw_id], [at])
+        except psycopg.Error as exc:
+            if not refused_input(exc):
+                raise
+            log.warning("derive: the store refused the graph of raw event %s (%s)", raw_id, refusal(exc))
+            conn.execute("INSERT INTO derive_refusals (raw_id, reason) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (raw_id, refusal(exc)))
+
+
+def lag_seconds(conn: psycopg.Connection) -> float:
+    """Age in seconds of the oldest event acknowledged but not derived (0.0: none)."""
+    row = conn.execute(
+        "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(enqueued_at)), 0)::float8 FROM derive_queue"
+    ).fetchone()
+    return max(0.0, float(row[0]))
+
+
+def pending_events(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT coalesce(sum(cardinality(raw_ids)), 0)::bigint FROM derive_queue").fetchone()
+    return int(row[0])
+
+
+def watermark(conn: psycopg.Connection) -> int | None:
+    """The newest queue row visible now: what a read starting now must wait for (None: nothing)."""
+    return conn.execute("SELECT max(id) FROM derive_queue").fetchone()[0]
+
+
+def catch_up(db, timeout: float) -> bool:
+    """Wait (deriving alongside the workers) until every event acknowledged before this call
+    is derived; False if ``timeout`` seconds pass first.  ``db`` is a :class:`Database`."""
+    with db.connection() as conn:
+        mark = watermark(conn)
+    if mark is None:
+        return True
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        derived = db.run(lambda conn: derive_pending(conn, upto=mark))
+        if not derived:
+            with db.connection() as conn:
+                left = conn.execute("SELECT EXISTS (SELECT 1 FROM derive_queue WHERE id <= %s)", (mark,)).fetchone()[0]
+            if not left:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)  # the rest is being derived by a worker right now: wait for its commit
+            pause = min(pause * 2, 0.05)
+
+
+def fresh(db, timeout: float | None = None):
+    """``db``, once every event acknowledged before this call is derived (or ``timeout``,
+    default ``LINEAGE_READ_WAIT``, passed: then a warning says the answer may miss some)."""
+    if timeout is None:
+        from lineage.config import Settings
+
+        timeout = Settings().read_wait
+    if not catch_up(db, timeout):
+        log.warning("derivation is behind: this answer may miss events acknowledged in the last %.0f s or more", timeout)
+    return db
+
+
+class Workers:
+    """``count`` derivation threads over one :class:`Database` until :meth:`stop`."""
+
+    def __init__(self, db, count: int, *, idle_pause: float = 0.05) -> None:
+        self.db = db
+        self.idle_pause = idle_pause
+        self.derived = 0
+        self.errors = 0
+        self.last_loop = time.monotonic()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, name=f"lineage-derive-{n}", daemon=True) for n in range(count)]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.last_loop = time.monotonic()
+            started = time.perf_counter()
+            try:
+                n = self.db.run(derive_pending)
+            except LineageError as exc:  # store unreachable or busy: the rows stay queued; try again
+                self.errors += 1
+                log.warning("derivation paused: %s", exc.message)
+                self._stop.wait(1.0)
+                continue
+            except Exception:  # never let one bad batch stop derivation; it stays queued and is retried
+                self.errors += 1
+                log.exception("derivation failed; the batch stays queued")
+                self._stop.wait(1.0)
+                continue
+            self.derived += n
+            if n:
+                metrics.events_derived.inc(n)
+                metrics.derive_batch_seconds.observe(time.perf_counter() - started)
+            else:
+                self._stop.wait(self.idle_pause)
+
+    def alive(self) -> bool:
+        return all(t.is_alive() for t in self._threads)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
