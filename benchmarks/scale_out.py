@@ -1,0 +1,330 @@
+"""Scale-out ingest benchmark (issue 12): raw first, derive after, group commit, two API processes.
+
+Run: ``.venv/bin/python benchmarks/scale_out.py [--big 1000000] [--single 40000]``.
+Writes ``benchmarks/results/scale_out.md`` and ``scale_out.json``.
+
+Everything is measured side by side in one run, on one fresh embedded PostgreSQL:
+
+1. **Batch ingest vs raw COPY, 10k stored.**  Batches of 5,000 events of the benchmark
+   workload (``workload.py``) go through :func:`lineage.store.ingest.ingest_batch` with
+   ``defer=True`` (decode, validate, store raw, queue for derivation, commit) in this process,
+   each paired with a raw ``COPY`` of the very same bytes into a bare ``jsonb`` table (order
+   alternating); the report gives the median ratio of the pairs.
+2. **Derivation throughput.**  The queued events are derived by two ``lineage derive``
+   processes; events per second from the first claim to an empty queue.
+3. **Single-event HTTP.**  Two ``lineage serve`` processes (``LINEAGE_DERIVE_WORKERS=0``) on two
+   loopback ports and one ``lineage derive`` process with two threads; 8 client processes,
+   each one keep-alive ``http.client`` connection (the lightest client: the clients share the
+   two cores with everything else), POST one event per request, half to each server.
+   Reported: events/s, acknowledgement p50/p99, derivation lag sampled every 100 ms, and a
+   read-after-write check: after the run, each client posts one new event and immediately
+   asks for its job; every answer must contain it.
+4. **Ingest with 1M stored vs 10k stored.**  The store is grown to ``--big`` events (batch
+   path, derived as it goes), then step 1's pairs are repeated: the ingest/COPY ratio and the
+   absolute ingest rate at 1M against those at 10k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from ingest_and_query import free_port, open_store, pct, raw_copy  # noqa: E402
+from workload import Workload  # noqa: E402
+
+from lineage.samples import dataset, run_event  # noqa: E402
+from lineage.store.db import Database  # noqa: E402
+from lineage.store.ingest import ingest_batch  # noqa: E402
+from lineage.store.migrate import upgrade  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH = 5000
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def serialise(events) -> list[bytes]:
+    return [json.dumps(e, separators=(",", ":")).encode() for e in events]
+
+
+def batch_pairs(db: Database, copy_conn, batches: list[list[bytes]]) -> dict:
+    ratios, ingest_rates, copy_rates = [], [], []
+    for n, batch in enumerate(batches):
+        def ingest() -> float:
+            t = time.perf_counter()
+            with db.connection() as conn:
+                result, rejected = ingest_batch(conn, batch, defer=True)
+            if result.stored != len(batch) or rejected:
+                raise RuntimeError(f"stored {result.stored} of {len(batch)}")
+            return time.perf_counter() - t
+
+        if n % 2:
+            c = raw_copy(copy_conn, batch)
+            i = ingest()
+        else:
+            i = ingest()
+            c = raw_copy(copy_conn, batch)
+        ratios.append(c / i)
+        ingest_rates.append(len(batch) / i)
+        copy_rates.append(len(batch) / c)
+    return {"pairs": len(batches), "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+            "ingest_events_per_s": statistics.median(ingest_rates), "copy_events_per_s": statistics.median(copy_rates)}
+
+
+def queued(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT coalesce(sum(cardinality(raw_ids)), 0) FROM derive_queue").fetchone()[0]
+
+
+def start(args: list[str], env: dict, logf: Path) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("lineage")
+    return subprocess.Popen([str(exe), *args], env=env, stdout=open(logf, "ab"), stderr=subprocess.STDOUT)
+
+
+def wait_http(port: int, path: str = "/api/v1/health", timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"port {port} did not answer {path}")
+
+
+def derive_all(url: str, env: dict, home: Path, processes: int = 2) -> dict:
+    n0 = queued(url)
+    t = time.perf_counter()
+    procs = [start(["derive", "--workers", "1"], env, home / f"derive-{k}.log") for k in range(processes)]
+    try:
+        while queued(url):
+            time.sleep(0.1)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    wall = time.perf_counter() - t
+    return {"events": n0, "seconds": wall, "events_per_s": n0 / wall if wall else 0.0, "processes": processes}
+
+
+def _client(port: int, token: str, bodies: list[bytes], go, out) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    conn.request("GET", "/api/v1/health")
+    conn.getresponse().read()
+    lat, bad = [], 0
+    go.wait()
+    for body in bodies:
+        t = time.perf_counter()
+        conn.request("POST", "/api/v1/lineage", body=body, headers=headers)
+        r = conn.getresponse()
+        r.read()
+        lat.append(time.perf_counter() - t)
+        if r.status != 201:
+            bad += 1
+    out.put((lat, bad))
+
+
+def _read_after_write(port: int, token: str, k: int, out) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    job = f"raw-{k}-{uuid.uuid4().hex[:8]}"
+    conn.request("POST", "/api/v1/lineage", body=json.dumps(run_event("START", ("raw-check", job), str(uuid.uuid4()))), headers=headers)
+    r = conn.getresponse()
+    r.read()
+    conn.request("GET", f"/api/v1/namespaces/raw-check/jobs/{job}", headers=headers)
+    g = conn.getresponse()
+    g.read()
+    out.put((r.status, g.status))
+
+
+def single_http(url: str, env: dict, home: Path, token: str, bodies: list[bytes], clients: int) -> dict:
+    ports = [free_port(), free_port()]
+    api_env = dict(env, LINEAGE_DERIVE_WORKERS="0")
+    apis = [start(["serve", "--port", str(p), "--log-level", "warning"], api_env, home / f"api-{p}.log") for p in ports]
+    worker = start(["derive", "--workers", "2"], env, home / "derive-single.log")
+    lags: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.wait(0.1):
+                lags.append(conn.execute(
+                    "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(enqueued_at)), 0)::float8 FROM derive_queue"
+                ).fetchone()[0])
+
+    try:
+        for p in ports:
+            wait_http(p)
+        ctx = mp.get_context("fork")
+        go, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_client, args=(ports[k % 2], token, bodies[k::clients], go, out)) for k in range(clients)]
+        for p in procs:
+            p.start()
+        time.sleep(1.0)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        t = time.perf_counter()
+        go.set()
+        results = [out.get() for _ in procs]
+        wall = time.perf_counter() - t
+        for p in procs:
+            p.join()
+        drained = time.perf_counter()
+        while queued(url):
+            time.sleep(0.05)
+        drain = time.perf_counter() - drained
+        stop.set()
+        sampler.join()
+        raw = [ctx.Process(target=_read_after_write, args=(ports[k % 2], token, k, out)) for k in range(clients)]
+        for p in raw:
+            p.start()
+        checks = [out.get() for _ in raw]
+        for p in raw:
+            p.join()
+    finally:
+        stop.set()
+        for p in apis + [worker]:
+            p.terminate()
+        for p in apis + [worker]:
+            p.wait(30)
+    lat = [x for r in results for x in r[0]]
+    return {
+        "clients": clients, "api_processes": 2, "events": len(bodies), "seconds": wall,
+        "events_per_s": len(bodies) / wall, "rejected": sum(r[1] for r in results),
+        "ack_p50_ms": pct(lat, 50) * 1000, "ack_p99_ms": pct(lat, 99) * 1000, "ack_max_ms": max(lat) * 1000,
+        "lag_max_s": max(lags) if lags else 0.0, "lag_p99_s": pct(lags, 99) if lags else 0.0,
+        "drain_after_s": drain,
+        "read_after_write": {"checked": len(checks), "seen": sum(1 for s, g in checks if s == 201 and g == 200)},
+    }
+
+
+def single_events(n: int) -> list[bytes]:
+    """START and COMPLETE of n/2 runs over 50 jobs, each reading one of 40 tables and writing another (as an Airflow task reports)."""
+    t0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    out = []
+    for i in range(n):
+        r = i // 2
+        rid = str(uuid.UUID(int=(r + 1) * 7919 + (1 << 100), version=4))
+        ins = [dataset("single-db", f"in{r % 40}", [("id", "int")])]
+        outs = [dataset("single-db", f"out{r % 50}", [("id", "int"), ("v", "text")])]
+        out.append(json.dumps(run_event("START" if i % 2 == 0 else "COMPLETE", ("single", f"job{r % 50}"), rid, ins, outs,
+                                        at=t0 + dt.timedelta(seconds=i)), separators=(",", ":")).encode())
+    return out
+
+
+def grow(db: Database, url: str, env: dict, home: Path, stream, target: int, stored: int) -> int:
+    """Ingest (batch path) until ``target`` events are stored, deriving with two worker processes alongside."""
+    procs = [start(["derive", "--workers", "1"], env, home / f"grow-{k}.log") for k in range(2)]
+    try:
+        while stored < target:
+            batch = serialise(next(stream) for _ in range(min(BATCH, target - stored)))
+            with db.connection() as conn:
+                ingest_batch(conn, batch, defer=True)
+            stored += len(batch)
+            if stored % 100_000 < BATCH:
+                log(f"  {stored:,} stored, {queued(url):,} queued")
+        while queued(url):
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    return stored
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--big", type=int, default=1_000_000, help="events stored for the large-store step")
+    ap.add_argument("--pairs", type=int, default=8, help="batch/COPY pairs at each size")
+    ap.add_argument("--single", type=int, default=40_000, help="events sent one per request")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    root, where, _ = open_store()
+    log(f"store: {where}")
+    from lineage.store.roles import Roles, ensure_roles
+    from tests_support import clone_database
+
+    with psycopg.connect(root, autocommit=True) as conn:
+        ensure_roles(conn, Roles())
+    urls = clone_database(root, "lineage_scale", "template0")
+    upgrade(urls["owner"])
+    url = urls["app"]  # the server's privileges, as in production
+    home = Path(tempfile.mkdtemp(prefix="lineage-scale-", dir="/tmp"))
+    env = dict(os.environ, LINEAGE_DATABASE_URL=url, LINEAGE_HOME=str(home))
+    env.pop("LINEAGE_MIGRATION_DATABASE_URL", None)
+    copy_conn = psycopg.connect(urls["owner"])
+    copy_conn.execute("CREATE TABLE bench_raw_copy (id bigserial PRIMARY KEY, payload jsonb NOT NULL)")
+    copy_conn.commit()
+    db = Database(url, min_size=1, max_size=2)
+    token = _token(urls["owner"])
+    wl = Workload(seed=42)
+    stream = wl.events()
+    report: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "store": where,
+                    "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    stored = grow(db, url, env, home, stream, 10_000, 0)
+    log("batch pairs at 10k stored")
+    batches = [serialise(next(stream) for _ in range(BATCH)) for _ in range(args.pairs)]
+    report["batch_10k"] = batch_pairs(db, copy_conn, batches)
+    stored += BATCH * args.pairs
+    log(f"  {report['batch_10k']}")
+    report["derive"] = derive_all(url, env, home)
+    log(f"derivation: {report['derive']}")
+    bodies = single_events(args.single)
+    log(f"single-event HTTP, {args.clients} clients, {len(bodies):,} events")
+    report["single"] = single_http(url, env, home, token, bodies, args.clients)
+    log(f"  {report['single']}")
+    log(f"growing the store to {args.big:,}")
+    stored = grow(db, url, env, home, stream, args.big, stored)
+    log(f"batch pairs at {stored:,} stored")
+    batches = [serialise(next(stream) for _ in range(BATCH)) for _ in range(args.pairs)]
+    report["batch_big"] = batch_pairs(db, copy_conn, batches)
+    report["batch_big"]["stored_before"] = stored
+    log(f"  {report['batch_big']}")
+    report["big_vs_10k"] = report["batch_big"]["ingest_events_per_s"] / report["batch_10k"]["ingest_events_per_s"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scale_out.json").write_text(json.dumps(report, indent=2))
+    log(json.dumps(report, indent=2))
+    return 0
+
+
+def _token(url: str) -> str:
+    from lineage.auth import tokens
+
+    with psycopg.connect(url) as conn:
+        _, secret = tokens.create(conn, name="bench-emitter", principal="bench@example.com", roles=["emitter", "viewer"],
+                                  created_by="benchmark")
+        conn.commit()
+    return secret
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
