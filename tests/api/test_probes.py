@@ -108,12 +108,11 @@ def test_a_password_in_the_url_never_reaches_the_probe(settings, pg_root, db_url
 @pytest.fixture
 def behind(pg_root, settings):
     """A store migrated only to the revision before this version's head."""
-    from lineage.store.migrate import upgrade
-    from lineage.store.roles import Roles
+    from alembic.script import ScriptDirectory
 
     from lineage.store import Database
-    from lineage.store.migrate import MIGRATIONS
-    from alembic.script import ScriptDirectory
+    from lineage.store.migrate import MIGRATIONS, upgrade
+    from lineage.store.roles import Roles
 
     script = ScriptDirectory(str(MIGRATIONS))
     previous = script.get_revision(script.get_current_head()).down_revision
