@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         description="Seconds a read waits for the events acknowledged before it to be derived (the staleness bound).",
     )
     max_derivation_lag: float = Field(default=30.0, gt=0, description="`/readyz` fails while the oldest underived event is older than this (seconds).")
+    metrics_public: bool = Field(
+        default=True,
+        description="Serve /metrics without a credential (its labels hold fixed values only, no names). False: any valid credential.",
+    )
     max_batch_events: int = Field(default=50_000, ge=1)
     max_contract_bytes: int = Field(
         default=DEFAULT_MAX_CONTRACT_BYTES, ge=1024, description="Largest accepted contract document (YAML or JSON).",

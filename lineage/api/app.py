@@ -8,7 +8,7 @@ database failure is classified in :mod:`lineage.store.db` (503 with ``Retry-Afte
 unreachable or busy, 400 when it refused a value); an unexpected error is a 500 without a
 stack trace or SQL text.
 
-Every route but health, ``/openapi.json`` and ``/docs`` needs a credential
+Every route but health, the probes (:mod:`lineage.api.probes`), ``/openapi.json`` and ``/docs`` needs a credential
 (:mod:`lineage.api.security` holds the decisions); a refused credential is a 401 with
 ``WWW-Authenticate: Bearer``, a missing role a 403 naming it.
 """
@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from lineage import __version__
+from lineage import __version__, metrics
 from lineage.config import Settings
 from lineage.auth.errors import OutOfScope, Unauthenticated
 from lineage.errors import BadRequest, InvalidEvent, LineageError, PayloadTooLarge, StoreUnavailable
@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from lineage.api import audit
 
     app.include_router(audit.router)
+    from lineage.api import probes
+
+    probes.install(app, settings)  # /healthz, /readyz, /metrics and the ingest latency timer
 
     @app.get("/api/v1/health", tags=["meta"], summary="Liveness: answers without a credential")
     def health() -> dict:
@@ -109,6 +112,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.exception_handler(LineageError)
     async def lineage_error(request: Request, exc: LineageError) -> JSONResponse:
+        metrics.ingest_refused(request.method, request.url.path, exc)  # counted by fixed reason (no-op off ingest)
         body: dict = {"code": exc.status, "message": exc.message}
         if isinstance(exc, InvalidEvent):
             body["errors"] = [p.as_dict() for p in exc.problems]
@@ -150,6 +154,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        metrics.ingest_refused(request.method, request.url.path, exc)
         return JSONResponse({"code": 500, "message": "internal error; see the server log"}, status_code=500)
 
     return app

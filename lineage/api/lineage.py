@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from lineage.api import models
 from lineage.api.deps import AsOfParam, DepthParam, NodeIdParam, read_body, utf8_query
-from lineage.api.security import EMIT, READ, check_scope, require, scope_problem
+from lineage import metrics
+from lineage.api.security import EMIT, READ, ScopeProblem, check_scope, require, scope_problem
 from lineage.auth import Principal
 from lineage.errors import FieldProblem, InvalidEvent, PayloadTooLarge
 from lineage.events import parse_node_id, parse_raw
@@ -38,6 +39,7 @@ async def post_event(request: Request, principal: Principal = Depends(require(*E
     # Acknowledged once the raw event is committed (shared with concurrent requests: group
     # commit); its graph is derived after (lineage.store.derive), and reads wait for it.
     await asyncio.wrap_future(request.app.state.committer.submit(event))
+    metrics.events_accepted.labels("single").inc()
     return Response(status_code=201)
 
 
@@ -99,7 +101,7 @@ def _store_batch(request: Request, items: list[bytes], principal: Principal):
     if principal.namespaces is not None:
         def admit(ev: ParsedEvent) -> FieldProblem | None:
             problem = scope_problem(principal, ev.kind, ev.job_namespace)
-            return FieldProblem("$.job.namespace", problem) if problem else None
+            return ScopeProblem("$.job.namespace", problem) if problem else None
     return request.app.state.db.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
 
 
@@ -111,6 +113,7 @@ async def post_batch(request: Request, principal: Principal = Depends(require(*E
     if len(items) > limit:
         raise PayloadTooLarge(f"batch of {len(items)} events exceeds the limit of {limit} (LINEAGE_MAX_BATCH_EVENTS); split it")
     result, bad = await run_in_threadpool(_store_batch, request, items, principal)
+    metrics.batch_ingested(result.stored + result.duplicates, bad)
     return JSONResponse({
         "received": len(items),
         "stored": result.stored,

@@ -40,6 +40,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lineage.auth import Principal
 from lineage.auth.errors import MissingRole, OutOfScope, Unauthenticated
+from lineage.errors import FieldProblem
 
 READ = ("viewer", "auditor", "steward", "requester")
 EMIT = ("emitter",)
@@ -123,6 +124,11 @@ def scope_problem(principal: Principal, kind: str, job_namespace: str | None) ->
         allowed = ", ".join(f"`{n}`" for n in sorted(principal.namespaces))
         return f"`{job_namespace}` is outside this token's scope ({allowed})"
     return None
+
+
+class ScopeProblem(FieldProblem):
+    """A batch item refused for the token's namespace scope (not malformed): counted apart by
+    :mod:`lineage.metrics`."""
 
 
 def check_scope(principal: Principal, kind: str, job_namespace: str | None) -> None:

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import psycopg
 
+from lineage import metrics
 from lineage.errors import BadRequest, LineageError, NotFound, StoreUnavailable
 from lineage.events.ids import NodeId, node_id, parse_node_id, split_qualified
 from lineage.gate import pending
@@ -210,6 +211,7 @@ def _columns(data: Any) -> list[str]:
     return list(cols) if cols is not None else []
 
 
+@metrics.counted_gate  # lineage_gate_decisions_total / lineage_gate_blocks_total
 def check_gate(
     db_or_settings: Any,
     job: str,

@@ -119,10 +119,11 @@ class Database:
             raise StoreUnavailable(f"cannot connect to the lineage store at {redact_url(url)}: {redact_text(str(exc), url)}") from exc
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection inside a transaction: committed on success, rolled back on error."""
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        """A pooled connection inside a transaction: committed on success, rolled back on error.
+        ``timeout``: seconds to wait for a free connection (default: the pool's)."""
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=timeout) as conn:
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
             mapped = classify(exc)

@@ -2,9 +2,11 @@
 
 Runs ``--workers`` threads that claim queued events with ``FOR UPDATE SKIP LOCKED``; any
 number of these processes (and the threads inside ``lineage serve``) may run against one
-store.  With ``--listen HOST:PORT`` it serves ``/healthz`` (200 while every thread is looping)
-and ``/metrics`` (Prometheus text) for probes.  SIGTERM stops it after the current batch
-(an interrupted batch rolls back and is derived again by another worker).
+store.  With ``--listen HOST:PORT`` it serves ``/healthz`` (200 while every thread is looping;
+no database query) and ``/metrics`` (Prometheus text, with ``lineage_derivation_lag_seconds``
+and ``lineage_derivation_queued_events`` read from the store at scrape time) for probes.
+SIGTERM stops it after the current batch (an interrupted batch rolls back and is derived
+again by another worker).
 """
 
 from __future__ import annotations
@@ -28,16 +30,26 @@ def _parse_listen(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def _probe_server(address: tuple[str, int], workers) -> ThreadingHTTPServer:
+def workers_healthy(workers) -> tuple[bool, str]:
+    """Are ``workers``' threads all alive and looping?  ``(ok, detail)`` for the probes."""
+    if not workers.alive():
+        return False, "a derivation thread has stopped"
+    idle = time.monotonic() - workers.last_loop
+    if idle >= STUCK_SECONDS:
+        return False, f"no derivation loop has come round for {idle:.0f} s"
+    return True, "derivation threads alive"
+
+
+def _probe_server(address: tuple[str, int], workers, db) -> ThreadingHTTPServer:
     from lineage import metrics
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if self.path == "/healthz":
-                ok = workers.alive() and time.monotonic() - workers.last_loop < STUCK_SECONDS
-                body, status, kind = (b"ok\n" if ok else b"stuck\n"), (200 if ok else 503), "text/plain"
-            elif self.path == "/metrics":
-                body, kind = metrics.exposition()
+            if self.path == "/healthz":  # liveness: the threads loop; no database query
+                ok, detail = workers_healthy(workers)
+                body, status, kind = (detail + "\n").encode(), (200 if ok else 503), "text/plain"
+            elif self.path == "/metrics":  # the same lag and queue gauges as the API's, read from the store now
+                body, kind = metrics.exposition(db)
                 status = 200
             else:
                 body, status, kind = b"not found\n", 404, "text/plain"
@@ -83,7 +95,7 @@ def derive(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         pool = Workers(db, workers)
-        server = _probe_server(address, pool) if address else None
+        server = _probe_server(address, pool, db) if address else None
         typer.echo(f"deriving with {workers} threads" + (f"; probes on {address[0]}:{address[1]}" if address else ""))
         try:
             while not stop.wait(1.0):

@@ -28,6 +28,11 @@ DECISIONS: dict[tuple[str, str], object] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/api/v1/health"): PUBLIC,
+    # Probes and metrics: kubelets and scrapers hold no credential (metrics: LINEAGE_METRICS_PUBLIC,
+    # default true; labels hold fixed values only, see tests/test_metrics.py).
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/api/v1/auth/whoami"): ANY,
     ("POST", "/api/v1/auth/tokens"): {"admin"},
     ("GET", "/api/v1/auth/tokens"): {"admin"},
