@@ -70,4 +70,9 @@ def commands() -> dict[str, list[str]]:
     for workload, spec in pod_specs(render(KUSTOMIZATIONS["base"])).items():
         for container in spec["containers"]:
             found[f"k8s/{workload}/{container['name']}"] = container["args"]
+    # The Airflow side's spool replay runs in the Airflow image, by its full command.
+    for workload, spec in pod_specs(list(yaml.safe_load_all((DEPLOY / "airflow-spool.yaml").read_text()))).items():
+        for container in spec["containers"]:
+            assert container["command"][0] == "lineage"
+            found[f"airflow/{workload}/{container['name']}"] = container["command"][1:]
     return found

@@ -50,6 +50,7 @@ def test_a_misspelt_command_or_option_fails_the_check():
 
 def test_every_role_of_the_deployment_is_present():
     """API, migration, derivation, maintenance: in compose and in Kubernetes alike."""
+    assert COMMANDS["airflow/CronJob/lineage-spool-replay/replay"][:2] == ["spool", "replay"]
     for prefix in ("compose/", "k8s/"):
         firsts = {tuple(a[:2]) if a[0] == "db" else (a[0],) for w, a in COMMANDS.items() if w.startswith(prefix)}
         assert firsts == {("serve",), ("db", "upgrade"), ("derive",), ("maintain",)}, prefix
