@@ -48,6 +48,23 @@ def dockerfile_cmd() -> list[str]:
     return json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
 
 
+def readme_commands() -> dict[str, list[str]]:
+    """The ``lineage`` command lines README's *Deploy* section tells people to run, as arguments."""
+    import shlex
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("\n## Deploy\n"):]
+    section = section[:section.index("\n## ", 1)]
+    found: dict[str, list[str]] = {}
+    for i, args in enumerate(re.findall(r'"args": (\[[^\]]*\])', section)):
+        found[f"readme/kubectl-run-{i}"] = json.loads(args)
+    for i, line in enumerate(re.findall(r"^docker compose run --rm \S+ (.*?)(?:\s+#.*)?$", section, re.M)):
+        found[f"readme/compose-run-{i}"] = shlex.split(line)
+    for i, line in enumerate(re.findall(r"^lineage (.*)$", section, re.M)):
+        found[f"readme/lineage-{i}"] = shlex.split(line)
+    return found
+
+
 def pod_specs(objects: list[dict]) -> dict[str, dict]:
     """``{"Kind/name": pod spec}`` of every workload among ``objects``."""
     specs = {}

@@ -21,6 +21,7 @@ import deploy_files
 PENDING = {"derive", "maintain"}
 
 COMMANDS = deploy_files.commands()
+README_COMMANDS = deploy_files.readme_commands()
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
@@ -32,6 +33,17 @@ def test_command_is_a_real_lineage_command_line(where):
     result = _run(COMMANDS[where])
     assert result.returncode == 0, f"{where}: lineage {' '.join(COMMANDS[where])} --help: {result.stderr}"
     assert "Usage: lineage" in result.stdout
+
+
+@pytest.mark.parametrize("where", sorted(README_COMMANDS))
+def test_readme_deploy_commands_are_real_lineage_command_lines(where):
+    result = _run(README_COMMANDS[where])
+    assert result.returncode == 0, f"{where}: lineage {' '.join(README_COMMANDS[where])} --help: {result.stderr}"
+
+
+def test_readme_deploy_shows_the_bootstrap_both_ways():
+    bootstraps = [w for w, a in README_COMMANDS.items() if a[:2] == ["tokens", "create"] and "--bootstrap" in a]
+    assert {w.split("-")[0] for w in bootstraps} == {"readme/kubectl", "readme/compose"}
 
 
 def test_pending_commands_are_still_missing():
