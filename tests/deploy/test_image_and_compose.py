@@ -84,6 +84,7 @@ def test_compose_services_and_their_order(compose):
     assert "/readyz" in " ".join(services["api-1"]["healthcheck"]["test"])
     assert "9400/healthz" in " ".join(services["derive"]["healthcheck"]["test"])
     assert services["migrate"]["restart"] == services["maintain"]["restart"] == "no"
+    assert services["migrate"]["healthcheck"] == services["maintain"]["healthcheck"] == {"disable": True}
     ports = [p for n in ("api-1", "api-2") for p in services[n]["ports"]]
     assert all(p.startswith("127.0.0.1:") for p in ports) and len(set(ports)) == 2, "published on loopback, distinct"
 
