@@ -1,5 +1,6 @@
-"""The Dockerfiles pass hadolint (from PyPI) and keep their promises; compose.yaml parses and
-wires the processes as the Kubernetes manifests do."""
+"""The Dockerfiles pass hadolint (from PyPI) and keep their promises; compose.yaml validates
+against the Compose specification (check-jsonschema's vendored schema, offline) and wires the
+processes as the Kubernetes manifests do."""
 
 from __future__ import annotations
 
@@ -66,6 +67,22 @@ def test_no_secret_goes_into_an_image():
     assert ignore[[i for i, l in enumerate(ignore) if l and not l.startswith("#")][0]] == "*", "allow-list, starting from nothing"
     allowed = {l[1:] for l in ignore if l.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "lineage/"}  # no .env, no LINEAGE_HOME, no .venv
+
+
+def _compose_spec(path) -> subprocess.CompletedProcess:
+    return subprocess.run([deploy_files.venv_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_compose_file_validates_against_the_compose_specification():
+    result = _compose_spec(deploy_files.COMPOSE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_validation_fails_a_misspelt_condition(tmp_path):
+    bad = tmp_path / "compose.yaml"
+    bad.write_text(deploy_files.COMPOSE.read_text().replace("condition: service_healthy", "condtion: service_healthy"))
+    assert _compose_spec(bad).returncode != 0
 
 
 @pytest.fixture(scope="module")
