@@ -5,19 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test serve bench clean chromium dashboard
+.PHONY: install demo test serve bench clean chromium dashboard pgbouncer kubectl
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e ".[airflow,dev]"
 	touch $(STAMP)
 
-install: $(STAMP) chromium
+install: $(STAMP) chromium pgbouncer kubectl
 
 demo: $(STAMP)
 	$(BIN)/python -m lineage.demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium pgbouncer kubectl
 	$(BIN)/python -m pytest -q
 
 serve: $(STAMP)
@@ -30,6 +30,17 @@ bench: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium) \
 		|| { echo "could not install chromium: install Debian's chromium package (the browser tests need it)"; exit 1; }
+
+# tests/deploy starts Debian's PgBouncer (1.18 on bookworm) in front of the test database.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || (apt-get update && apt-get install -y pgbouncer) \
+		|| { echo "could not install pgbouncer: install Debian's pgbouncer package (tests/deploy needs it)"; exit 1; }
+
+# tests/deploy renders deploy/kubernetes with `kubectl kustomize` (Debian's kubernetes-client
+# if no kubectl is installed; the manifests render with its kustomize v2 as with v5).
+kubectl:
+	@command -v kubectl >/dev/null 2>&1 || (apt-get update && apt-get install -y kubernetes-client) \
+		|| { echo "could not install kubectl: install Debian's kubernetes-client package (tests/deploy needs it)"; exit 1; }
 
 # Rebuild the dashboard's bundle (lineage/dashboard/static/app.js, committed) from lineage/dashboard/web.
 dashboard:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     db_owner_role: str = Field(default="lineage_owner", description="Database role that owns the schema and runs migrations.")
     db_app_role: str = Field(default="lineage_app", description="Database role the server and CLI connect as.")
     db_reader_role: str = Field(default="lineage_reader", description="Read-only database role for dashboards and auditors.")
+    database_prepare_threshold: int | None = Field(
+        default=5, ge=0,
+        description="Executions of a query on one connection before psycopg prepares it on the server (psycopg's "
+        "default, 5). `none` never prepares: needed behind a transaction-mode pooler that does not track prepared "
+        "statements (PgBouncer before 1.21, or with max_prepared_statements = 0).",
+    )
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
     host: str = "127.0.0.1"
@@ -107,6 +113,13 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @field_validator("database_prepare_threshold", mode="before")
+    @classmethod
+    def _never_prepare(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("none", "off", "never"):
+            return None
+        return v
 
     @field_validator("special_categories", mode="before")
     @classmethod

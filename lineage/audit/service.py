@@ -57,7 +57,9 @@ def _run(url: str, home: Path, seal_every: float, checkpoint_every: float, stop)
     def once(final: bool = False) -> None:
         nonlocal db, last_checkpoint, signed_head
         if db is None:
-            db = Database(url, min_size=1, max_size=1, timeout=3.0)
+            # Never server-prepared: a few statements a second gain nothing from it, and this
+            # way the sealer works behind a transaction-mode pooler whatever the settings say.
+            db = Database(url, min_size=1, max_size=1, timeout=3.0, prepare_threshold=None)
         with db.connection() as conn:
             seal_all(conn)
         if checkpoint_every and not final and time.monotonic() - last_checkpoint >= checkpoint_every:

@@ -247,7 +247,8 @@ def check_gate(
             from lineage.store.db import resolve_url
 
             settings = db_or_settings
-            db = owned = Database(resolve_url(settings), min_size=1, max_size=settings.pool_max_size, timeout=connect_timeout)
+            db = owned = Database(resolve_url(settings), min_size=1, max_size=settings.pool_max_size, timeout=connect_timeout,
+                                  prepare_threshold=settings.database_prepare_threshold)
         if folder is not None:
             with db.connection() as conn:
                 pending.flush(conn, folder)

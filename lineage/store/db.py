@@ -14,6 +14,9 @@ text or PostgreSQL's own wording (which can quote values and statements):
   too large): :class:`~lineage.errors.StoreRefused`, 400;
 * a serialization failure or deadlock: :class:`~lineage.errors.StoreBusy` (503);
   :meth:`Database.run` retries the whole transaction a bounded number of times first;
+* a named prepared statement missing or duplicated (a transaction-mode pooler that moved the
+  session; ``LINEAGE_DATABASE_PREPARE_THRESHOLD=none`` is the cure, which the message names):
+  :class:`~lineage.errors.StoreUnavailable` (503);
 * anything else propagates unchanged (the API answers a bare 500 and logs it).
 
 The driver's own text for an unreachable store goes to the server log only, masked with
@@ -43,6 +46,9 @@ _RETRY = ("40001", "40P01")  # serialization failure, deadlock detected
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown,
 # statement cancelled), 58 system error (I/O).
 _UNAVAILABLE = ("08", "53", "57", "58")
+# A named prepared statement missing, or already there under another client's name: the
+# session moved under us, i.e. a transaction-mode pooler that does not track them.
+_POOLER = ("26000", "42P05")
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -69,6 +75,12 @@ def classify(exc: BaseException) -> LineageError | None:
         return StoreRefused(f"the store refused a value of this request ({refusal(exc)}); check its text, numbers and times")
     if state in _RETRY:
         return StoreBusy(f"concurrent writes kept conflicting ({refusal(exc)}); retry")
+    if state in _POOLER:
+        return StoreUnavailable(
+            f"the store's session lost this connection's prepared statements ({refusal(exc)}): behind a "
+            "transaction-mode pooler (PgBouncer before 1.21, or max_prepared_statements = 0) set "
+            "LINEAGE_DATABASE_PREPARE_THRESHOLD=none"
+        )
     if isinstance(exc, psycopg.OperationalError) and (not state or state[:2] in _UNAVAILABLE):
         return StoreUnavailable(f"the lineage store is unreachable ({refusal(exc)}); retry when it is back")
     return None
@@ -101,15 +113,19 @@ def _embedded(settings: Settings) -> dict[str, str]:
 class Database:
     """A pool of connections to one PostgreSQL database."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0,
+                 prepare_threshold: int | None = 5) -> None:
         self.url = url
+        # None: never a named server-side prepared statement, which a transaction-mode pooler
+        # would hand to another client's session (LINEAGE_DATABASE_PREPARE_THRESHOLD).
+        self.prepare_threshold = prepare_threshold
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
             open=False,
-            kwargs={"autocommit": False},
+            kwargs={"autocommit": False, "prepare_threshold": prepare_threshold},
             configure=_configure,
         )
         try:
@@ -179,7 +195,8 @@ def open_database(settings: Settings, *, migrate: bool = False) -> Database:
             upgrade(owner_url, roles=Roles.from_settings(settings))
         else:
             check_revision(url)
-    return Database(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    return Database(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+                    prepare_threshold=settings.database_prepare_threshold)
 
 
 def check_revision(url: str) -> None:
