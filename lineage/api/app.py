@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from lineage.api.freshness import ReadAfterWrite
 
     app.add_middleware(ReadAfterWrite)  # a read sees every event acknowledged before it (derivation watermark)
+    from lineage.api.fast_ingest import FastIngest
+
+    app.add_middleware(FastIngest)  # POST /api/v1/lineage's success case without the framework's layers
     if db is not None:
         app.state.db = db
     from lineage.auth.authenticate import Authenticator

@@ -1,5 +1,7 @@
 """``lineage derive``: derivation workers as their own process (scale them apart from the API).
 
+Also seals the tamper-evident ledger in the background, as ``lineage serve`` does.
+
 Runs ``--workers`` threads that claim queued events with ``FOR UPDATE SKIP LOCKED``; any
 number of these processes (and the threads inside ``lineage serve``) may run against one
 store.  With ``--listen HOST:PORT`` it serves ``/healthz`` (200 while every thread is looping;
@@ -94,6 +96,11 @@ def derive(
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        from lineage.audit.service import background
+
+        # The worker seals the ledger too (LINEAGE_AUDIT_SEAL_INTERVAL, default every second; an
+        # advisory lock lets one process seal at a time), so API replicas may leave it to it.
+        ledger = background(settings, db)
         pool = Workers(db, workers)
         server = _probe_server(address, pool, db) if address else None
         typer.echo(f"deriving with {workers} threads" + (f"; probes on {address[0]}:{address[1]}" if address else ""))
@@ -104,3 +111,4 @@ def derive(
             if server is not None:
                 server.shutdown()
             pool.stop()
+            ledger.stop()

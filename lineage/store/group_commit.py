@@ -34,7 +34,7 @@ _STOP = object()
 
 
 class GroupCommitter:
-    def __init__(self, db, *, threads: int = 2, max_events: int = 2000, on_commit=None) -> None:
+    def __init__(self, db, *, threads: int = 1, max_events: int = 2000, on_commit=None) -> None:
         self.db = db
         self.max_events = max_events
         self.on_commit = on_commit  # called with (events in the group, seconds the commit took): metrics

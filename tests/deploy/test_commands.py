@@ -18,7 +18,7 @@ import deploy_files
 # derivation worker, the lead's) and `lineage maintain partitions` (partitioning, another
 # helper's). THE LEAD REMOVES THIS SET AT MERGE: then every command below must exist, and
 # test_pending_commands_are_still_missing fails until it is emptied.
-PENDING = {"derive", "maintain"}
+PENDING = {"maintain"}
 
 COMMANDS = deploy_files.commands()
 README_COMMANDS = deploy_files.readme_commands()

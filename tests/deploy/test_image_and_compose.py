@@ -127,10 +127,9 @@ def test_compose_owner_url_only_in_migrate_and_maintain_and_no_literal_password(
 
 def test_compose_environment_names_are_settings(compose):
     fields = {f"LINEAGE_{name.upper()}" for name in Settings.model_fields}
-    pending = {"LINEAGE_DERIVE_WORKERS"}  # the lead's derivation setting (issue 12, item 1)
     for name, service in compose["services"].items():
         if name != "postgres":
-            assert set(service["environment"]) <= fields | pending, name
+            assert set(service["environment"]) <= fields, name
 
 
 def test_compose_postgres_creates_the_roles_the_settings_name():
