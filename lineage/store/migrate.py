@@ -83,6 +83,9 @@ def upgrade(url: str, revision: str = "head", roles: Roles | None = None) -> Non
     try:
         owner_url = _as_owner(url, roles)
         command.upgrade(_alembic_config(owner_url, roles), revision)
+        from lineage.maintain.partitions import ensure_partitions
+
+        ensure_partitions(owner_url)  # months ahead on every start, so no deployment depends on a cron job
     except ArgumentError:
         raise ConfigError(
             "LINEAGE_MIGRATION_DATABASE_URL: migrations need the URL form (postgresql://USER:PASSWORD@HOST:PORT/DB), "
