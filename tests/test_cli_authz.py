@@ -48,6 +48,8 @@ DIRECT = {
     "audit verify": "re-hashes the store directly (the reader database role suffices)",
     "audit export": "reads the store directly (the reader database role suffices)",
     "audit verify-bundle": "reads a directory only: no database, no server",
+    "maintain partitions": "creates partitions as the owner database role (like `db upgrade`)",
+    "maintain retain": "archives and drops partitions as the owner database role",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.
