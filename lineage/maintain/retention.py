@@ -132,7 +132,7 @@ def _write_archive(conn: psycopg.Connection, name: str, path: Path) -> tuple[str
             cur.itersize = 2000
             cur.execute(query)
             for raw_id, doc, seq, block, leaf in cur:
-                line = {"key": [raw_id], "record": msgspec.json.Raw(doc), "seq": seq, "block": block, "leaf": leaf}
+                line = {"key": [raw_id], "record": msgspec.Raw(doc.encode()), "seq": seq, "block": block, "leaf": leaf}
                 out.write(encoder.encode(line) + b"\n")
                 rows += 1
         out.close()
