@@ -35,15 +35,22 @@ def _owner_url() -> str:
 @app.command()
 def partitions(ahead: int = typer.Option(3, "--ahead", min=0, max=120, help="Months to create ahead of the current one.")) -> None:
     """Create the monthly partitions of raw_events ahead (idempotent); move rows the DEFAULT partition caught."""
-    from lineage.errors import ConfigError
-    from lineage.maintain.partitions import ensure_partitions, list_partitions
+    from lineage.errors import ConfigError, StoreBusy
+    from lineage.maintain.partitions import BUSY, ensure_partitions, list_partitions
 
     import psycopg
 
     url = _owner_url()
-    created = ensure_partitions(url, ahead)
+    try:
+        created = ensure_partitions(url, ahead)
+    except psycopg.errors.LockNotAvailable:
+        raise StoreBusy("raw_events stayed busy (long reads) for the lock timeout: run again shortly; the DEFAULT "
+                        "partition holds new events meanwhile") from None
     if created is None:
         raise ConfigError("the store has no partitioned history yet: run `lineage db upgrade` first")
+    if created == BUSY:
+        typer.echo("another maintenance run holds the lock and does the work; nothing done here")
+        return
     with psycopg.connect(url) as conn:
         names = [p[0] for p in list_partitions(conn)]
     typer.echo(plain(f"{created} partition(s) created; {len(names)} in all: {', '.join(names)}"))

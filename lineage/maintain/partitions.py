@@ -4,8 +4,8 @@ Contract of :func:`ensure_partitions`: connects with the given URL, which must a
 owner role (``lineage.store.migrate.upgrade`` passes its own; ``lineage maintain`` resolves it
 like ``lineage db upgrade``), and makes sure the DEFAULT partition, this month's and the next
 ``ahead`` months' exist, moving rows the DEFAULT partition caught into their months.  Safe to
-run concurrently (an advisory lock serialises it; the second run finds nothing to do) and
-any number of times.  On a store older than 0014 it does nothing.
+run concurrently (an advisory lock: a second run while one holds it returns at once, leaving
+the work to it) and any number of times.  On a store older than 0014 it does nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +16,23 @@ import psycopg
 MAINTENANCE_LOCK = 0x706172746974
 #: Months created ahead of the current one by default (the server does it at every start).
 DEFAULT_AHEAD = 3
+#: What :func:`ensure_partitions` returns when another maintenance run holds the lock.
+BUSY = -1
 
 
-def ensure_partitions(owner_url: str, ahead: int = DEFAULT_AHEAD) -> int | None:
-    """Create the partitions that are missing; return how many (None: the store has no partitions)."""
+def ensure_partitions(owner_url: str, ahead: int = DEFAULT_AHEAD, lock_timeout: str = "5s") -> int | None:
+    """Create the partitions that are missing; return how many, :data:`BUSY` if another
+    maintenance run holds the lock (it does the work), None if the store has no partitions.
+
+    Creating a partition locks ``raw_events`` for an instant; ``lock_timeout`` bounds the wait
+    behind long reads (ingest would queue behind the waiting lock), raising
+    ``psycopg.errors.LockNotAvailable`` when it runs out: the DEFAULT partition catches
+    events meanwhile, so the caller may simply try again later.
+    """
     with psycopg.connect(owner_url) as conn:
         if conn.execute("SELECT to_regprocedure('lineage_ensure_partitions(integer, timestamp with time zone)')").fetchone()[0] is None:
             return None
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
         return conn.execute("SELECT lineage_ensure_partitions(%s)", (ahead,)).fetchone()[0]
 
 

@@ -39,10 +39,12 @@ import psycopg
 from psycopg import sql
 
 from lineage.audit.seal import record_sql, seal_all
-from lineage.errors import ConfigError
+from lineage.errors import ConfigError, StoreBusy
 from lineage.maintain.partitions import MAINTENANCE_LOCK, list_partitions
 
 TABLE = "raw_events"
+#: How long the drop waits for the table lock behind running reads before giving up (retried by running again).
+DROP_LOCK_TIMEOUT = "5s"
 
 
 @dataclass
@@ -98,7 +100,8 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             return None
         conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(part))
         unsealed = conn.execute(sql.SQL(
-            "SELECT count(*) FROM ledger_queue q JOIN {} t ON t.id = (q.pk->>0)::bigint WHERE q.tbl = 'raw_events'").format(part)).fetchone()[0]
+            "SELECT count(*) FROM ledger_queue q JOIN {} t ON jsonb_typeof(q.pk->0) = 'number' AND t.id = (q.pk->>0)::bigint"
+            " WHERE q.tbl = 'raw_events'").format(part)).fetchone()[0]
         if unsealed:
             raise ConfigError(f"partition {name} has {unsealed} record(s) the ledger has not sealed yet: "
                               "run `lineage audit seal`, then retain again")
@@ -110,7 +113,14 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             "INSERT INTO retentions (tbl, partition_name, range_from, range_to, ids, row_count, archive, archive_sha256)"
             " SELECT 'raw_events', %s, %s, %s, coalesce(range_agg(int8range(id, id + 1)), '{{}}'::int8multirange), count(*), %s, %s"
             " FROM {}").format(part), (name, bounds[0], bounds[1], relative, digest))
-        conn.execute(sql.SQL("DROP TABLE {}").format(part))
+        # Dropping locks raw_events for an instant; a bounded wait behind long reads, so ingest
+        # does not queue behind it.  Running out rolls all of this back: run again.
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
+        try:
+            conn.execute(sql.SQL("DROP TABLE {}").format(part))
+        except psycopg.errors.LockNotAvailable:
+            raise StoreBusy(f"raw_events stayed busy (long reads) for {DROP_LOCK_TIMEOUT}: partition {name} was archived "
+                            "but not dropped; run the retention again") from None
     return Retained(name, rows, relative, digest)
 
 

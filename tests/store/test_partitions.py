@@ -15,7 +15,7 @@ import pytest
 from lineage.audit.seal import seal_all
 from lineage.audit.verify import verify
 from lineage.events import parse_event
-from lineage.maintain.partitions import DEFAULT_AHEAD, ensure_partitions, list_partitions
+from lineage.maintain.partitions import BUSY, DEFAULT_AHEAD, ensure_partitions, list_partitions
 from lineage.samples import ml_pipeline_sample
 from lineage.store.ingest import _raw_row, _store_raw, ingest_events, rebuild
 from tests_support import clone_database, drop_database
@@ -221,9 +221,33 @@ def test_two_maintenance_runs_at_once_create_each_partition_once(role_urls, owne
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and sorted(results) == [0, 12 - DEFAULT_AHEAD]  # the migration made this month and DEFAULT_AHEAD
+    # Whichever runs second either finds the work done (0) or the first at work (BUSY); never both create.
+    assert errors == [] and sorted(results) in ([BUSY, 12 - DEFAULT_AHEAD], [0, 12 - DEFAULT_AHEAD])
     names = [p[0] for p in list_partitions(owner)]
     assert len(names) == len(set(names)) == 1 + 13 + 1
+
+
+def test_a_run_while_another_holds_the_maintenance_lock_returns_at_once(role_urls, owner):
+    from lineage.maintain.partitions import MAINTENANCE_LOCK
+
+    with psycopg.connect(role_urls["owner"]) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))
+        assert ensure_partitions(role_urls["owner"], 24) == BUSY
+    assert ensure_partitions(role_urls["owner"], 24) == 24 - DEFAULT_AHEAD
+
+
+def test_a_long_read_makes_maintenance_give_up_not_block_ingest_and_the_server_start_still_succeeds(db, role_urls, owner):
+    from lineage.store.migrate import upgrade
+
+    owner.execute(f"DROP TABLE {_month(datetime.now(timezone.utc).replace(day=1) + timedelta(days=40))}")
+    with psycopg.connect(role_urls["app"]) as reader:
+        reader.execute("SELECT count(*) FROM raw_events").fetchone()  # holds its lock until the transaction ends
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            ensure_partitions(role_urls["owner"], DEFAULT_AHEAD, lock_timeout="200ms")
+        upgrade(role_urls["owner"])  # what a server start runs: logs, does not fail
+        with db.connection() as conn:  # ingest meanwhile is not blocked (nothing waits on the lock any more)
+            assert ingest_events(conn, _events(1)).stored == 1
+    assert ensure_partitions(role_urls["owner"], DEFAULT_AHEAD) == 1
 
 
 def test_maintain_partitions_from_the_command_line(role_urls, monkeypatch, tmp_path, capsys, owner):

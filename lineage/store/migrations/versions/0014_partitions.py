@@ -166,9 +166,6 @@ REVOKE ALL ON raw_events FROM PUBLIC, {app}, {reader};
 GRANT SELECT ON raw_events TO {app}, {reader};
 GRANT INSERT ({raw_insert}) ON raw_events TO {app};
 
--- Monthly partitions ahead, and the DEFAULT one; rows the DEFAULT partition caught (maintenance
--- did not run in time) move into their month's new partition.  Serialised by an advisory lock
--- (two maintenance jobs at once: the second finds the work done); the owner's alone.
 CREATE FUNCTION lineage_partition_bounds(part oid, OUT range_from timestamptz, OUT range_to timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, {schema}, pg_temp AS $$
 -- The bounds of a range partition of raw_events (NULL: MINVALUE / MAXVALUE); none for DEFAULT.
@@ -197,6 +194,9 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION lineage_protect_partition(text) FROM PUBLIC;
 
+-- Monthly partitions ahead, and the DEFAULT one; rows the DEFAULT partition caught (maintenance
+-- did not run in time) move into their month's new partition.  Returns how many were created,
+-- or -1 when another maintenance run holds the advisory lock; the owner's alone.
 CREATE FUNCTION lineage_ensure_partitions(months_ahead int, at timestamptz DEFAULT now()) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, {schema}, pg_temp AS $$
 DECLARE
@@ -209,7 +209,11 @@ BEGIN
     IF months_ahead < 0 OR months_ahead > 120 THEN
         RAISE EXCEPTION 'months ahead must be between 0 and 120, not %', months_ahead USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM pg_advisory_xact_lock({lock});
+    -- Another maintenance run (a retention writing its archive, another pod) is at work: leave
+    -- it to that one rather than queue a server's start behind it.
+    IF NOT pg_try_advisory_xact_lock({lock}) THEN
+        RETURN -1;
+    END IF;
     IF to_regclass('{schema}.raw_events_default') IS NULL THEN
         CREATE TABLE {schema}.raw_events_default PARTITION OF {schema}.raw_events DEFAULT;
         PERFORM lineage_protect_partition('raw_events_default');
