@@ -217,3 +217,28 @@ def test_maintain_retain_from_the_command_line(role_urls, history, monkeypatch, 
         cli.main()
     assert done.value.code in (0, None)
     assert f"retained {OLD}: 6 event(s)" in capsys.readouterr().out
+
+
+def test_an_operator_retains_and_verifies_with_the_archive_against_a_checkpoint_signed_before(role_urls, history, tmp_path, db):
+    """As run in a deployment: subprocesses, settings from the environment; a checkpoint signed
+    before the retention still verifies after it, and an edited archive fails the verification."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "LINEAGE_HOME": str(tmp_path / "home"), "LINEAGE_DATABASE_URL": role_urls["app"],
+           "LINEAGE_MIGRATION_DATABASE_URL": role_urls["owner"]}
+
+    def lineage(*args):
+        return subprocess.run([sys.executable, "-m", "lineage.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert lineage("audit", "checkpoint").returncode == 0
+    archive = tmp_path / "archive"
+    done = lineage("maintain", "retain", "--before", _this_month().isoformat(), "--archive", str(archive))
+    assert done.returncode == 0, done.stderr
+    with db.connection() as conn:
+        seal_all(conn)
+    done = lineage("audit", "verify", "--archive", str(archive))
+    assert done.returncode == 0 and done.stdout.startswith("OK:") and "6 retained" in done.stdout, done.stdout + done.stderr
+    _rewrite(archive / "raw_events" / f"{OLD}.jsonl.gz", lambda lines: lines[:-1])
+    done = lineage("audit", "verify", "--archive", str(archive))
+    assert done.returncode == 1 and "retention" in done.stdout + done.stderr

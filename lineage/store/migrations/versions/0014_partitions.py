@@ -52,6 +52,10 @@ Runs as the owner role (like 0006 and 0010).  What it does, and why:
   count, the archive file and its SHA-256.  ``lineage audit verify`` counts a sealed
   ``raw_events`` record that is gone and whose id a retention names as *retained*, not deleted;
   with ``--archive DIR`` it re-hashes every archived record against its ledger leaf.
+* ``event_keys`` is append-only (INSERT and SELECT for the application) but not ledgered: each
+  of its rows repeats the ``event_key``, ``id`` and ``recorded_at`` of a ``raw_events`` row,
+  whose leaf covers them; an owner deleting a claim can only let an event be stored again,
+  which the ledger then records like any other.
 * **Not partitioned:** ``ledger_entries`` (one row per record, ~100 bytes) is what verifies
   every block's Merkle root, retained events included, so it is kept whole; dropping it by
   range would need block-level archives, a later step.  ``ledger_queue`` is transient (the
@@ -145,7 +149,8 @@ CREATE TRIGGER raw_events_ledger_update AFTER UPDATE ON raw_events REFERENCING N
     FOR EACH STATEMENT EXECUTE FUNCTION lineage_ledger_enqueue('id');
 
 -- Every stored row must be a claim: one anti-join per statement, over its transition table.
-CREATE FUNCTION lineage_raw_events_keyed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION lineage_raw_events_keyed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, {schema}, pg_temp AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM keyed_new n WHERE NOT EXISTS (
             SELECT 1 FROM {schema}.event_keys k
