@@ -184,6 +184,7 @@ def _mount_subcommands() -> None:
     from lineage.contracts.cli import app as contracts_app
     from lineage.contracts.governance_cli import app as governance_app
     from lineage.gate.cli import app as gate_app
+    from lineage.maintain.cli import app as maintain_app
     from lineage.airflow.spool_cli import app as spool_app
     from lineage.store.derive_cli import derive
 
@@ -195,6 +196,7 @@ def _mount_subcommands() -> None:
     app.add_typer(spool_app, name="spool")
     app.add_typer(audit_app, name="audit")
     app.command("derive")(derive)
+    app.add_typer(maintain_app, name="maintain")
     app.command("whoami")(whoami)
     from lineage.erasure.cli import register as register_erasure  # impact, erase, erasure ...
     register_erasure(app)

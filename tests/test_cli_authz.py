@@ -49,6 +49,8 @@ DIRECT = {
     "audit export": "reads the store directly (the reader database role suffices)",
     "audit verify-bundle": "reads a directory only: no database, no server",
     "derive": "derives the graph with the database credentials (a worker process)",
+    "maintain partitions": "creates partitions as the owner database role (like `db upgrade`)",
+    "maintain retain": "archives and drops partitions as the owner database role",
 }
 
 # command -> (argv after `lineage`, roles allowed).  `{x}` fields are filled by _prepare.

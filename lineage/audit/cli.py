@@ -96,9 +96,12 @@ def _public(paths, given: Optional[Path]) -> bytes | None:
 def verify(
     public_key: Optional[Path] = typer.Option(None, "--public-key", help="Trusted checkpoint public key (PEM); default: beside the signing key."),
     json_: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
+    archive: Optional[Path] = typer.Option(None, "--archive", help="Directory `lineage maintain retain` archived to: "
+                                           "re-hash the retained records against the ledger too."),
 ) -> None:
     """Re-hash every record, check every block, link and checkpoint; exit 1 naming the first
-    altered, deleted or inserted record."""
+    altered, deleted or inserted record.  Records a retention archived count as retained; with
+    --archive their archives are checked too."""
     from lineage.audit import checkpoint as cp
     from lineage.audit.verify import verify as run
     from lineage.store.db import open_database
@@ -110,7 +113,8 @@ def verify(
     with open_database(settings, migrate=True) as db, db.connection() as conn:
         # One pooled connection is this one; the split verification may use the others.
         workers = max(1, min(4, os.cpu_count() or 1, settings.pool_max_size - 1))
-        report = run(conn, checkpoints, cp.load_public(pem) if pem else None, connect=db.connection, workers=workers)
+        report = run(conn, checkpoints, cp.load_public(pem) if pem else None, connect=db.connection, workers=workers,
+                     archive=archive)
     if pem is None and checkpoints:
         from lineage.audit.report import Problem
 

@@ -13,8 +13,9 @@ from typing import Any
 #: Kinds of problem: a record whose current content does not hash to its sealed leaf; a
 #: sealed record that is gone without an erasure naming it; a record in a ledgered table that
 #: the ledger never saw; a block or chain link that does not add up; a checkpoint that does
-#: not verify or does not match the ledger.
-KINDS = ("altered", "deleted", "inserted", "block", "checkpoint")
+#: not verify or does not match the ledger; a retention's archive missing, unreadable or not the
+#: file its ledgered record names (lineage.audit.archive).
+KINDS = ("altered", "deleted", "inserted", "block", "checkpoint", "retention")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Report:
     pending: int = 0          # records queued, not sealed yet (not a problem)
     erased: int = 0           # sealed records deleted by a recorded erasure
     hash_only: int = 0        # bundle entries exported without their record (erased or superseded)
+    retained: int = 0         # sealed records archived and dropped by a recorded retention (lineage maintain retain)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -66,6 +68,8 @@ class Report:
                   f"{self.checkpoints} checkpoints verified; {self.erased} erased, {self.pending} pending")
         if self.hash_only:
             counts += f", {self.hash_only} hash-only"
+        if self.retained:
+            counts += f", {self.retained} retained"
         if self.ok:
             return "OK: " + counts
         return f"FAILED ({len(self.problems)} problem(s)); first: {self.first.line()}\n" + counts

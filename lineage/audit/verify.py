@@ -28,8 +28,10 @@ Contract (:func:`verify`):
 
 from __future__ import annotations
 
+import bisect
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator
 
 import msgspec
@@ -52,6 +54,26 @@ def _key(pk_text: str) -> tuple:
 
 def named(columns: list[str], key: tuple) -> dict[str, Any]:
     return dict(zip(columns, key))
+
+
+class Retained:
+    """The ``raw_events`` ids that recorded retentions archived and dropped (``retentions.ids``)."""
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        self.lows = [lo for lo, _ in ranges]
+        self.highs = [hi for _, hi in ranges]
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection) -> "Retained | None":
+        if conn.execute("SELECT to_regclass('retentions')").fetchone()[0] is None:
+            return None
+        return cls(conn.execute("SELECT lower(r), upper(r) FROM retentions, unnest(ids) AS r ORDER BY 1").fetchall())
+
+    def holds(self, table: str, key: tuple) -> bool:
+        if table != "raw_events" or len(key) != 1 or not isinstance(key[0], int):
+            return False
+        i = bisect.bisect_right(self.lows, key[0]) - 1
+        return i >= 0 and key[0] < self.highs[i]
 
 
 def erased_keys(rows: Iterable[Any]) -> set[tuple[str, tuple]]:
@@ -110,9 +132,10 @@ def check_blocks(blocks: list[tuple], leaves_of: Iterable[tuple[int, int, bytes]
 
 
 def check_records(conn: psycopg.Connection, table: str, columns: list[str], erased: set, queued: set, report: Report,
-                  part: tuple[int | None, int | None] | None = None) -> None:
+                  part: tuple[int | None, int | None] | None = None, retained: Retained | None = None) -> None:
     """Every row of ``table`` (or of the key range ``part``: [low, high), None unbounded) against
-    its ledger entries (see the module docstring)."""
+    its ledger entries (see the module docstring); a gone record that ``retained`` names is
+    counted as retained, not deleted."""
     fast = leaf_sql(conn, table)
     key_expr = sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in columns))
     rows_where, entries_where, params = _part(columns, part)
@@ -155,6 +178,8 @@ def check_records(conn: psycopg.Connection, table: str, columns: list[str], eras
             elif doc is None:
                 if (table, key) in erased:
                     report.erased += 1
+                elif retained is not None and retained.holds(table, key):
+                    report.retained += 1
                 elif seq < gone.get(key, (seq + 1, 0))[0]:
                     gone[key] = (seq, block)
             elif doc == "":
@@ -298,13 +323,17 @@ def check_checkpoints(conn: psycopg.Connection, checkpoints: list[tuple[str, dic
 
 
 def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] = (), public=None,
-           connect: Callable[[], ContextManager[psycopg.Connection]] | None = None, workers: int | None = None) -> Report:
+           connect: Callable[[], ContextManager[psycopg.Connection]] | None = None, workers: int | None = None,
+           archive: Path | str | None = None) -> Report:
     """Verify everything in one REPEATABLE READ snapshot; see the module docstring.
 
     With ``connect`` (a factory of further connections, e.g. ``Database.connection``), big
     tables are split by key range over ``workers`` connections (default: the CPU count, at
     most 4) that share this transaction's snapshot (``pg_export_snapshot``), so the database
     re-reads and digests rows on every core while this process hashes them.
+
+    With ``archive`` (the directory ``lineage maintain retain`` wrote), every retention's
+    archive is checked too (:func:`lineage.audit.archive.check_archives`).
     """
     report = Report()
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # else: the caller's transaction
@@ -318,6 +347,7 @@ def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] 
     tables.update({t: _guess_columns(conn, t) for (t,) in conn.execute("SELECT DISTINCT tbl FROM ledger_entries") if t not in tables})
     erased = erased_keys(r[0] for r in conn.execute("SELECT what FROM erasures"))
     queued = {(t, _key(pk)) for t, pk in conn.execute("SELECT tbl, pk::text FROM ledger_queue")}
+    retained = Retained.load(conn)
     workers = max(1, min(4, os.cpu_count() or 1) if workers is None else workers) if connect is not None else 1
     jobs = []
     for table, columns in tables.items():
@@ -334,7 +364,7 @@ def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] 
                 other.execute(sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
                 other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
                 _session(other)
-                check_records(other, *job[:2], erased, queued, part_report, job[2])
+                check_records(other, *job[:2], erased, queued, part_report, job[2], retained)
                 other.rollback()
             return part_report
 
@@ -352,12 +382,17 @@ def verify(conn: psycopg.Connection, checkpoints: list[tuple[str, dict | None]] 
             check_blocks(blocks, cur, report)
         parts = []
         for table, columns, part in jobs:
-            check_records(conn, table, columns, erased, queued, report, part)
+            check_records(conn, table, columns, erased, queued, report, part, retained)
     for part_report in parts:  # in job order: the same report whatever the threads' timing
         report.records += part_report.records
         report.pending += part_report.pending
         report.erased += part_report.erased
+        report.retained += part_report.retained
         report.problems.extend(part_report.problems)
+    if archive is not None:
+        from lineage.audit.archive import check_archives
+
+        check_archives(conn, Path(archive), report)
     if public is not None:
         check_checkpoints(conn, list(checkpoints), public, report)
     return report

@@ -297,42 +297,27 @@ def _raw_row(ev: ParsedEvent) -> tuple:
 def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[list[ParsedEvent], list[int]]:
     """Append the events not stored yet to ``raw_events``; return them with their new ids.
 
-    Known keys are looked up first and the rest are COPYed straight into ``raw_events`` with
-    ids drawn from its sequence, so each payload is parsed into jsonb exactly once.  Rows go
-    in key order, so two writers storing overlapping events wait for each other instead of
-    deadlocking.  If a concurrent writer stored one of them in between, the unique key
-    refuses the COPY: the savepoint is rolled back and the events are inserted one by one
-    with ``ON CONFLICT DO NOTHING``, which cannot fail on a duplicate however writers race.
+    Each event's key is first *claimed* in ``event_keys`` (migration 0014): one
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` in key order draws the ids from the
+    sequence and returns only the keys no one had, so a key stored before, in any partition,
+    or claimed by a concurrent writer (whose commit it waits for) comes back as nothing, and
+    two writers of overlapping batches wait for each other instead of deadlocking.  The
+    claimed events are then COPYed into ``raw_events`` with their ids, each payload parsed
+    into jsonb exactly once; a trigger there refuses any row that is not a claim of this kind.
     """
-    keys = [ev.key for ev in events]
-    known = {r[0] for r in conn.execute("SELECT event_key FROM raw_events WHERE event_key = ANY(%s)", (keys,))}
-    new = sorted((ev for ev in events if ev.key not in known), key=lambda ev: ev.key.bytes)
-    if not new:
+    keys = sorted({ev.key for ev in events}, key=lambda k: k.bytes)
+    claimed = dict(conn.execute(
+        "INSERT INTO event_keys (event_key, raw_id)"
+        " SELECT k, nextval('raw_events_id_seq') FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
+        " ON CONFLICT (event_key) DO NOTHING RETURNING event_key, raw_id", (keys,)).fetchall())
+    if not claimed:
         return [], []
-    ids = [r[0] for r in conn.execute("SELECT nextval('raw_events_id_seq') FROM generate_series(1, %s)", (len(new),))]
-    try:
-        with conn.transaction(), conn.cursor().copy(f"COPY raw_events (id, {_RAW_COLUMNS}) FROM STDIN") as copy:
-            for ev, raw_id in zip(new, ids):
-                copy.write_row((raw_id,) + _raw_row(ev))
-        return new, ids
-    except psycopg.errors.UniqueViolation:
-        pass
-    stored: list[ParsedEvent] = []
-    ids = []
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO raw_events ({_RAW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (event_key) DO NOTHING RETURNING id",
-            [_raw_row(ev) for ev in new],
-            returning=True,
-        )
-        for ev in new:
-            row = cur.fetchone()
-            if row is not None:
-                stored.append(ev)
-                ids.append(row[0])
-            cur.nextset()
-    return stored, ids
+    new = sorted((ev for ev in events if ev.key in claimed), key=lambda ev: ev.key.bytes)
+    ids = [claimed[ev.key] for ev in new]
+    with conn.cursor().copy(f"COPY raw_events (id, {_RAW_COLUMNS}) FROM STDIN") as copy:
+        for ev, raw_id in zip(new, ids):
+            copy.write_row((raw_id,) + _raw_row(ev))
+    return new, ids
 
 
 def derive_stored(conn: psycopg.Connection, events: list[ParsedEvent], ids: list[int],

@@ -83,6 +83,7 @@ def upgrade(url: str, revision: str = "head", roles: Roles | None = None) -> Non
     try:
         owner_url = _as_owner(url, roles)
         command.upgrade(_alembic_config(owner_url, roles), revision)
+        _ensure_partitions(owner_url)
     except ArgumentError:
         raise ConfigError(
             "LINEAGE_MIGRATION_DATABASE_URL: migrations need the URL form (postgresql://USER:PASSWORD@HOST:PORT/DB), "
@@ -96,6 +97,22 @@ def upgrade(url: str, revision: str = "head", roles: Roles | None = None) -> Non
         from lineage.config import redact_text
 
         raise StoreUnavailable(f"cannot migrate the lineage store: {redact_text(str(exc), url)}") from exc
+
+
+def _ensure_partitions(owner_url: str) -> None:
+    """Months ahead at every migration (so at every server start): no deployment depends on a
+    cron job.  Never fails the start: the DEFAULT partition catches events until it succeeds."""
+    import logging
+
+    import psycopg
+
+    from lineage.maintain.partitions import ensure_partitions
+
+    try:
+        ensure_partitions(owner_url)
+    except psycopg.errors.LockNotAvailable:
+        logging.getLogger("lineage.store").warning(
+            "raw_events partitions ahead not created: the table stayed busy; `lineage maintain partitions` will")
 
 
 def head() -> str:

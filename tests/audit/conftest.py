@@ -23,7 +23,7 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
 @pytest.fixture
-def filled(db):
+def filled(db, role_urls):
     """Rows in every ledgered table (a revoked token and one erasure included), all sealed."""
     with db.connection() as conn:
         ingest_events(conn, [parse_event(e) for e in ml_pipeline_sample()])
@@ -65,6 +65,11 @@ def filled(db):
             "allowed": False, "inputs": {}, "reasons": [], "contracts": {}, "validations": [], "facets": {},
             "decided_at": dt.datetime.now(dt.timezone.utc),
         })
+    # A retention record (migration 0014; the owner's alone): of a partition that held nothing.
+    with psycopg.connect(role_urls["owner"], autocommit=True) as owner:
+        owner.execute("INSERT INTO retentions (tbl, partition_name, range_to, ids, row_count, archive, archive_sha256)"
+                      " VALUES ('raw_events', 'raw_events_1999_01', '1999-02-01', '{}', 0, 'raw_events/raw_events_1999_01.jsonl.gz',"
+                      " repeat('a', 64))")
     with db.connection() as conn:
         seal_all(conn)
     with db.connection() as conn:  # an update of a sealed record (tokens are revocable) and an erasure

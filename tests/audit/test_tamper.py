@@ -36,6 +36,7 @@ ATTACKS = {
     "node_deletions": ("name = 'evidence'", "id = id + 1000000"),
     "erasure_manifests": ("reason = 'nothing to see'", "id = id + 1000000, norm_name = norm_name || '-forged'"),
     "erasure_items": ("location = 'file:///elsewhere'", "id = id + 1000000, norm_name = norm_name || '-forged'"),
+    "retentions": ("archive_sha256 = repeat('0', 64)", "id = id + 1000000, partition_name = partition_name || '-forged'"),
     "erasure_item_events": ("action = 'recreated'", "id = id + 1000000, action = 'recreated', run_uuid = gen_random_uuid()"),
 }
 

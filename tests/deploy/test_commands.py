@@ -18,7 +18,6 @@ import deploy_files
 # derivation worker, the lead's) and `lineage maintain partitions` (partitioning, another
 # helper's). THE LEAD REMOVES THIS SET AT MERGE: then every command below must exist, and
 # test_pending_commands_are_still_missing fails until it is emptied.
-PENDING = {"maintain"}
 
 COMMANDS = deploy_files.commands()
 README_COMMANDS = deploy_files.readme_commands()
@@ -28,7 +27,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([deploy_files.venv_tool("lineage"), *args, "--help"], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("where", sorted(w for w, a in COMMANDS.items() if a[0] not in PENDING))
+@pytest.mark.parametrize("where", sorted(COMMANDS))
 def test_command_is_a_real_lineage_command_line(where):
     result = _run(COMMANDS[where])
     assert result.returncode == 0, f"{where}: lineage {' '.join(COMMANDS[where])} --help: {result.stderr}"
@@ -44,14 +43,6 @@ def test_readme_deploy_commands_are_real_lineage_command_lines(where):
 def test_readme_deploy_shows_the_bootstrap_both_ways():
     bootstraps = [w for w, a in README_COMMANDS.items() if a[:2] == ["tokens", "create"] and "--bootstrap" in a]
     assert {w.split("-")[0] for w in bootstraps} == {"readme/kubectl", "readme/compose"}
-
-
-def test_pending_commands_are_still_missing():
-    """Keeps PENDING honest: once a pending command exists, remove it from the set."""
-    pending = sorted({tuple(a) for a in COMMANDS.values() if a[0] in PENDING})
-    assert pending, "nothing pending any more: delete PENDING"
-    for args in pending:
-        assert _run(list(args)).returncode != 0, f"`lineage {args[0]}` exists now: remove it from PENDING"
 
 
 def test_a_misspelt_command_or_option_fails_the_check():

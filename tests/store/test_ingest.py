@@ -189,9 +189,12 @@ def test_rebuild_skips_a_stored_event_that_validation_now_refuses(db):
     """An event stored by an older version (here: forced in by hand) must not stop a rebuild."""
     _ingest(db, ml_pipeline_sample()[:2])
     with db.connection() as conn:
+        key = uuid.uuid4()  # claimed first, as every stored event is (migration 0014)
+        raw_id = conn.execute("INSERT INTO event_keys (event_key, raw_id) VALUES (%s, nextval('raw_events_id_seq')) RETURNING raw_id",
+                              (key,)).fetchone()[0]
         conn.execute(
-            "INSERT INTO raw_events (event_key, kind, event_time, producer, payload) VALUES (%s, 'run', now(), 'https://p', %s)",
-            (uuid.uuid4(), json.dumps({"eventTime": "9999-12-31T23:59:59-14:00", "producer": "https://p", "schemaURL": "https://s",
+            "INSERT INTO raw_events (id, event_key, kind, event_time, producer, payload) VALUES (%s, %s, 'run', now(), 'https://p', %s)",
+            (raw_id, key, json.dumps({"eventTime": "9999-12-31T23:59:59-14:00", "producer": "https://p", "schemaURL": "https://s",
                                        "run": {"runId": str(uuid.uuid4())}, "job": {"namespace": "ns", "name": "old"}})),
         )
         before = _snapshot(conn)
