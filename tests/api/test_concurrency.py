@@ -67,6 +67,9 @@ def test_eight_clients_sending_overlapping_batches_get_no_5xx_and_each_event_is_
         t.join()
     assert failures == [], (statuses, failures[:3])
     assert set(statuses) == {200}
+    from lineage.store.derive import catch_up
+
+    assert catch_up(db, 60)  # acknowledged means stored; the graph is derived after (raw first)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(events), len(events))
         assert conn.execute("SELECT count(*) FROM runs WHERE state = 'COMPLETE'").fetchone()[0] == 40
