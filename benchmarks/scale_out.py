@@ -140,6 +140,7 @@ def _client(port: int, token: str, bodies: list[bytes], go, out) -> None:
     conn.getresponse().read()
     lat, bad = [], 0
     go.wait()
+    cpu = time.process_time()
     for body in bodies:
         t = time.perf_counter()
         conn.request("POST", "/api/v1/lineage", body=body, headers=headers)
@@ -148,7 +149,7 @@ def _client(port: int, token: str, bodies: list[bytes], go, out) -> None:
         lat.append(time.perf_counter() - t)
         if r.status != 201:
             bad += 1
-    out.put((lat, bad))
+    out.put((lat, bad, time.process_time() - cpu))
 
 
 def _read_after_write(port: int, token: str, k: int, out) -> None:
@@ -164,9 +165,28 @@ def _read_after_write(port: int, token: str, k: int, out) -> None:
     out.put((r.status, g.status))
 
 
-def single_http(url: str, env: dict, home: Path, token: str, bodies: list[bytes], clients: int) -> dict:
-    ports = [free_port(), free_port()]
-    api_env = dict(env, LINEAGE_DERIVE_WORKERS="0")
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds used so far by live processes: postgres, the API servers, the derivation workers, others."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        role = ("postgres" if "postgres" in cmd else "api" if " serve " in cmd else "derive" if " derive " in cmd else "other")
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def single_http(url: str, env: dict, home: Path, token: str, bodies: list[bytes], clients: int, apis: int = 2) -> dict:
+    ports = [free_port() for _ in range(apis)]
+    # As deployed: the API replicas neither derive nor seal; the worker process does both.
+    api_env = dict(env, LINEAGE_DERIVE_WORKERS="0", LINEAGE_AUDIT_SEAL_INTERVAL="0")
     apis = [start(["serve", "--port", str(p), "--log-level", "warning"], api_env, home / f"api-{p}.log") for p in ports]
     worker = start(["derive", "--workers", "2"], env, home / "derive-single.log")
     lags: list[float] = []
@@ -184,16 +204,18 @@ def single_http(url: str, env: dict, home: Path, token: str, bodies: list[bytes]
             wait_http(p)
         ctx = mp.get_context("fork")
         go, out = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_client, args=(ports[k % 2], token, bodies[k::clients], go, out)) for k in range(clients)]
+        procs = [ctx.Process(target=_client, args=(ports[k % len(ports)], token, bodies[k::clients], go, out)) for k in range(clients)]
         for p in procs:
             p.start()
         time.sleep(1.0)
         sampler = threading.Thread(target=sample)
         sampler.start()
+        cpu0 = cpu_by_role()
         t = time.perf_counter()
         go.set()
         results = [out.get() for _ in procs]
         wall = time.perf_counter() - t
+        cpu = {k: round((v - cpu0.get(k, 0.0)) / wall, 3) for k, v in cpu_by_role().items()}
         for p in procs:
             p.join()
         drained = time.perf_counter()
@@ -202,7 +224,7 @@ def single_http(url: str, env: dict, home: Path, token: str, bodies: list[bytes]
         drain = time.perf_counter() - drained
         stop.set()
         sampler.join()
-        raw = [ctx.Process(target=_read_after_write, args=(ports[k % 2], token, k, out)) for k in range(clients)]
+        raw = [ctx.Process(target=_read_after_write, args=(ports[k % len(ports)], token, k, out)) for k in range(clients)]
         for p in raw:
             p.start()
         checks = [out.get() for _ in raw]
@@ -216,22 +238,23 @@ def single_http(url: str, env: dict, home: Path, token: str, bodies: list[bytes]
             p.wait(30)
     lat = [x for r in results for x in r[0]]
     return {
-        "clients": clients, "api_processes": 2, "events": len(bodies), "seconds": wall,
+        "clients": clients, "api_processes": len(ports), "events": len(bodies), "seconds": wall,
         "events_per_s": len(bodies) / wall, "rejected": sum(r[1] for r in results),
         "ack_p50_ms": pct(lat, 50) * 1000, "ack_p99_ms": pct(lat, 99) * 1000, "ack_max_ms": max(lat) * 1000,
         "lag_max_s": max(lags) if lags else 0.0, "lag_p99_s": pct(lags, 99) if lags else 0.0,
         "drain_after_s": drain,
+        "cpu_cores": dict(cpu, clients=round(sum(r[2] for r in results) / wall, 3)),
         "read_after_write": {"checked": len(checks), "seen": sum(1 for s, g in checks if s == 201 and g == 200)},
     }
 
 
-def single_events(n: int) -> list[bytes]:
+def single_events(n: int, salt: int = 0) -> list[bytes]:
     """START and COMPLETE of n/2 runs over 50 jobs, each reading one of 40 tables and writing another (as an Airflow task reports)."""
     t0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     out = []
     for i in range(n):
         r = i // 2
-        rid = str(uuid.UUID(int=(r + 1) * 7919 + (1 << 100), version=4))
+        rid = str(uuid.UUID(int=(r + 1) * 7919 + (salt << 90) + (1 << 100), version=4))
         ins = [dataset("single-db", f"in{r % 40}", [("id", "int")])]
         outs = [dataset("single-db", f"out{r % 50}", [("id", "int"), ("v", "text")])]
         out.append(json.dumps(run_event("START" if i % 2 == 0 else "COMPLETE", ("single", f"job{r % 50}"), rid, ins, outs,
@@ -267,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single", type=int, default=40_000, help="events sent one per request")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--only-single", action="store_true", help="just the single-event HTTP step (quick iteration)")
+    ap.add_argument("--api-processes", default="1,2", help="single-event step: API process counts to run, side by side")
     args = ap.parse_args(argv)
     root, where, _ = open_store()
     log(f"store: {where}")
@@ -290,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     stream = wl.events()
     report: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "store": where,
                     "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    if args.only_single:
+        for n in [int(x) for x in args.api_processes.split(",")]:
+            report["single"] = single_http(url, env, home, token, single_events(args.single, salt=n), args.clients, n)
+            log(json.dumps(report["single"], indent=1))
+        return 0
     stored = grow(db, url, env, home, stream, 10_000, 0)
     log("batch pairs at 10k stored")
     batches = [serialise(next(stream) for _ in range(BATCH)) for _ in range(args.pairs)]

@@ -24,12 +24,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-import msgspec
 import psycopg
 
 from lineage import metrics
 from lineage.errors import InvalidEvent, LineageError
-from lineage.events.model import parse_event
+from lineage.events.model import parse_raw
 from lineage.store.db import refusal, refused_input
 
 log = logging.getLogger("lineage.store.derive")
@@ -37,7 +36,12 @@ log = logging.getLogger("lineage.store.derive")
 # A worker's transaction derives at most this many events: large enough that a statement's
 # fixed cost is shared, small enough that a retry after a deadlock repeats little.
 MAX_EVENTS = 5000
-_CLAIM = 16  # queue rows locked per claim (a row is a batch or a group commit)
+_CLAIM = 1000  # queue rows locked per claim (a row is a batch or a group commit of a few events)
+# After a round that found less than this, a worker lets work gather for GATHER_SECONDS: the
+# derivation statements cost about as much for 20 events as for 2,000, so deriving in larger
+# batches is what lets derivation keep up.  Reads never wait for it (catch_up derives itself).
+_SMALL = MAX_EVENTS // 5
+GATHER_SECONDS = 0.25
 
 
 def enqueue(conn: psycopg.Connection, raw_ids: list[int]) -> None:
@@ -81,7 +85,9 @@ def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
     events, ids, recorded = [], [], []
     for raw_id, key, at, payload in rows:
         try:
-            ev = parse_event(msgspec.json.decode(payload))
+            # parse_raw, not parse_event(decode(...)): it knows whether the text has floats,
+            # so the canonical form is taken by its fast path (a third of the cost).
+            ev = parse_raw(payload.encode())
         except InvalidEvent as exc:  # stored by an older version whose validation was looser
             log.warning("derive: raw event %s skipped: %s", raw_id, exc.message)
             continue
@@ -174,9 +180,10 @@ def fresh(db, timeout: float | None = None):
 class Workers:
     """``count`` derivation threads over one :class:`Database` until :meth:`stop`."""
 
-    def __init__(self, db, count: int, *, idle_pause: float = 0.05) -> None:
+    def __init__(self, db, count: int, *, idle_pause: float = 0.05, gather: float = GATHER_SECONDS) -> None:
         self.db = db
         self.idle_pause = idle_pause
+        self.gather = gather
         self.derived = 0
         self.errors = 0
         self.last_loop = time.monotonic()
@@ -205,8 +212,8 @@ class Workers:
             if n:
                 metrics.events_derived.inc(n)
                 metrics.derive_batch_seconds.observe(time.perf_counter() - started)
-            else:
-                self._stop.wait(self.idle_pause)
+            if n < _SMALL:
+                self._stop.wait(self.gather if n else self.idle_pause)
 
     def alive(self) -> bool:
         return all(t.is_alive() for t in self._threads)
