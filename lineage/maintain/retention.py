@@ -75,13 +75,25 @@ def retain(owner_url: str, before: date, archive_dir: Path,
     done = []
     with psycopg.connect(owner_url) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (DROP_LOCK_TIMEOUT,))
         conn.commit()
+        # Rows the DEFAULT partition caught go to their months first, so they can be retained too
+        # (if the table stays busy they wait for the next run; nothing else depends on it).
+        try:
+            conn.execute("SELECT lineage_ensure_partitions(0)")
+            conn.commit()
+        except psycopg.errors.LockNotAvailable:
+            conn.rollback()
         seal_all(conn)
         for name, _, upper, _ in list_partitions(conn):
             conn.rollback()
             if upper is None or upper > cutoff:
                 continue
-            result = _retain_one(conn, name, archive_dir, after_archive)
+            try:
+                result = _retain_one(conn, name, archive_dir, after_archive)
+            except psycopg.errors.LockNotAvailable:
+                raise StoreBusy(f"raw_events stayed busy (long reads) for {DROP_LOCK_TIMEOUT}: partition {name} was not "
+                                "retained (nothing changed in the store); run the retention again") from None
             if result is not None:
                 done.append(result)
     return done
@@ -113,14 +125,10 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             "INSERT INTO retentions (tbl, partition_name, range_from, range_to, ids, row_count, archive, archive_sha256)"
             " SELECT 'raw_events', %s, %s, %s, coalesce(range_agg(int8range(id, id + 1)), '{{}}'::int8multirange), count(*), %s, %s"
             " FROM {}").format(part), (name, bounds[0], bounds[1], relative, digest))
-        # Dropping locks raw_events for an instant; a bounded wait behind long reads, so ingest
-        # does not queue behind it.  Running out rolls all of this back: run again.
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
-        try:
-            conn.execute(sql.SQL("DROP TABLE {}").format(part))
-        except psycopg.errors.LockNotAvailable:
-            raise StoreBusy(f"raw_events stayed busy (long reads) for {DROP_LOCK_TIMEOUT}: partition {name} was archived "
-                            "but not dropped; run the retention again") from None
+        # Dropping locks raw_events for an instant; the wait behind long reads is bounded (the
+        # session's lock_timeout) so ingest does not queue behind it.  Running out rolls all of
+        # this back: run again.
+        conn.execute(sql.SQL("DROP TABLE {}").format(part))
     return Retained(name, rows, relative, digest)
 
 

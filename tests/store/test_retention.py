@@ -242,3 +242,42 @@ def test_an_operator_retains_and_verifies_with_the_archive_against_a_checkpoint_
     _rewrite(archive / "raw_events" / f"{OLD}.jsonl.gz", lambda lines: lines[:-1])
     done = lineage("audit", "verify", "--archive", str(archive))
     assert done.returncode == 1 and "retention" in done.stdout + done.stderr
+
+
+def test_an_evidence_bundle_after_retention_names_the_dropped_records_retained_and_verifies(db, role_urls, history, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from lineage.audit import checkpoint as cp
+    from lineage.audit.bundle import export, verify_bundle
+
+    old, _ = history
+    key = Ed25519PrivateKey.generate()
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    with db.connection() as conn:
+        body = cp.make(conn, key)
+    (checkpoints / "c1.json").write_text(json.dumps(body))
+    retain(role_urls["owner"], _this_month(), tmp_path / "archive")
+    with db.connection() as conn:
+        manifest = export(conn, tmp_path / "bundle", checkpoints, cp.public_pem(key.public_key()))
+    assert list(manifest["withheld"].values()).count("retained") == len(old)
+    report = verify_bundle(tmp_path / "bundle")
+    assert report.ok, report.summary()
+
+
+def test_a_long_read_makes_retention_give_up_cleanly_and_a_rerun_completes(db, owner, role_urls, history, tmp_path, monkeypatch):
+    from lineage.errors import StoreBusy
+    from lineage.maintain import retention
+
+    old, _ = history
+    monkeypatch.setattr(retention, "DROP_LOCK_TIMEOUT", "200ms")
+    with psycopg.connect(role_urls["app"]) as reader:
+        reader.execute("SELECT count(*) FROM raw_events").fetchone()  # its lock lasts until the transaction ends
+        with pytest.raises(StoreBusy):
+            retain(role_urls["owner"], _this_month(), tmp_path)
+        fresh = parse_event({**ml_pipeline_sample()[0], "eventTime": "2031-01-01T00:00:00Z"})
+        with db.connection() as conn:  # ingest is not held up by the retention that gave up
+            assert ingest_events(conn, [fresh]).stored == 1
+    assert OLD in [p[0] for p in list_partitions(owner)]
+    assert owner.execute("SELECT count(*) FROM retentions").fetchone()[0] == 0
+    assert [r.rows for r in retain(role_urls["owner"], _this_month(), tmp_path)] == [len(old)]
