@@ -281,3 +281,16 @@ def test_a_long_read_makes_retention_give_up_cleanly_and_a_rerun_completes(db, o
     assert OLD in [p[0] for p in list_partitions(owner)]
     assert owner.execute("SELECT count(*) FROM retentions").fetchone()[0] == 0
     assert [r.rows for r in retain(role_urls["owner"], _this_month(), tmp_path)] == [len(old)]
+
+
+@pytest.mark.parametrize("forged_key", ['"x"', '[1.5]', '["7"]', '{"id": 1}'])
+def test_a_forged_ledger_key_is_a_problem_not_a_crash_after_retention(db, owner, role_urls, history, tmp_path, forged_key):
+    retain(role_urls["owner"], _this_month(), tmp_path)
+    seq = owner.execute("SELECT max(seq) + 1 FROM ledger_entries").fetchone()[0]
+    owner.execute("ALTER TABLE ledger_entries DISABLE TRIGGER USER")
+    owner.execute("INSERT INTO ledger_entries (seq, block, tbl, pk, leaf, xact) VALUES (%s, 1, 'raw_events', %s::jsonb, %s, '1')",
+                  (seq, forged_key, bytes(32)))
+    owner.execute("ALTER TABLE ledger_entries ENABLE TRIGGER USER")
+    for archive in (None, tmp_path):
+        report = _verify(db, archive)
+        assert not report.ok and report.retained == 6
