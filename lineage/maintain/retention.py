@@ -73,13 +73,13 @@ def retain(owner_url: str, before: date, archive_dir: Path,
     archive_dir = Path(archive_dir)
     (archive_dir / TABLE).mkdir(parents=True, exist_ok=True)
     done = []
+    # Settings are transaction-local (SET LOCAL): behind a transaction-mode pooler a session
+    # setting would outlive this connection's use of the server session.
     with psycopg.connect(owner_url) as conn:
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (DROP_LOCK_TIMEOUT,))
-        conn.commit()
         # Rows the DEFAULT partition caught go to their months first, so they can be retained too
         # (if the table stays busy they wait for the next run; nothing else depends on it).
         try:
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
             conn.execute("SELECT lineage_ensure_partitions(0)")
             conn.commit()
         except psycopg.errors.LockNotAvailable:
@@ -104,6 +104,10 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
     part = sql.Identifier(name)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))
+        # Records are exported as the sealer hashed them: times in UTC, bytea as hex.
+        conn.execute("SET LOCAL TIME ZONE 'UTC'")
+        conn.execute("SET LOCAL bytea_output = 'hex'")
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
         bounds = conn.execute(
             "SELECT b.range_from, b.range_to FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " CROSS JOIN LATERAL lineage_partition_bounds(c.oid) b"
@@ -125,9 +129,9 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             "INSERT INTO retentions (tbl, partition_name, range_from, range_to, ids, row_count, archive, archive_sha256)"
             " SELECT 'raw_events', %s, %s, %s, coalesce(range_agg(int8range(id, id + 1)), '{{}}'::int8multirange), count(*), %s, %s"
             " FROM {}").format(part), (name, bounds[0], bounds[1], relative, digest))
-        # Dropping locks raw_events for an instant; the wait behind long reads is bounded (the
-        # session's lock_timeout) so ingest does not queue behind it.  Running out rolls all of
-        # this back: run again.
+        # Dropping locks raw_events for an instant; the wait behind long reads is bounded
+        # (lock_timeout) so ingest does not queue behind it.  Running out rolls all of this
+        # back: run again.
         conn.execute(sql.SQL("DROP TABLE {}").format(part))
     return Retained(name, rows, relative, digest)
 

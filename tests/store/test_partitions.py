@@ -132,6 +132,16 @@ def test_a_row_stored_without_its_claim_or_under_another_claim_is_refused(db, db
         assert conn.execute("SELECT count(*) FROM raw_events WHERE event_key = %s", (b.key,)).fetchone()[0] == 0
 
 
+def test_an_event_given_twice_in_one_call_is_stored_once(db):
+    """Group commit may merge two requests carrying the same event into one call."""
+    a, b = _events(2)
+    with db.connection() as conn:
+        stored, ids = _store_raw(conn, [a, b, a, b, a])
+        assert sorted(ev.key for ev in stored) == sorted([a.key, b.key]) and len(set(ids)) == 2
+        assert _store_raw(conn, [b, a, b]) == ([], [])
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 2
+
+
 def _waiting_on_a_lock(conn, pid: int) -> bool:
     return conn.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] is True
 

@@ -294,3 +294,17 @@ def test_a_forged_ledger_key_is_a_problem_not_a_crash_after_retention(db, owner,
     for archive in (None, tmp_path):
         report = _verify(db, archive)
         assert not report.ok and report.retained == 6
+
+
+def test_the_archive_is_written_in_the_ledger_s_time_zone_whatever_the_session_s(db, role_urls, history, tmp_path):
+    from urllib.parse import quote
+
+    url = role_urls["owner"]
+    url += ("&" if "?" in url else "?") + "options=" + quote("-c TimeZone=Asia/Kolkata", safe="")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SHOW TimeZone").fetchone()[0] == "Asia/Kolkata"
+    retain(url, _this_month(), tmp_path)
+    with db.connection() as conn:
+        seal_all(conn)
+    report = _verify(db, tmp_path)
+    assert report.ok and report.retained == 6, report.summary()
