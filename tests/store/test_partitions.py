@@ -215,6 +215,21 @@ def test_the_default_partition_catches_an_event_with_no_partition_and_maintenanc
     assert ensure_partitions(role_urls["owner"], 2) == 0  # idempotent
 
 
+def test_partition_maintenance_is_the_same_whatever_the_session_s_date_style_and_time_zone(role_urls, owner):
+    from urllib.parse import quote
+
+    url = role_urls["owner"]
+    url += ("&" if "?" in url else "?") + "options=" + quote("-c TimeZone=Pacific/Kiritimati -c DateStyle=SQL,DMY", safe="")
+    assert ensure_partitions(url, 6) == 6 - DEFAULT_AHEAD
+    parts = list_partitions(owner)  # read back in ISO (psycopg reads no other date style)
+    month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for name, lo, hi, _ in parts:
+        if name.startswith("raw_events_2"):  # a month: [first of the month, first of the next) in UTC
+            start = datetime.strptime(name[-7:], "%Y_%m").replace(tzinfo=timezone.utc)
+            assert lo == start and hi == (start + timedelta(days=32)).replace(day=1)
+    assert _month(month + timedelta(days=6 * 31)) in [p[0] for p in parts]
+
+
 def test_two_maintenance_runs_at_once_create_each_partition_once(role_urls, owner):
     errors, results = [], []
     barrier = threading.Barrier(2)
