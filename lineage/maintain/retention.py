@@ -103,7 +103,7 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
                 after_archive: Callable[[str, Path], None] | None) -> Retained | None:
     part = sql.Identifier(name)
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))  # waits for another run: no lock_timeout yet
         # Records are exported as the sealer hashed them: times in UTC, bytea as hex.
         conn.execute("SET LOCAL TIME ZONE 'UTC'")
         conn.execute("SET LOCAL bytea_output = 'hex'")
@@ -116,7 +116,8 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             return None
         conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(part))
         unsealed = conn.execute(sql.SQL(
-            "SELECT count(*) FROM ledger_queue q JOIN {} t ON jsonb_typeof(q.pk->0) = 'number' AND t.id = (q.pk->>0)::bigint"
+            "SELECT count(*) FROM ledger_queue q JOIN {} t"
+            " ON t.id = CASE WHEN (q.pk->>0) ~ '^-?[0-9]{{1,18}}$' THEN (q.pk->>0)::bigint END"
             " WHERE q.tbl = 'raw_events'").format(part)).fetchone()[0]
         if unsealed:
             raise ConfigError(f"partition {name} has {unsealed} record(s) the ledger has not sealed yet: "
