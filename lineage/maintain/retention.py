@@ -6,7 +6,8 @@ Contract of :func:`retain` (run as the owner role, like the migrations):
   (which may not be later than the start of the current month): a partition is the unit
   PostgreSQL drops without touching a row, so retention costs no ``DELETE`` and leaves no bloat.
 * The ledger is sealed first; a partition with a record still waiting to be sealed is refused
-  (its leaf must exist before its row goes, or the archive could not be verified against it).
+  (its leaf must exist before its row goes, or the archive could not be verified against it),
+  and so is one with an event still waiting for derivation (``derive_queue``, when present).
 * Per partition, in **one transaction**: take the maintenance advisory lock and a SHARE lock
   on the partition (no writer can add to it meanwhile), write the archive file (to a temporary
   name, fsynced, then renamed into place), record a ``retentions`` row (its range, the ids as
@@ -122,6 +123,14 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
         if unsealed:
             raise ConfigError(f"partition {name} has {unsealed} record(s) the ledger has not sealed yet: "
                               "run `lineage audit seal`, then retain again")
+        # Events still waiting for derivation (raw-first ingest's queue, when the store has one)
+        # must be derived before their rows go.
+        underived = 0
+        if conn.execute("SELECT to_regclass('derive_queue') IS NOT NULL").fetchone()[0]:
+            underived = conn.execute(sql.SQL(
+                "SELECT count(*) FROM {} t WHERE t.id IN (SELECT unnest(q.raw_ids) FROM derive_queue q)").format(part)).fetchone()[0]
+        if underived:
+            raise ConfigError(f"partition {name} has {underived} event(s) not derived yet: let derivation catch up, then retain again")
         relative = f"{TABLE}/{name}.jsonl.gz"
         digest, rows = _write_archive(conn, name, archive_dir / relative)
         if after_archive is not None:

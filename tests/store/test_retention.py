@@ -308,3 +308,17 @@ def test_the_archive_is_written_in_the_ledger_s_time_zone_whatever_the_session_s
         seal_all(conn)
     report = _verify(db, tmp_path)
     assert report.ok and report.retained == 6, report.summary()
+
+
+def test_a_partition_with_events_waiting_for_derivation_is_not_retained(db, owner, role_urls, history, tmp_path):
+    """Raw-first ingest queues events for derivation (migration 0013's ``derive_queue``); an
+    event still queued keeps its partition until it is derived."""
+    owner.execute("CREATE TABLE IF NOT EXISTS derive_queue (id bigserial PRIMARY KEY, raw_ids bigint[] NOT NULL,"
+                  " enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    waiting = owner.execute(f"SELECT max(id) FROM {OLD}").fetchone()[0]
+    queued = owner.execute("INSERT INTO derive_queue (raw_ids) VALUES (ARRAY[%s::bigint]) RETURNING id", (waiting,)).fetchone()[0]
+    with pytest.raises(ConfigError, match="not derived yet"):
+        retain(role_urls["owner"], _this_month(), tmp_path)
+    assert OLD in [p[0] for p in list_partitions(owner)]
+    owner.execute("DELETE FROM derive_queue WHERE id = %s", (queued,))  # derived
+    assert [r.partition for r in retain(role_urls["owner"], _this_month(), tmp_path)] == [OLD]
