@@ -322,3 +322,20 @@ def test_a_partition_with_events_waiting_for_derivation_is_not_retained(db, owne
     assert OLD in [p[0] for p in list_partitions(owner)]
     owner.execute("DELETE FROM derive_queue WHERE id = %s", (queued,))  # derived
     assert [r.partition for r in retain(role_urls["owner"], _this_month(), tmp_path)] == [OLD]
+
+
+def test_dataset_versions_made_by_retained_events_are_still_listed(db, role_urls, history, tmp_path):
+    from lineage.store import reads
+
+    with db.connection() as conn:
+        ns, name, version = conn.execute(
+            "SELECT n.name, d.name, v.version FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+            " JOIN namespaces n ON n.id = d.namespace_id JOIN raw_events r ON r.id = v.raw_event_id"
+            f" WHERE r.tableoid = '{OLD}'::regclass LIMIT 1").fetchone()
+        before = reads.list_dataset_versions(conn, ns, name, 100, 0)
+    retain(role_urls["owner"], _this_month(), tmp_path)
+    with db.connection() as conn:
+        after = reads.list_dataset_versions(conn, ns, name, 100, 0)
+        assert [v["version"] for v in after["versions"]] == [v["version"] for v in before["versions"]]
+        assert after["totalCount"] == before["totalCount"]
+        assert reads.get_dataset_version(conn, ns, name, version)["version"] == version
