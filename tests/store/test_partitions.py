@@ -53,6 +53,12 @@ def test_upgrading_a_populated_0012_store_keeps_every_event_its_leaf_and_its_uni
             for ev in events:
                 app.execute("INSERT INTO raw_events (event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name,"
                             " producer, payload, normalizations) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", _raw_row(ev))
+            # A derived version naming a raw event (the foreign key 0014 re-points at event_keys).
+            ns = app.execute("INSERT INTO namespaces (name, created_at) VALUES ('ns', now()) RETURNING id").fetchone()[0]
+            ds = app.execute("INSERT INTO datasets (namespace_id, name, created_at, updated_at) VALUES (%s, 'd', now(), now())"
+                             " RETURNING id", (ns,)).fetchone()[0]
+            app.execute("INSERT INTO dataset_versions (dataset_id, version, raw_event_id, created_at)"
+                        " SELECT %s, 'v1', min(id), now() FROM raw_events", (ds,))
             app.commit()
             seal_all(app)
             before = app.execute("SELECT id, event_key, recorded_at, payload::text FROM raw_events ORDER BY id").fetchall()
@@ -60,6 +66,8 @@ def test_upgrading_a_populated_0012_store_keeps_every_event_its_leaf_and_its_uni
         with psycopg.connect(urls["app"]) as app:
             assert app.execute("SELECT id, event_key, recorded_at, payload::text FROM raw_events ORDER BY id").fetchall() == before
             assert app.execute("SELECT relkind FROM pg_class WHERE oid = 'raw_events'::regclass").fetchone()[0] == "p"
+            assert app.execute("SELECT v.raw_event_id = k.raw_id FROM dataset_versions v JOIN event_keys k ON k.raw_id = v.raw_event_id"
+                               " WHERE v.version = 'v1'").fetchone() == (True,)
             names = [p[0] for p in list_partitions(app)]
             now = datetime.now(timezone.utc)
             assert names[0] == "raw_events_before_0014" and names[-1] == "raw_events_default"
