@@ -427,7 +427,9 @@ def store_facts(conn: psycopg.Connection) -> dict:
     for table in ("raw_events", "jobs", "datasets", "runs", "job_io", "run_io", "dataset_versions", "run_states", "bench_raw_copy"):
         counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-    raw = conn.execute("SELECT pg_total_relation_size('raw_events'), pg_total_relation_size('bench_raw_copy')").fetchone()
+    # raw_events is partitioned (migration 0014): its size is its partitions' (the parent's own is 0).
+    raw = conn.execute("SELECT (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('raw_events')),"
+                       " pg_total_relation_size('bench_raw_copy')").fetchone()
     conn.commit()
     return {"counts": counts, "db_bytes": size, "raw_events_bytes": raw[0], "bare_bytes": raw[1]}
 

@@ -48,8 +48,9 @@ def _check_records(conn: psycopg.Connection, rid: int, label: str, path: Path, r
     sealed: dict[int, tuple[int, int, bytes]] = {}
     for raw_id, seq, block, leaf in conn.execute(
             "SELECT (e.pk->>0)::bigint, e.seq, e.block, e.leaf FROM ledger_entries e"
-            " WHERE e.tbl = %s AND jsonb_typeof(e.pk->0) = 'number' AND jsonb_array_length(e.pk) = 1"
-            "   AND (e.pk->>0)::bigint <@ (SELECT ids FROM retentions WHERE id = %s) ORDER BY e.seq", (TABLE, rid)):
+            " WHERE e.tbl = %s AND CASE WHEN jsonb_typeof(e.pk) <> 'array' THEN false"
+            "   WHEN jsonb_array_length(e.pk) = 1 AND (e.pk->>0) ~ '^-?[0-9]{1,18}$'"
+            "   THEN (e.pk->>0)::bigint <@ (SELECT ids FROM retentions WHERE id = %s) ELSE false END ORDER BY e.seq", (TABLE, rid)):
         sealed[raw_id] = (seq, block, bytes(leaf))  # the latest entry wins
     seen: set[int] = set()
     try:

@@ -19,7 +19,8 @@ each block of the range has exactly its entries, whose Merkle root is the block'
 hashes to the leaf of its key's latest entry (else *altered*, named); a record with no entry is
 *inserted*; an entry with no record must be withheld for a stated reason (erased: checked
 against the bundle's erasure records when they are in it; superseded: a later entry for the
-same key is in the bundle; updated after the range) or it is *deleted*; at least one
+same key is in the bundle; updated after the range; retained: archived and dropped by a
+recorded retention, its proof in the retention's archive) or it is *deleted*; at least one
 checkpoint signed by the trusted key must match a block of the bundle, and every checkpoint
 that names a block of the bundle must match it.  Nothing here opens a database.
 """
@@ -41,7 +42,7 @@ from lineage.audit.readme import TEXT as README
 from lineage.audit.hashing import block_hash, digest_columns, leaf_hash, merkle_root, when
 from lineage.audit.report import Problem, Report
 from lineage.audit.seal import key_columns, key_join, record_sql
-from lineage.audit.verify import erased_keys, named
+from lineage.audit.verify import Retained, _key, erased_keys, named
 from lineage.errors import ConfigError
 
 # v2: digested columns are carried as their text (v1 bundles predate them).
@@ -97,20 +98,22 @@ def export(conn: psycopg.Connection, folder: Path, checkpoints_dir: Path, public
             newer = latest.get((table, pk))
             if newer is not None and newer > seq:
                 withheld[seq] = "superseded" if newer <= range_end else f"updated after the range (entry {newer})"
+    retained = Retained.load(conn)
     for table, columns in tables.items():
         query = sql.SQL(
-            "SELECT e.seq, CASE WHEN {found} IS NOT NULL THEN {record} END FROM ledger_entries e LEFT JOIN {table} t ON {join}"
+            "SELECT e.seq, e.pk::text, CASE WHEN {found} IS NOT NULL THEN {record} END FROM ledger_entries e LEFT JOIN {table} t ON {join}"
             " WHERE e.tbl = %s AND e.block BETWEEN %s AND %s ORDER BY e.seq").format(
                 found=sql.Identifier("t", columns[0]), record=record_sql(conn, table, export=True), table=sql.Identifier(table),
                 join=key_join(conn, table, columns, pk="e.pk"))
         with (folder / "records" / f"{table}.jsonl").open("w") as out, conn.cursor(name=f"bundle_{table}") as cur:
             cur.itersize = 5_000
             cur.execute(query, (table, first, last))
-            for seq, doc in cur:
+            for seq, pk, doc in cur:
                 if seq in withheld:
                     continue
                 if doc is None:
-                    withheld[seq] = "erased"
+                    # A record a retention archived (lineage maintain retain) is named so; else it was erased.
+                    withheld[seq] = "retained" if retained is not None and retained.holds(table, _key(pk)) else "erased"
                 else:
                     out.write(doc + "\n")
     copied = 0

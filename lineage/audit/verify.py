@@ -142,31 +142,37 @@ def check_records(conn: psycopg.Connection, table: str, columns: list[str], eras
     entries = sql.SQL("SELECT seq, block, pk, leaf FROM ledger_entries WHERE tbl = %s{}").format(entries_where)
     if fast is None:
         query = sql.SQL(
-            "SELECT e.seq, e.block, coalesce(e.pk, r.pk)::text, e.leaf, r.doc, false, 1 FROM ({entries}) e FULL JOIN"
+            "SELECT e.seq, e.block, coalesce(e.pk, r.pk)::text, e.leaf, r.doc, false, false, 1 FROM ({entries}) e FULL JOIN"
             " (SELECT {key} AS pk, {record} AS doc FROM {table} t{rows_where}) r ON r.pk = e.pk"
         ).format(key=key_expr, record=record_sql(conn, table), table=sql.Identifier(table), entries=entries, rows_where=rows_where)
     else:
         # The database computes each leaf and compares it; every record that matches its
         # entry collapses into one counted group, so only the others come back to be looked
         # at (and re-hashed here, by the definition, before anything is reported).
+        # Sealed records a retention archived and dropped collapse into one counted group too.
         query = sql.SQL(
-            "SELECT CASE WHEN ok THEN NULL ELSE seq END, CASE WHEN ok THEN NULL ELSE block END,"
-            " CASE WHEN ok THEN NULL ELSE pk::text END, CASE WHEN ok THEN NULL ELSE leaf END,"
-            " CASE WHEN ok THEN NULL WHEN present THEN '' END, ok, count(*) FROM"
+            "SELECT CASE WHEN ok OR ret THEN NULL ELSE seq END, CASE WHEN ok OR ret THEN NULL ELSE block END,"
+            " CASE WHEN ok OR ret THEN NULL ELSE pk::text END, CASE WHEN ok OR ret THEN NULL ELSE leaf END,"
+            " CASE WHEN ok OR ret THEN NULL WHEN present THEN '' END, ok, ret, count(*) FROM"
             " (SELECT e.seq, e.block, coalesce(e.pk, r.pk) AS pk, e.leaf, r.pk IS NOT NULL AS present,"
-            "  coalesce(e.leaf = r.lf, false) AS ok FROM ({entries}) e FULL JOIN"
+            "  coalesce(e.leaf = r.lf, false) AS ok, (r.pk IS NULL AND e.seq IS NOT NULL AND {retained}) AS ret"
+            "  FROM ({entries}) e FULL JOIN"
             "  (SELECT {key} AS pk, {fast} AS lf FROM {table} t{rows_where}) r ON r.pk = e.pk) j"
-            " GROUP BY 1, 2, 3, 4, 5, 6"
-        ).format(key=key_expr, fast=fast, table=sql.Identifier(table), entries=entries, rows_where=rows_where)
+            " GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        ).format(key=key_expr, fast=fast, table=sql.Identifier(table), entries=entries, rows_where=rows_where,
+                 retained=_retained_sql(table) if retained is not None else sql.SQL("false"))
     bad: dict[tuple, tuple[int, int]] = {}
     gone: dict[tuple, tuple[int, int]] = {}  # one problem per deleted record, at its first entry
     recheck: list[tuple[int, int, str, bytes]] = []
     suffix = "" if part is None else f"_{part[0] if part[0] is not None else 'min'}"
     with conn.cursor(name=f"ledger_verify_{table}{suffix}") as cur:
         cur.execute(query, (table, *params))
-        for seq, block, pk, leaf, doc, ok, n in _prefetched(cur):
+        for seq, block, pk, leaf, doc, ok, ret, n in _prefetched(cur):
             if ok:
                 report.records += n
+                continue
+            if ret:
+                report.retained += n
                 continue
             key = _key(pk)
             if seq is None:
@@ -210,6 +216,17 @@ def check_records(conn: psycopg.Connection, table: str, columns: list[str], eras
             continue
         report.problems.append(Problem("altered", "the record does not hash to its sealed leaf", table, named(columns, key), seq, block))
 
+
+
+def _retained_sql(table: str) -> sql.Composable:
+    """Is the entry key ``e.pk`` (a gone record's) one a retention of ``table`` archived?  The
+    union of the retentions' ids is computed once per query; a key that is not one integer
+    (only a forger writes one) is never retained."""
+    return sql.SQL(
+        "CASE WHEN jsonb_typeof(e.pk) <> 'array' THEN false"
+        " WHEN jsonb_array_length(e.pk) = 1 AND (e.pk->>0) ~ '^-?[0-9]{{1,18}}$'"
+        " THEN coalesce((e.pk->>0)::bigint <@ (SELECT range_agg(x.r) FROM retentions, unnest(ids) AS x(r) WHERE tbl = {}), false)"
+        " ELSE false END").format(sql.Literal(table))
 
 
 #: Column types whose ``to_json`` text is already their RFC 8785 form (strings escaped as the

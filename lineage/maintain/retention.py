@@ -6,7 +6,8 @@ Contract of :func:`retain` (run as the owner role, like the migrations):
   (which may not be later than the start of the current month): a partition is the unit
   PostgreSQL drops without touching a row, so retention costs no ``DELETE`` and leaves no bloat.
 * The ledger is sealed first; a partition with a record still waiting to be sealed is refused
-  (its leaf must exist before its row goes, or the archive could not be verified against it).
+  (its leaf must exist before its row goes, or the archive could not be verified against it),
+  and so is one with an event still waiting for derivation (``derive_queue``, when present).
 * Per partition, in **one transaction**: take the maintenance advisory lock and a SHARE lock
   on the partition (no writer can add to it meanwhile), write the archive file (to a temporary
   name, fsynced, then renamed into place), record a ``retentions`` row (its range, the ids as
@@ -73,15 +74,27 @@ def retain(owner_url: str, before: date, archive_dir: Path,
     archive_dir = Path(archive_dir)
     (archive_dir / TABLE).mkdir(parents=True, exist_ok=True)
     done = []
+    # Settings are transaction-local (SET LOCAL): behind a transaction-mode pooler a session
+    # setting would outlive this connection's use of the server session.
     with psycopg.connect(owner_url) as conn:
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.commit()
+        # Rows the DEFAULT partition caught go to their months first, so they can be retained too
+        # (if the table stays busy they wait for the next run; nothing else depends on it).
+        try:
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
+            conn.execute("SELECT lineage_ensure_partitions(0)")
+            conn.commit()
+        except psycopg.errors.LockNotAvailable:
+            conn.rollback()
         seal_all(conn)
         for name, _, upper, _ in list_partitions(conn):
             conn.rollback()
             if upper is None or upper > cutoff:
                 continue
-            result = _retain_one(conn, name, archive_dir, after_archive)
+            try:
+                result = _retain_one(conn, name, archive_dir, after_archive)
+            except psycopg.errors.LockNotAvailable:
+                raise StoreBusy(f"raw_events stayed busy (long reads) for {DROP_LOCK_TIMEOUT}: partition {name} was not "
+                                "retained (nothing changed in the store); run the retention again") from None
             if result is not None:
                 done.append(result)
     return done
@@ -91,7 +104,11 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
                 after_archive: Callable[[str, Path], None] | None) -> Retained | None:
     part = sql.Identifier(name)
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))  # waits for another run: no lock_timeout yet
+        # Records are exported as the sealer hashed them: times in UTC, bytea as hex.
+        conn.execute("SET LOCAL TIME ZONE 'UTC'")
+        conn.execute("SET LOCAL bytea_output = 'hex'")
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
         bounds = conn.execute(
             "SELECT b.range_from, b.range_to FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " CROSS JOIN LATERAL lineage_partition_bounds(c.oid) b"
@@ -100,11 +117,20 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             return None
         conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(part))
         unsealed = conn.execute(sql.SQL(
-            "SELECT count(*) FROM ledger_queue q JOIN {} t ON jsonb_typeof(q.pk->0) = 'number' AND t.id = (q.pk->>0)::bigint"
+            "SELECT count(*) FROM ledger_queue q JOIN {} t"
+            " ON t.id = CASE WHEN (q.pk->>0) ~ '^-?[0-9]{{1,18}}$' THEN (q.pk->>0)::bigint END"
             " WHERE q.tbl = 'raw_events'").format(part)).fetchone()[0]
         if unsealed:
             raise ConfigError(f"partition {name} has {unsealed} record(s) the ledger has not sealed yet: "
                               "run `lineage audit seal`, then retain again")
+        # Events still waiting for derivation (raw-first ingest's queue, when the store has one)
+        # must be derived before their rows go.
+        underived = 0
+        if conn.execute("SELECT to_regclass('derive_queue') IS NOT NULL").fetchone()[0]:
+            underived = conn.execute(sql.SQL(
+                "SELECT count(*) FROM {} t WHERE t.id IN (SELECT unnest(q.raw_ids) FROM derive_queue q)").format(part)).fetchone()[0]
+        if underived:
+            raise ConfigError(f"partition {name} has {underived} event(s) not derived yet: let derivation catch up, then retain again")
         relative = f"{TABLE}/{name}.jsonl.gz"
         digest, rows = _write_archive(conn, name, archive_dir / relative)
         if after_archive is not None:
@@ -113,14 +139,10 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
             "INSERT INTO retentions (tbl, partition_name, range_from, range_to, ids, row_count, archive, archive_sha256)"
             " SELECT 'raw_events', %s, %s, %s, coalesce(range_agg(int8range(id, id + 1)), '{{}}'::int8multirange), count(*), %s, %s"
             " FROM {}").format(part), (name, bounds[0], bounds[1], relative, digest))
-        # Dropping locks raw_events for an instant; a bounded wait behind long reads, so ingest
-        # does not queue behind it.  Running out rolls all of this back: run again.
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (DROP_LOCK_TIMEOUT,))
-        try:
-            conn.execute(sql.SQL("DROP TABLE {}").format(part))
-        except psycopg.errors.LockNotAvailable:
-            raise StoreBusy(f"raw_events stayed busy (long reads) for {DROP_LOCK_TIMEOUT}: partition {name} was archived "
-                            "but not dropped; run the retention again") from None
+        # Dropping locks raw_events for an instant; the wait behind long reads is bounded
+        # (lock_timeout) so ingest does not queue behind it.  Running out rolls all of this
+        # back: run again.
+        conn.execute(sql.SQL("DROP TABLE {}").format(part))
     return Retained(name, rows, relative, digest)
 
 

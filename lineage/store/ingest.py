@@ -312,7 +312,12 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
         " ON CONFLICT (event_key) DO NOTHING RETURNING event_key, raw_id", (keys,)).fetchall())
     if not claimed:
         return [], []
-    new = sorted((ev for ev in events if ev.key in claimed), key=lambda ev: ev.key.bytes)
+    # An event given twice (two requests merged into one transaction) is stored once: its first occurrence.
+    first = {}
+    for ev in events:
+        if ev.key in claimed:
+            first.setdefault(ev.key, ev)
+    new = sorted(first.values(), key=lambda ev: ev.key.bytes)
     ids = [claimed[ev.key] for ev in new]
     with conn.cursor().copy(f"COPY raw_events (id, {_RAW_COLUMNS}) FROM STDIN") as copy:
         for ev, raw_id in zip(new, ids):

@@ -234,7 +234,10 @@ _VERSION_SQL = """
 SELECT v.*, d.name, n.name AS namespace, d.source_name, d.description, s.fields, r.payload AS raw
 FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id JOIN namespaces n ON n.id = d.namespace_id
 LEFT JOIN dataset_schemas s ON s.id = v.schema_id
-JOIN raw_events r ON r.id = v.raw_event_id
+-- Through the event's key, whose recorded_at names its partition (one probed, not all); LEFT:
+-- a version whose event a retention archived (lineage maintain retain) is listed, without facets.
+LEFT JOIN event_keys k ON k.raw_id = v.raw_event_id
+LEFT JOIN raw_events r ON r.id = k.raw_id AND r.recorded_at = k.recorded_at
 WHERE d.id = %(d)s {extra}
 ORDER BY v.created_at DESC, v.id DESC LIMIT %(l)s OFFSET %(o)s
 """

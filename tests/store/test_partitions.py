@@ -53,6 +53,12 @@ def test_upgrading_a_populated_0012_store_keeps_every_event_its_leaf_and_its_uni
             for ev in events:
                 app.execute("INSERT INTO raw_events (event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name,"
                             " producer, payload, normalizations) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", _raw_row(ev))
+            # A derived version naming a raw event (the foreign key 0014 re-points at event_keys).
+            ns = app.execute("INSERT INTO namespaces (name, created_at) VALUES ('ns', now()) RETURNING id").fetchone()[0]
+            ds = app.execute("INSERT INTO datasets (namespace_id, name, created_at, updated_at) VALUES (%s, 'd', now(), now())"
+                             " RETURNING id", (ns,)).fetchone()[0]
+            app.execute("INSERT INTO dataset_versions (dataset_id, version, raw_event_id, created_at)"
+                        " SELECT %s, 'v1', min(id), now() FROM raw_events", (ds,))
             app.commit()
             seal_all(app)
             before = app.execute("SELECT id, event_key, recorded_at, payload::text FROM raw_events ORDER BY id").fetchall()
@@ -60,6 +66,8 @@ def test_upgrading_a_populated_0012_store_keeps_every_event_its_leaf_and_its_uni
         with psycopg.connect(urls["app"]) as app:
             assert app.execute("SELECT id, event_key, recorded_at, payload::text FROM raw_events ORDER BY id").fetchall() == before
             assert app.execute("SELECT relkind FROM pg_class WHERE oid = 'raw_events'::regclass").fetchone()[0] == "p"
+            assert app.execute("SELECT v.raw_event_id = k.raw_id FROM dataset_versions v JOIN event_keys k ON k.raw_id = v.raw_event_id"
+                               " WHERE v.version = 'v1'").fetchone() == (True,)
             names = [p[0] for p in list_partitions(app)]
             now = datetime.now(timezone.utc)
             assert names[0] == "raw_events_before_0014" and names[-1] == "raw_events_default"
@@ -130,6 +138,16 @@ def test_a_row_stored_without_its_claim_or_under_another_claim_is_refused(db, db
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events WHERE event_key = %s", (a.key,)).fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM raw_events WHERE event_key = %s", (b.key,)).fetchone()[0] == 0
+
+
+def test_an_event_given_twice_in_one_call_is_stored_once(db):
+    """Group commit may merge two requests carrying the same event into one call."""
+    a, b = _events(2)
+    with db.connection() as conn:
+        stored, ids = _store_raw(conn, [a, b, a, b, a])
+        assert sorted(ev.key for ev in stored) == sorted([a.key, b.key]) and len(set(ids)) == 2
+        assert _store_raw(conn, [b, a, b]) == ([], [])
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 2
 
 
 def _waiting_on_a_lock(conn, pid: int) -> bool:
@@ -203,6 +221,21 @@ def test_the_default_partition_catches_an_event_with_no_partition_and_maintenanc
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         owner.execute(f"DELETE FROM {_month(now)}")
     assert ensure_partitions(role_urls["owner"], 2) == 0  # idempotent
+
+
+def test_partition_maintenance_is_the_same_whatever_the_session_s_date_style_and_time_zone(role_urls, owner):
+    from urllib.parse import quote
+
+    url = role_urls["owner"]
+    url += ("&" if "?" in url else "?") + "options=" + quote("-c TimeZone=Pacific/Kiritimati -c DateStyle=SQL,DMY", safe="")
+    assert ensure_partitions(url, 6) == 6 - DEFAULT_AHEAD
+    parts = list_partitions(owner)  # read back in ISO (psycopg reads no other date style)
+    month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for name, lo, hi, _ in parts:
+        if name.startswith("raw_events_2"):  # a month: [first of the month, first of the next) in UTC
+            start = datetime.strptime(name[-7:], "%Y_%m").replace(tzinfo=timezone.utc)
+            assert lo == start and hi == (start + timedelta(days=32)).replace(day=1)
+    assert _month(month + timedelta(days=6 * 31)) in [p[0] for p in parts]
 
 
 def test_two_maintenance_runs_at_once_create_each_partition_once(role_urls, owner):

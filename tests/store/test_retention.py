@@ -242,3 +242,100 @@ def test_an_operator_retains_and_verifies_with_the_archive_against_a_checkpoint_
     _rewrite(archive / "raw_events" / f"{OLD}.jsonl.gz", lambda lines: lines[:-1])
     done = lineage("audit", "verify", "--archive", str(archive))
     assert done.returncode == 1 and "retention" in done.stdout + done.stderr
+
+
+def test_an_evidence_bundle_after_retention_names_the_dropped_records_retained_and_verifies(db, role_urls, history, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from lineage.audit import checkpoint as cp
+    from lineage.audit.bundle import export, verify_bundle
+
+    old, _ = history
+    key = Ed25519PrivateKey.generate()
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    with db.connection() as conn:
+        body = cp.make(conn, key)
+    (checkpoints / "c1.json").write_text(json.dumps(body))
+    retain(role_urls["owner"], _this_month(), tmp_path / "archive")
+    with db.connection() as conn:
+        manifest = export(conn, tmp_path / "bundle", checkpoints, cp.public_pem(key.public_key()))
+    assert list(manifest["withheld"].values()).count("retained") == len(old)
+    report = verify_bundle(tmp_path / "bundle")
+    assert report.ok, report.summary()
+
+
+def test_a_long_read_makes_retention_give_up_cleanly_and_a_rerun_completes(db, owner, role_urls, history, tmp_path, monkeypatch):
+    from lineage.errors import StoreBusy
+    from lineage.maintain import retention
+
+    old, _ = history
+    monkeypatch.setattr(retention, "DROP_LOCK_TIMEOUT", "200ms")
+    with psycopg.connect(role_urls["app"]) as reader:
+        reader.execute("SELECT count(*) FROM raw_events").fetchone()  # its lock lasts until the transaction ends
+        with pytest.raises(StoreBusy):
+            retain(role_urls["owner"], _this_month(), tmp_path)
+        fresh = parse_event({**ml_pipeline_sample()[0], "eventTime": "2031-01-01T00:00:00Z"})
+        with db.connection() as conn:  # ingest is not held up by the retention that gave up
+            assert ingest_events(conn, [fresh]).stored == 1
+    assert OLD in [p[0] for p in list_partitions(owner)]
+    assert owner.execute("SELECT count(*) FROM retentions").fetchone()[0] == 0
+    assert [r.rows for r in retain(role_urls["owner"], _this_month(), tmp_path)] == [len(old)]
+
+
+@pytest.mark.parametrize("forged_key", ['"x"', '[1.5]', '["7"]', '{"id": 1}'])
+def test_a_forged_ledger_key_is_a_problem_not_a_crash_after_retention(db, owner, role_urls, history, tmp_path, forged_key):
+    retain(role_urls["owner"], _this_month(), tmp_path)
+    seq = owner.execute("SELECT max(seq) + 1 FROM ledger_entries").fetchone()[0]
+    owner.execute("ALTER TABLE ledger_entries DISABLE TRIGGER USER")
+    owner.execute("INSERT INTO ledger_entries (seq, block, tbl, pk, leaf, xact) VALUES (%s, 1, 'raw_events', %s::jsonb, %s, '1')",
+                  (seq, forged_key, bytes(32)))
+    owner.execute("ALTER TABLE ledger_entries ENABLE TRIGGER USER")
+    for archive in (None, tmp_path):
+        report = _verify(db, archive)
+        assert not report.ok and report.retained == 6
+
+
+def test_the_archive_is_written_in_the_ledger_s_time_zone_whatever_the_session_s(db, role_urls, history, tmp_path):
+    from urllib.parse import quote
+
+    url = role_urls["owner"]
+    url += ("&" if "?" in url else "?") + "options=" + quote("-c TimeZone=Asia/Kolkata", safe="")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SHOW TimeZone").fetchone()[0] == "Asia/Kolkata"
+    retain(url, _this_month(), tmp_path)
+    with db.connection() as conn:
+        seal_all(conn)
+    report = _verify(db, tmp_path)
+    assert report.ok and report.retained == 6, report.summary()
+
+
+def test_a_partition_with_events_waiting_for_derivation_is_not_retained(db, owner, role_urls, history, tmp_path):
+    """Raw-first ingest queues events for derivation (migration 0013's ``derive_queue``); an
+    event still queued keeps its partition until it is derived."""
+    owner.execute("CREATE TABLE IF NOT EXISTS derive_queue (id bigserial PRIMARY KEY, raw_ids bigint[] NOT NULL,"
+                  " enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    waiting = owner.execute(f"SELECT max(id) FROM {OLD}").fetchone()[0]
+    queued = owner.execute("INSERT INTO derive_queue (raw_ids) VALUES (ARRAY[%s::bigint]) RETURNING id", (waiting,)).fetchone()[0]
+    with pytest.raises(ConfigError, match="not derived yet"):
+        retain(role_urls["owner"], _this_month(), tmp_path)
+    assert OLD in [p[0] for p in list_partitions(owner)]
+    owner.execute("DELETE FROM derive_queue WHERE id = %s", (queued,))  # derived
+    assert [r.partition for r in retain(role_urls["owner"], _this_month(), tmp_path)] == [OLD]
+
+
+def test_dataset_versions_made_by_retained_events_are_still_listed(db, role_urls, history, tmp_path):
+    from lineage.store import reads
+
+    with db.connection() as conn:
+        ns, name, version = conn.execute(
+            "SELECT n.name, d.name, v.version FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+            " JOIN namespaces n ON n.id = d.namespace_id JOIN raw_events r ON r.id = v.raw_event_id"
+            f" WHERE r.tableoid = '{OLD}'::regclass LIMIT 1").fetchone()
+        before = reads.list_dataset_versions(conn, ns, name, 100, 0)
+    retain(role_urls["owner"], _this_month(), tmp_path)
+    with db.connection() as conn:
+        after = reads.list_dataset_versions(conn, ns, name, 100, 0)
+        assert [v["version"] for v in after["versions"]] == [v["version"] for v in before["versions"]]
+        assert after["totalCount"] == before["totalCount"]
+        assert reads.get_dataset_version(conn, ns, name, version)["version"] == version

@@ -171,8 +171,9 @@ REVOKE ALL ON raw_events FROM PUBLIC, {app}, {reader};
 GRANT SELECT ON raw_events TO {app}, {reader};
 GRANT INSERT ({raw_insert}) ON raw_events TO {app};
 
+-- (ISO dates in UTC while it runs: pg_get_expr writes the bounds in the session's style.)
 CREATE FUNCTION lineage_partition_bounds(part oid, OUT range_from timestamptz, OUT range_to timestamptz)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, {schema}, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, {schema}, pg_temp SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' AS $$
 -- The bounds of a range partition of raw_events (NULL: MINVALUE / MAXVALUE); none for DEFAULT.
 DECLARE
     expr text := pg_get_expr((SELECT relpartbound FROM pg_class WHERE oid = part), part);
@@ -203,7 +204,7 @@ REVOKE EXECUTE ON FUNCTION lineage_protect_partition(text) FROM PUBLIC;
 -- did not run in time) move into their month's new partition.  Returns how many were created,
 -- or -1 when another maintenance run holds the advisory lock; the owner's alone.
 CREATE FUNCTION lineage_ensure_partitions(months_ahead int, at timestamptz DEFAULT now()) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, {schema}, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, {schema}, pg_temp SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' AS $$
 DECLARE
     created int := 0;
     lo timestamptz;
