@@ -53,21 +53,24 @@ def enqueue(conn: psycopg.Connection, raw_ids: list[int]) -> None:
 class Claimed:
     queue_ids: list[int]
     raw_ids: list[int]
+    recorded: list  # the rows' recorded_at: the partitions to look in
 
 
 def _claim(conn: psycopg.Connection, upto: int | None) -> Claimed:
     rows = conn.execute(
-        "SELECT id, raw_ids FROM derive_queue WHERE id <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+        "SELECT id, raw_ids, recorded_at FROM derive_queue WHERE id <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
         (upto if upto is not None else 2**62, _CLAIM),
     ).fetchall()
     queue_ids: list[int] = []
     raw_ids: list[int] = []
-    for qid, ids in rows:  # a prefix of at most MAX_EVENTS (but at least one row); the rest unlock at commit
+    recorded: set = set()
+    for qid, ids, at in rows:  # a prefix of at most MAX_EVENTS (but at least one row); the rest unlock at commit
         if queue_ids and len(raw_ids) + len(ids) > MAX_EVENTS:
             break
         queue_ids.append(qid)
         raw_ids.extend(ids)
-    return Claimed(queue_ids, raw_ids)
+        recorded.add(at)
+    return Claimed(queue_ids, raw_ids, sorted(recorded))
 
 
 def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
@@ -78,10 +81,13 @@ def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
     claimed = _claim(conn, upto)
     if not claimed.queue_ids:
         return 0
-    rows = conn.execute(
-        "SELECT id, event_key, recorded_at, payload::text FROM raw_events WHERE id = ANY(%s) ORDER BY id",
-        (claimed.raw_ids,),
-    ).fetchall()
+    sql = "SELECT id, event_key, recorded_at, payload::text FROM raw_events WHERE id = ANY(%s)"
+    # recorded_at prunes the partitions to the ones these rows are in (one, almost always): the
+    # queue row was written in the raw rows' transaction, with the same now().
+    rows = conn.execute(sql + " AND recorded_at = ANY(%s)", (claimed.raw_ids, claimed.recorded)).fetchall()
+    if len(rows) < len(claimed.raw_ids):  # erased since, or queued apart from its rows: look everywhere
+        rows = conn.execute(sql, (claimed.raw_ids,)).fetchall()
+    rows.sort()
     events, ids, recorded = [], [], []
     for raw_id, key, at, payload in rows:
         try:

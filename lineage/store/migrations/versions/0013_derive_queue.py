@@ -32,6 +32,8 @@ def upgrade() -> None:
     CREATE TABLE derive_queue (
         id          bigserial   PRIMARY KEY,
         raw_ids     bigint[]    NOT NULL CHECK (cardinality(raw_ids) > 0),
+        -- The transaction's time, as the raw rows' recorded_at: it names their partition.
+        recorded_at timestamptz NOT NULL DEFAULT now(),
         enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )
     """)
