@@ -4,14 +4,17 @@ Contract:
 
 * :func:`ingest_events` stores a list of already-validated events in the caller's
   transaction.  An event whose canonical form is already stored is a duplicate and changes
-  nothing (clients retry; the same event is stored once).
+  nothing (clients retry; the same event is stored once).  With ``defer=True`` (HTTP ingest)
+  it stores the raw events and queues them for the derivation workers
+  (:mod:`lineage.store.derive`) instead of deriving them in this transaction;
+  :func:`derive_stored` is the derivation both paths share.
 * Derived tables (namespaces, jobs, datasets, versions, runs, run states, run and job edges)
   are written from staging tables with a fixed number of statements per batch, whatever its
   size, so a 10k-event batch costs about as many round trips as a single event.
 * Events may arrive in any order.  A run's state is the latest *terminal* state (COMPLETE,
   FAIL, ABORT) if it has one, else its latest state, so COMPLETE-before-START ends COMPLETE.
-* Concurrent writers of overlapping batches do not fail on each other: raw rows go in key
-  order with a duplicate-tolerant fallback, derived upserts in a fixed order; what is left
+* Concurrent writers of overlapping batches do not fail on each other: event keys are
+  claimed in key order (``event_keys``, migration 0014), derived upserts run in a fixed order; what is left
   (a serialization failure or deadlock) is retried by the caller (``Database.run``).
 * A value the store refuses fails only its own event (:func:`ingest_batch`).
 * :func:`rebuild` drops every derived row and replays the raw events: the derived tables are
