@@ -53,7 +53,8 @@ class FastIngest:
             more = message.get("more_body", False)
             if size > limit:
                 break
-        event = None if more else self._fast(scope, state, chunks)
+        # Over the limit, even in the body's last (or only) message: the route's 413, never a 201.
+        event = None if more or size > limit else self._fast(scope, state, chunks)
         if event is None:
             await self.app(scope, _replay(chunks, None, receive, more), send)
             return
