@@ -51,6 +51,9 @@ class ReadAfterWrite:
             caught_up = await run_in_threadpool(catch_up, state.db, state.settings.read_wait)
         except LineageError as exc:  # the store is unreachable: the request itself will say so
             log.debug("read-after-write wait skipped: %s", exc.message)
+        except Exception:  # noqa: BLE001 - deriving failed unexpectedly: answer, saying it may be behind (never a 500)
+            log.exception("read-after-write wait failed; answering with the derivation lag")
+            caught_up = False
         if caught_up:
             await self.app(scope, receive, send)
             return

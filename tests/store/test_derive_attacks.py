@@ -209,6 +209,10 @@ def test_a_poison_event_does_not_block_the_queue_behind_it(db, poison_trigger):
         kept = conn.execute("SELECT r.reason FROM derive_refusals r JOIN raw_events e ON e.id = r.raw_id"
                             " WHERE e.job_name = 'poison'").fetchall()
         assert len(kept) == 1 and "XX000" in kept[0][0] and "poisoned run" not in kept[0][0]  # kept aside, no message text
+    from lineage import metrics
+
+    text = metrics.exposition(db)[0].decode()
+    assert "lineage_derivation_refused_events 1.0" in text  # and said where operators look
 
 
 def test_a_read_is_never_a_500_when_deriving_for_it_fails_unexpectedly(settings, db, auth_headers, monkeypatch):
