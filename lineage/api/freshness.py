@@ -8,6 +8,11 @@ The wait is bounded by ``LINEAGE_READ_WAIT`` (default 5 s); a request answered b
 caught up carries ``X-Lineage-Derivation-Lag`` (seconds) so a client can tell.  The gate does
 not rely on this header: it checks for itself and blocks (:mod:`lineage.gate.service`).
 
+A route that *records* something computed from the graph calls :func:`refuse_if_behind` once
+its caller is authorised: 503 with ``Retry-After`` when the wait ran out, never an answer from
+part of the graph.  The erasure manifest does: written from a graph still missing a training
+run's events it would miss that model, and be complete once its (too few) items are deleted.
+
 When nothing is queued the wait is one indexed ``max(id)`` on an empty table.
 """
 
@@ -17,7 +22,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
-from lineage.errors import LineageError
+from lineage.errors import LineageError, StoreUnavailable
 
 log = logging.getLogger("lineage.api.freshness")
 
@@ -59,6 +64,7 @@ class ReadAfterWrite:
             return
 
         lag = await run_in_threadpool(_lag, state.db)
+        scope.setdefault("state", {})[_LAG] = lag  # for refuse_if_behind
 
         async def send_with_lag(message) -> None:
             if message["type"] == "http.response.start":
@@ -67,6 +73,20 @@ class ReadAfterWrite:
             await send(message)
 
         await self.app(scope, receive, send_with_lag)
+
+
+_LAG = "lineage_derivation_lag"
+
+
+def refuse_if_behind(request) -> None:
+    """503 (retry) if this request's wait for derivation ran out: for routes whose answer is
+    recorded, so must not be computed from part of the graph."""
+    lag = getattr(request.state, _LAG, None)
+    if lag is not None:
+        raise StoreUnavailable(
+            f"lineage acknowledged before this request is not derived yet (oldest underived event {lag:.1f} s old; "
+            "derivation is behind or stopped, see /readyz): this request records what the graph holds, so it is "
+            "refused rather than answered from part of it; retry")
 
 
 def _lag(db) -> float:
