@@ -7,6 +7,8 @@ Contract of :func:`retain` (run as the owner role, like the migrations):
   PostgreSQL drops without touching a row, so retention costs no ``DELETE`` and leaves no bloat.
 * The ledger is sealed first; a partition with a record still waiting to be sealed is refused
   (its leaf must exist before its row goes, or the archive could not be verified against it).
+* A partition holding an event still queued for derivation is refused too (its graph would
+  never be derived once the raw row is gone).
 * Per partition, in **one transaction**: take the maintenance advisory lock and a SHARE lock
   on the partition (no writer can add to it meanwhile), write the archive file (to a temporary
   name, fsynced, then renamed into place), record a ``retentions`` row (its range, the ids as
@@ -105,6 +107,14 @@ def _retain_one(conn: psycopg.Connection, name: str, archive_dir: Path,
         if unsealed:
             raise ConfigError(f"partition {name} has {unsealed} record(s) the ledger has not sealed yet: "
                               "run `lineage audit seal`, then retain again")
+        # An acknowledged event still queued for derivation has no graph yet: dropping its raw row
+        # would lose it from the graph for good (derivation skips a raw row that is gone).
+        queued = conn.execute(sql.SQL(
+            "SELECT count(*) FROM derive_queue q CROSS JOIN LATERAL unnest(q.raw_ids) AS r(id) JOIN {} t ON t.id = r.id"
+        ).format(part)).fetchone()[0]
+        if queued:
+            raise ConfigError(f"partition {name} has {queued} event(s) not derived yet: run `lineage derive --once` "
+                              "(or wait for the derivation workers), then retain again")
         relative = f"{TABLE}/{name}.jsonl.gz"
         digest, rows = _write_archive(conn, name, archive_dir / relative)
         if after_archive is not None:
