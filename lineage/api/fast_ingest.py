@@ -60,7 +60,9 @@ class FastIngest:
             return
         try:
             await asyncio.wrap_future(state.committer.submit(event))
-        except BaseException:  # noqa: BLE001 - the full route answers (and retries) it properly
+        except asyncio.CancelledError:  # the request itself was cancelled: end it, do not submit again
+            raise
+        except Exception:  # noqa: BLE001 - the full route answers (and retries) it properly
             await self.app(scope, _replay(chunks, None, receive, False), send)
             return
         metrics.events_accepted.labels("single").inc()

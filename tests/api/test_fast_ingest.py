@@ -310,3 +310,52 @@ def test_a_commit_that_keeps_failing_is_a_503_and_stores_nothing(small, tokens, 
         app.state.committer.submit = real
     assert status == 503 and headers.get("retry-after") == "1", text
     assert _count(db, "down") == 0
+
+
+def test_a_request_cancelled_while_its_commit_is_pending_is_not_replayed(small, tokens):
+    """Cancelling the request (the server shutting it down) must end it, not run the full
+    route and submit the event a second time behind the caller's back."""
+    from concurrent.futures import Future
+
+    app, server = small
+    token = tokens("emit-cancelled", "emitter")
+    _warm(server, token)
+    real = app.state.committer.submit
+    calls: list = []
+
+    def never(event):
+        calls.append(event)
+        fut: Future = Future()  # the first commit does not come back
+        if len(calls) > 1:  # a replay (the bug) is answered at once, so the test fails rather than hangs
+            from lineage.errors import StoreUnavailable
+
+            fut.set_exception(StoreUnavailable("tests"))
+        return fut
+
+    body = _event("cancelled")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/v1/lineage", "raw_path": b"/api/v1/lineage", "root_path": "", "query_string": b"",
+             "headers": [(k.encode(), v.encode()) for k, v in _auth(token).items()], "client": PEER,
+             "server": ("127.0.0.1", 80)}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async def attack():
+        task = asyncio.ensure_future(app(scope, receive, send))
+        while not calls:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    app.state.committer.submit = never
+    try:
+        asyncio.run(attack())
+    finally:
+        app.state.committer.submit = real
+    assert len(calls) == 1 and not sent
