@@ -8,9 +8,10 @@ one transaction (raw rows + one derivation-queue row, :func:`lineage.store.inges
 with ``defer=True``) and resolves every future only after that commit returned.  No timer: a
 lone request is committed at once; under load, groups grow by themselves.
 
-Failure semantics: if the store refuses a value of one event, the group is retried one event
-per transaction, so each request gets its own answer (the others are stored, that one is
-refused); any other failure (store unreachable, busy) fails every request of the group, none
+Failure semantics: if the store refuses a value of one event (or storing fails in any other
+way that is not the store being unreachable or busy: an odd event meeting a bug), the group is
+retried one event per transaction, so each request gets its own answer (the others are stored,
+that one is refused); the store unreachable or busy fails every request of the group, none
 of which was acknowledged, so clients retry and nothing acknowledged is lost.  Duplicates in
 one group are stored once.  A request that gives up while its group commits (its future
 cancelled) is skipped when answers go out; its event may be stored, never acknowledged, and a
@@ -26,7 +27,7 @@ import time
 from concurrent.futures import Future
 
 from lineage import metrics
-from lineage.errors import StoreRefused, StoreUnavailable
+from lineage.errors import StoreBusy, StoreUnavailable
 from lineage.events.model import ParsedEvent
 from lineage.store.ingest import ingest_events
 
@@ -108,10 +109,14 @@ class GroupCommitter:
         started = time.perf_counter()
         try:
             self.db.run(lambda conn: ingest_events(conn, events, defer=True))
-        except StoreRefused:
+        except (StoreUnavailable, StoreBusy) as exc:  # nothing of the group was committed: every request fails and is retried
+            for _, fut in group:
+                _resolve(fut, exc)
+            return
+        except Exception:  # a value the store refused, or any other error tied to one event: find which
             self._one_by_one(group)
             return
-        except BaseException as exc:  # nothing of the group was committed: every request fails and is retried
+        except BaseException as exc:
             for _, fut in group:
                 _resolve(fut, exc)
             return

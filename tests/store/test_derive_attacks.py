@@ -319,3 +319,29 @@ def test_retention_refuses_a_partition_holding_events_not_derived_yet(db, role_u
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM runs r JOIN jobs j ON j.id = r.job_id WHERE j.name = 'old'").fetchone()[0] == 1
     assert [r.rows for r in retain(role_urls["owner"], this_month, tmp_path)] == [1]
+
+
+def test_an_event_that_breaks_storing_unexpectedly_fails_only_its_own_request(db, monkeypatch):
+    """Not a refused value but any other error tied to one event (a bug on an odd input): the
+    rest of its group must still be stored and acknowledged."""
+    import lineage.store.ingest as ingest_module
+
+    real = ingest_module._raw_row
+
+    def crashing(ev):
+        if ev.job_name == "crash":
+            raise ValueError("an odd event")
+        return real(ev)
+
+    monkeypatch.setattr(ingest_module, "_raw_row", crashing)
+    committer = GroupCommitter(db)
+    try:
+        good = [_ev("gc-crash", f"ok{i}") for i in range(3)]
+        group = [(good[0], Future()), (_ev("gc-crash", "crash"), Future()), (good[1], Future()), (good[2], Future())]
+        committer._commit(group)
+        outcomes = [f.exception(timeout=5) for _, f in group]
+    finally:
+        committer.close()
+    assert [o is None for o in outcomes] == [True, False, True, True]
+    with db.connection() as conn:
+        assert _count(conn, "gc-crash") == 3
