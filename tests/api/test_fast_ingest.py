@@ -359,3 +359,14 @@ def test_a_request_cancelled_while_its_commit_is_pending_is_not_replayed(small, 
     finally:
         app.state.committer.submit = real
     assert len(calls) == 1 and not sent
+
+
+def test_a_declared_length_over_the_limit_is_413_whatever_arrives(small, tokens, db):
+    """A server that does not hold the body to Content-Length (or a proxy that rewrites it)
+    must not make the two paths disagree: the route refuses on the declared length alone."""
+    app, server = small
+    token = tokens("emit-declared", "emitter")
+    _warm(server, token)
+    status, _, text = _asgi(app, _one(_event("declared")), _auth(token, **{"content-length": str(LIMIT + 1)}))
+    assert status == 413, text
+    assert _count(db, "declared") == 0
