@@ -22,6 +22,7 @@ import asyncio
 from starlette.datastructures import Headers
 
 from lineage import metrics
+from lineage.api.freshness import route_path
 from lineage.api.security import EMIT, scope_problem
 from lineage.errors import LineageError
 from lineage.events import parse_raw
@@ -36,7 +37,7 @@ class FastIngest:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope) != PATH:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

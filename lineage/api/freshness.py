@@ -34,10 +34,20 @@ def _waits(scope) -> bool:
     dashboard's static files are outside /api/)."""
     if scope["type"] != "http":
         return False
-    path = scope["path"]
+    path = route_path(scope)
     if scope["method"] == "POST" and path in _INGEST:
         return False
     return path.startswith("/api/") and path != "/api/v1/health"
+
+
+def route_path(scope) -> str:
+    """The path the routes see: without the prefix the app is served under (``root_path``,
+    e.g. uvicorn ``--root-path``), which ASGI servers now include in ``path``.  Comparing the
+    raw path would let every read under a prefix skip the wait (and the erasure its refusal)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
 
 
 class ReadAfterWrite:

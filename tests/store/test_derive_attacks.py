@@ -345,3 +345,39 @@ def test_an_event_that_breaks_storing_unexpectedly_fails_only_its_own_request(db
     assert [o is None for o in outcomes] == [True, False, True, True]
     with db.connection() as conn:
         assert _count(conn, "gc-crash") == 3
+
+
+def test_a_read_behind_a_path_prefix_still_waits_for_derivation(settings, db, db_url, auth_headers):
+    """Served under a prefix (uvicorn --root-path, an ingress path), the ASGI path carries the
+    prefix: a read must still wait for derivation, and say so when it could not catch up."""
+    import asyncio
+
+    from lineage.api.app import create_app
+    from tests_support import LiveServer
+
+    with db.connection() as conn:
+        ingest_events(conn, [_ev("prefixed", "j")], defer=True)
+    quick = settings.model_copy(update={"derive_workers": 0, "read_wait": 0.2})
+    app = create_app(quick, db=db)
+    holder = psycopg.connect(db_url)  # a worker stuck mid-batch: the read cannot catch up
+    try:
+        assert derive._claim(holder, None).raw_ids
+        with LiveServer(app):
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                     "path": "/lineage/api/v1/namespaces", "raw_path": b"/lineage/api/v1/namespaces", "root_path": "/lineage",
+                     "query_string": b"", "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
+                     "headers": [(k.lower().encode(), v.encode()) for k, v in auth_headers.items()]}
+            sent: list[dict] = []
+
+            async def receive():
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message):
+                sent.append(message)
+
+            asyncio.run(app(scope, receive, send))
+    finally:
+        holder.close()
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 200
+    assert b"x-lineage-derivation-lag" in [k for k, _ in start["headers"]]
