@@ -89,7 +89,11 @@ def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
             # so the canonical form is taken by its fast path (a third of the cost).
             ev = parse_raw(payload.encode())
         except InvalidEvent as exc:  # stored by an older version whose validation was looser
+            # Kept with the refusals (class only: the message quotes the event), so the event
+            # missing from the graph is counted and visible, not only in a log line.
             log.warning("derive: raw event %s skipped: %s", raw_id, exc.message)
+            conn.execute("INSERT INTO derive_refusals (raw_id, reason) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (raw_id, "InvalidEvent"))
             continue
         ev.key = key
         events.append(ev)

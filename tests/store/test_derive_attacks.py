@@ -381,3 +381,27 @@ def test_a_read_behind_a_path_prefix_still_waits_for_derivation(settings, db, db
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 200
     assert b"x-lineage-derivation-lag" in [k for k, _ in start["headers"]]
+
+
+def test_a_stored_event_that_no_longer_parses_is_kept_aside_not_silently_dropped(db, monkeypatch):
+    """An event stored under looser validation (an older version) is skipped by derivation: it
+    must be counted with the refusals, or its lineage is missing and nothing says so."""
+    from lineage import metrics
+    from lineage.errors import FieldProblem, InvalidEvent
+
+    with db.connection() as conn:
+        ingest_events(conn, [_ev("loose", "stale-shape"), _ev("loose", "fine")], defer=True)
+        stale = conn.execute("SELECT id FROM raw_events WHERE job_name = 'stale-shape'").fetchone()[0]
+    real = derive.parse_raw
+
+    def stricter(body: bytes):
+        if b"stale-shape" in body:
+            raise InvalidEvent([FieldProblem("$.job.name", "no longer valid")])
+        return real(body)
+
+    monkeypatch.setattr(derive, "parse_raw", stricter)
+    assert derive.catch_up(db, 30)
+    with db.connection() as conn:
+        kept = conn.execute("SELECT raw_id, reason FROM derive_refusals").fetchall()
+        assert [r[0] for r in kept] == [stale] and "InvalidEvent" in kept[0][1]
+    assert "lineage_derivation_refused_events 1.0" in metrics.exposition(db)[0].decode()
