@@ -12,7 +12,9 @@ is handed to the regular route (:func:`lineage.api.lineage.post_event`), which a
 validates and answers exactly as it always has (401, 403, 400 naming the field, 413, 503).
 So there is one implementation of every refusal, and the fast path can only say 201 when
 the regular route would have.  A failed commit is replayed too: the route submits the event
-again (stored once, whatever happens: ingest is idempotent by event key).
+again (stored once, whatever happens: ingest is idempotent by event key); a *cancelled*
+request is not (it ends there).  A body over the limit, received or declared, always goes to
+the route (413), and paths are compared as the routes see them (without ``root_path``).
 """
 
 from __future__ import annotations

@@ -21,14 +21,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lineage.errors import LineageError, StoreRefused
+from lineage.errors import LineageError
 from lineage.events import parse_event, parse_raw
 from lineage.samples import run_event
 from lineage.store import derive
 from lineage.store.group_commit import GroupCommitter
 from lineage.store.ingest import ingest_events
 
-T0 = datetime(2026, 11, 3, tzinfo=timezone.utc)
 
 
 def _ev(ns: str, job: str, kind: str = "START", rid: str | None = None):
