@@ -18,6 +18,8 @@ The metrics:
 ``lineage_ingest_request_seconds``          ingest request latency (histogram), by ``endpoint``
 ``lineage_derivation_lag_seconds``          age of the oldest acknowledged event not derived yet (read at scrape time)
 ``lineage_derivation_queued_events``        events acknowledged but not derived yet (read at scrape time)
+``lineage_derivation_refused_events``       events acknowledged whose graph cannot be derived (``derive_refusals``;
+                                            read at scrape time): missing from every answer until dealt with
 ``lineage_store_up``                        1 if this scrape could read the two gauges above from the store, else 0
 ``lineage_events_derived_total``            events this process derived
 ``lineage_derive_batch_seconds``            time to derive one claimed batch (histogram)
@@ -178,7 +180,7 @@ class _StoreGauges:
     def collect(self):
         up = GaugeMetricFamily("lineage_store_up", "1 if this scrape read the derivation gauges from the store.")
         try:
-            lag, queued = derivation_state(self.db, self.timeout)
+            lag, queued, refused = derivation_state(self.db, self.timeout)
         except Exception:  # the store is slow or down: leave the gauges out rather than report a stale value
             up.add_metric([], 0)
             yield up
@@ -188,16 +190,18 @@ class _StoreGauges:
         yield GaugeMetricFamily("lineage_derivation_lag_seconds",
                                 "Age of the oldest acknowledged event whose graph is not derived yet (0: none).", value=lag)
         yield GaugeMetricFamily("lineage_derivation_queued_events", "Events acknowledged but not derived yet.", value=queued)
+        yield GaugeMetricFamily("lineage_derivation_refused_events",
+                                "Events acknowledged whose graph could not be derived (kept in derive_refusals).", value=refused)
 
 
-def derivation_state(db, timeout: float = STORE_TIMEOUT) -> tuple[float, int]:
-    """``(lag seconds, queued events)`` from the store, waiting at most ``timeout`` for a
+def derivation_state(db, timeout: float = STORE_TIMEOUT) -> tuple[float, int, int]:
+    """``(lag seconds, queued events, refused events)`` from the store, waiting at most ``timeout`` for a
     connection and for the statements (a slow store makes a scrape fail fast, not hang)."""
-    from lineage.store.derive import lag_seconds, pending_events
+    from lineage.store.derive import lag_seconds, pending_events, refused_events
 
     with db.connection(timeout=timeout) as conn:
         conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-        return lag_seconds(conn), pending_events(conn)
+        return lag_seconds(conn), pending_events(conn), refused_events(conn)
 
 
 def exposition(db=None, timeout: float = STORE_TIMEOUT) -> tuple[bytes, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,9 +48,11 @@ class DeletionIn(_Body):
 
 
 @router.post("", status_code=201, summary="Erase a source: revoke its contracts and write the manifest of everything built from it")
-def erase(body: EraseIn, actor: Principal = Depends(require(*DECIDE)), db: Database = Depends(get_db)) -> dict[str, Any]:
+def erase(request: Request, body: EraseIn, actor: Principal = Depends(require(*DECIDE)), db: Database = Depends(get_db)) -> dict[str, Any]:
+    from lineage.api.freshness import refuse_if_behind
     from lineage.erasure import service
 
+    refuse_if_behind(request)  # never a manifest from part of the graph: it would miss what is still queued
     with db.connection() as conn:
         return service.erase(conn, actor, body.source, body.reason)
 

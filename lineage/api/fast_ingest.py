@@ -12,7 +12,9 @@ is handed to the regular route (:func:`lineage.api.lineage.post_event`), which a
 validates and answers exactly as it always has (401, 403, 400 naming the field, 413, 503).
 So there is one implementation of every refusal, and the fast path can only say 201 when
 the regular route would have.  A failed commit is replayed too: the route submits the event
-again (stored once, whatever happens: ingest is idempotent by event key).
+again (stored once, whatever happens: ingest is idempotent by event key); a *cancelled*
+request is not (it ends there).  A body over the limit, received or declared, always goes to
+the route (413), and paths are compared as the routes see them (without ``root_path``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 from starlette.datastructures import Headers
 
 from lineage import metrics
+from lineage.api.freshness import route_path
 from lineage.api.security import EMIT, scope_problem
 from lineage.errors import LineageError
 from lineage.events import parse_raw
@@ -36,7 +39,7 @@ class FastIngest:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope) != PATH:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
@@ -53,13 +56,16 @@ class FastIngest:
             more = message.get("more_body", False)
             if size > limit:
                 break
-        event = None if more else self._fast(scope, state, chunks)
+        # Over the limit, even in the body's last (or only) message: the route's 413, never a 201.
+        event = None if more or size > limit else self._fast(scope, state, chunks)
         if event is None:
             await self.app(scope, _replay(chunks, None, receive, more), send)
             return
         try:
             await asyncio.wrap_future(state.committer.submit(event))
-        except BaseException:  # noqa: BLE001 - the full route answers (and retries) it properly
+        except asyncio.CancelledError:  # the request itself was cancelled: end it, do not submit again
+            raise
+        except Exception:  # noqa: BLE001 - the full route answers (and retries) it properly
             await self.app(scope, _replay(chunks, None, receive, False), send)
             return
         metrics.events_accepted.labels("single").inc()
@@ -72,6 +78,9 @@ class FastIngest:
         headers = Headers(scope=scope)
         if headers.get("content-encoding", "identity").lower() not in ("", "identity"):
             return None
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > state.settings.max_body_bytes:
+            return None  # the route refuses on the declared length alone (413): so must this path
         auth = state.authenticator
         if len(headers.getlist(auth.proxy_header)) > 1:
             return None

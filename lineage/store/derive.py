@@ -29,7 +29,7 @@ import psycopg
 from lineage import metrics
 from lineage.errors import InvalidEvent, LineageError
 from lineage.events.model import parse_raw
-from lineage.store.db import refusal, refused_input
+from lineage.store.db import classify, refusal, refused_input
 
 log = logging.getLogger("lineage.store.derive")
 
@@ -95,7 +95,11 @@ def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
             # so the canonical form is taken by its fast path (a third of the cost).
             ev = parse_raw(payload.encode())
         except InvalidEvent as exc:  # stored by an older version whose validation was looser
+            # Kept with the refusals (class only: the message quotes the event), so the event
+            # missing from the graph is counted and visible, not only in a log line.
             log.warning("derive: raw event %s skipped: %s", raw_id, exc.message)
+            conn.execute("INSERT INTO derive_refusals (raw_id, reason) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (raw_id, "InvalidEvent"))
             continue
         ev.key = key
         events.append(ev)
@@ -106,27 +110,39 @@ def derive_pending(conn: psycopg.Connection, upto: int | None = None) -> int:
         try:
             with conn.transaction():
                 derive_stored(conn, events, ids, recorded)
-        except psycopg.Error as exc:
-            if not refused_input(exc):
+        except Exception as exc:
+            if not _events_fault(conn, exc):
                 raise
             _derive_one_by_one(conn, events, ids, recorded)
     conn.execute("DELETE FROM derive_queue WHERE id = ANY(%s)", (claimed.queue_ids,))
     return len(events)
 
 
+def _events_fault(conn: psycopg.Connection, exc: BaseException) -> bool:
+    """Did deriving fail because of the events themselves (a value the store refuses, or any
+    other error that retrying the same events would meet again: a poison event), rather than
+    because the store is unreachable or busy (the rows stay queued and are retried)?  Without
+    this, one poison event is retried forever at the head of the queue and nothing behind it
+    is ever derived: every read waits LINEAGE_READ_WAIT and the gate blocks every run."""
+    if isinstance(exc, psycopg.Error):
+        return refused_input(exc) or (classify(exc) is None and not conn.broken)
+    return isinstance(exc, Exception)
+
+
 def _derive_one_by_one(conn: psycopg.Connection, events: list, ids: list[int], recorded: list) -> None:
-    """The store refused a value of one of these events: derive each alone; keep the refused
-    ones in ``derive_refusals`` (with the refusal's class, no values) instead of retrying forever."""
+    """One of these events cannot be derived: derive each alone; keep the ones that fail in
+    ``derive_refusals`` (with the error's class and SQLSTATE, no values or message text) instead
+    of retrying forever.  A store that becomes unreachable meanwhile still raises (all retried)."""
     from lineage.store.ingest import derive_stored
 
     for ev, raw_id, at in zip(events, ids, recorded):
         try:
             with conn.transaction():
                 derive_stored(conn, [ev], [raw_id], [at])
-        except psycopg.Error as exc:
-            if not refused_input(exc):
+        except Exception as exc:
+            if not _events_fault(conn, exc):
                 raise
-            log.warning("derive: the store refused the graph of raw event %s (%s)", raw_id, refusal(exc))
+            log.error("derive: the graph of raw event %s cannot be derived; kept in derive_refusals (%s)", raw_id, refusal(exc))
             conn.execute("INSERT INTO derive_refusals (raw_id, reason) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (raw_id, refusal(exc)))
 
@@ -142,6 +158,11 @@ def lag_seconds(conn: psycopg.Connection) -> float:
 def pending_events(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT coalesce(sum(cardinality(raw_ids)), 0)::bigint FROM derive_queue").fetchone()
     return int(row[0])
+
+
+def refused_events(conn: psycopg.Connection) -> int:
+    """Events acknowledged whose graph could not be derived (kept in ``derive_refusals``)."""
+    return int(conn.execute("SELECT count(*) FROM derive_refusals").fetchone()[0])
 
 
 def watermark(conn: psycopg.Connection) -> int | None:

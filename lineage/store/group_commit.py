@@ -10,11 +10,14 @@ committed at once; under load a group waits at most ``LINGER`` (1 ms) to reach t
 the previous one, which roughly doubles the group size with a handful of concurrent senders
 (each commit costs about as much for one event as for twenty).
 
-Failure semantics: if the store refuses a value of one event, the group is retried one event
-per transaction, so each request gets its own answer (the others are stored, that one is
-refused); any other failure (store unreachable, busy) fails every request of the group, none
+Failure semantics: if the store refuses a value of one event (or storing fails in any other
+way that is not the store being unreachable or busy: an odd event meeting a bug), the group is
+retried one event per transaction, so each request gets its own answer (the others are stored,
+that one is refused); the store unreachable or busy fails every request of the group, none
 of which was acknowledged, so clients retry and nothing acknowledged is lost.  Duplicates in
-one group are stored once.
+one group are stored once.  A request that gives up while its group commits (its future
+cancelled) is skipped when answers go out; its event may be stored, never acknowledged, and a
+retry is a duplicate.  After :meth:`close`, a submit is refused as unavailable (503, retry).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from concurrent.futures import Future
 
 from lineage import metrics
-from lineage.errors import StoreRefused
+from lineage.errors import StoreBusy, StoreUnavailable
 from lineage.events.model import ParsedEvent
 from lineage.store.ingest import ingest_events
 
@@ -34,6 +37,26 @@ log = logging.getLogger("lineage.store.group_commit")
 
 _STOP = object()
 LINGER = 0.001  # seconds a group waits to fill up to the last group's size (see _take)
+
+
+def _shutting_down() -> StoreUnavailable:
+    # A 503 with Retry-After, as for any store that cannot take the event now: the client retries.
+    return StoreUnavailable("the server is shutting down; retry")
+
+
+def _resolve(fut: Future, exc: BaseException | None = None) -> None:
+    """Answer ``fut`` unless its request already gave up: a future cancelled by a client that
+    went away (``asyncio.wrap_future``) is done, and answering it again would raise here and
+    kill the committer thread, leaving every later request waiting forever."""
+    if fut.done():
+        return
+    try:
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+    except Exception:  # noqa: BLE001 - cancelled between the check and the answer
+        pass
 
 
 class GroupCommitter:
@@ -51,7 +74,7 @@ class GroupCommitter:
     def submit(self, event: ParsedEvent) -> Future:
         fut: Future = Future()
         if self._closed:
-            fut.set_exception(RuntimeError("the server is shutting down"))
+            fut.set_exception(_shutting_down())
             return fut
         self._queue.put((event, fut))
         return fut
@@ -87,34 +110,43 @@ class GroupCommitter:
             if group is None:
                 self._queue.put(_STOP)  # wake the next thread too
                 return
-            self._commit(group)
+            try:
+                self._commit(group)
+            except BaseException as exc:  # noqa: BLE001 - never let one group stop the committer
+                log.exception("group commit failed unexpectedly")
+                for _, fut in group:
+                    _resolve(fut, exc)
 
     def _commit(self, group: list) -> None:
         events = [ev for ev, _ in group]
         started = time.perf_counter()
         try:
             self.db.run(lambda conn: ingest_events(conn, events, defer=True))
-        except StoreRefused:
+        except (StoreUnavailable, StoreBusy) as exc:  # nothing of the group was committed: every request fails and is retried
+            for _, fut in group:
+                _resolve(fut, exc)
+            return
+        except Exception:  # a value the store refused, or any other error tied to one event: find which
             self._one_by_one(group)
             return
-        except BaseException as exc:  # nothing of the group was committed: every request fails and is retried
+        except BaseException as exc:
             for _, fut in group:
-                fut.set_exception(exc)
+                _resolve(fut, exc)
             return
         metrics.group_commit_events.observe(len(group))
         if self.on_commit is not None:
             self.on_commit(len(group), time.perf_counter() - started)
         for _, fut in group:
-            fut.set_result(None)
+            _resolve(fut)
 
     def _one_by_one(self, group: list) -> None:
         for ev, fut in group:
             try:
                 self.db.run(lambda conn: ingest_events(conn, [ev], defer=True))
             except BaseException as exc:
-                fut.set_exception(exc)
+                _resolve(fut, exc)
             else:
-                fut.set_result(None)
+                _resolve(fut)
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then stop the threads."""
@@ -128,4 +160,4 @@ class GroupCommitter:
             except queue.Empty:
                 return
             if item is not _STOP:
-                item[1].set_exception(RuntimeError("the server is shutting down"))
+                _resolve(item[1], _shutting_down())

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
+from lineage.errors import StoreUnavailable
 from lineage.events import parse_raw
 from lineage.samples import dataset, run_event
 from lineage.store import derive
@@ -163,7 +164,8 @@ def test_a_submit_racing_shutdown_is_refused_never_left_waiting(db):
     committer = GroupCommitter(db)
     committer.close()
     future = committer.submit(_events(1)[0])
-    assert isinstance(future.exception(timeout=5), RuntimeError)
+    exc = future.exception(timeout=5)
+    assert isinstance(exc, StoreUnavailable) and exc.status == 503  # the client retries
 
 
 def test_the_gate_blocks_while_acknowledged_lineage_is_underived(db, db_url, settings):
