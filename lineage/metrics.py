@@ -52,7 +52,7 @@ REJECT_REASONS = ("invalid_event", "out_of_scope", "too_large", "store_refused",
 #: The gate's reason codes (``lineage.gate.decision.Reason.code``); any other code counts as ``other``.
 GATE_CODES = ("erased_source", "unknown_purpose", "no_inputs", "unknown_provenance", "no_contract", "lineage_too_deep",
               "ambiguous_dataset", "not_approved", "revoked", "expired", "purpose_prohibited", "purpose_not_permitted",
-              "category_not_permitted", "expectation_failed", "store_unavailable", "gate_error", "lineage_pending", "other")
+              "category_not_permitted", "expectation_failed", "store_unavailable", "gate_error", "lineage_pending", "lineage_refused", "other")
 _INGEST_PATHS = {"/api/v1/lineage": "single", "/api/v1/lineage/batch": "batch"}
 
 events_accepted = Counter("lineage_events_accepted", "Events acknowledged (stored, or already stored).", ["endpoint"],

@@ -79,7 +79,8 @@ class Reason:
     """One reason a run is blocked."""
 
     code: str  # erased_source, unknown_purpose, no_inputs, unknown_provenance, no_contract, lineage_too_deep, ambiguous_dataset, not_approved, revoked, expired, purpose_prohibited,
-    #            purpose_not_permitted, category_not_permitted, expectation_failed, store_unavailable, gate_error, lineage_pending
+    #            purpose_not_permitted, category_not_permitted, expectation_failed, store_unavailable, gate_error, lineage_pending,
+    #            lineage_refused
     message: str
     dataset: str | None = None  # the input, as dataset:NS:NAME
     source: str | None = None  # where on the input's upstream it was found (an origin or a covered dataset)

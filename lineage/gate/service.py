@@ -109,10 +109,37 @@ def decide(conn, job: str, purpose: str, inputs: Sequence[str], today: dt.date |
     for (ns, name), states in found.items():
         by_id.setdefault(node_id("dataset", ns, name), []).extend(states)
     ambiguous = {i for i, ps in pairs.items() if len(ps) > 1}
+    refused = _refused(conn, set(pairs) | set(inputs))
+    if refused:
+        return blocked(job, purpose, inputs, "lineage_refused",
+                       f"the store acknowledged event(s) naming {', '.join(f'`{d}`' for d in refused[:5])}"
+                       f"{' and others' if len(refused) > 5 else ''} but could not derive their lineage (derive_refusals); "
+                       "the gate decides on complete lineage only, so the run is blocked until they are dealt with"), by_id
     erased = _erased(conn, set(pairs) | set(inputs))
     decision = evaluate(job=job, purpose=purpose, inputs=inputs, upstream=ups, contracts=by_id, today=today,
                         depth=DEPTH, ambiguous=ambiguous, erased=erased)
     return decision, by_id
+
+
+_REFUSED_DATASETS = """
+SELECT DISTINCT ds ->> 'namespace', ds ->> 'name'
+FROM derive_refusals d JOIN raw_events r ON r.id = d.raw_id
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(r.payload -> 'inputs') = 'array' THEN r.payload -> 'inputs' ELSE '[]' END
+    || CASE WHEN jsonb_typeof(r.payload -> 'outputs') = 'array' THEN r.payload -> 'outputs' ELSE '[]' END
+    || CASE WHEN jsonb_typeof(r.payload -> 'dataset') = 'object' THEN jsonb_build_array(r.payload -> 'dataset') ELSE '[]' END
+) AS ds
+WHERE jsonb_typeof(ds) = 'object'
+"""
+
+
+def _refused(conn, ids: set[str]) -> list[str]:
+    """The datasets among ``ids`` that an acknowledged event names whose lineage the store
+    could not derive (``derive_refusals``): the graph the gate reads misses that event."""
+    if not conn.execute("SELECT EXISTS (SELECT 1 FROM derive_refusals)").fetchone()[0]:
+        return []
+    named = {node_id("dataset", ns, name) for ns, name in conn.execute(_REFUSED_DATASETS) if ns and name}
+    return sorted(named & ids)
 
 
 def _erased(conn, ids: set[str]) -> dict[str, str]:

@@ -211,3 +211,29 @@ def test_reads_wait_even_with_no_worker_running(settings, db, auth_headers):
         r = c.get("/api/v1/namespaces/no-worker/jobs/j")
         assert r.status_code == 200 and r.json()["latestRun"]["state"] == "COMPLETED"
         assert "x-lineage-derivation-lag" not in r.headers
+
+
+def test_the_gate_blocks_a_run_whose_lineage_has_an_event_the_store_could_not_derive(db, settings, monkeypatch):
+    """An acknowledged event kept aside in derive_refusals is missing from the graph: a run
+    reading a dataset it names is blocked, one reading an unrelated dataset is not blocked for it."""
+    import lineage.store.ingest as ingest_module
+    from lineage.gate.service import check_gate
+
+    real = ingest_module._io_row
+
+    def poisoned(key, direction, ref, schemas):
+        row = list(real(key, direction, ref, schemas))
+        if ref.name == "in1":
+            row[2] = base64.b64encode(os.urandom(9000)).decode()
+        return tuple(row)
+
+    monkeypatch.setattr(ingest_module, "_io_row", poisoned)
+    with db.connection() as conn:
+        ingest_events(conn, _events(3, ns="refused-gate"), defer=True)  # run 1 reads db:in1 and writes db:out1
+    db.run(derive.derive_pending)
+    monkeypatch.setattr(ingest_module, "_io_row", real)
+    blocked = check_gate(settings, "train", "train_ai_system", ["dataset:db:out1"])
+    assert not blocked.allowed and [r.code for r in blocked.reasons] == ["lineage_refused"]
+    assert "dataset:db:out1" in blocked.reasons[0].message
+    other = check_gate(settings, "train", "train_ai_system", ["dataset:db:unrelated"])
+    assert not other.allowed and "lineage_refused" not in [r.code for r in other.reasons]
