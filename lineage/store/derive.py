@@ -147,6 +147,15 @@ def _derive_one_by_one(conn: psycopg.Connection, events: list, ids: list[int], r
                          (raw_id, refusal(exc)))
 
 
+def requeue_refused(conn: psycopg.Connection) -> int:
+    """Queue again every event kept in ``derive_refusals`` (after the cause is fixed); returns
+    how many.  One that is refused again is kept aside again."""
+    ids = [r[0] for r in conn.execute("DELETE FROM derive_refusals RETURNING raw_id").fetchall()]
+    if ids:
+        enqueue(conn, sorted(ids))
+    return len(ids)
+
+
 def lag_seconds(conn: psycopg.Connection) -> float:
     """Age in seconds of the oldest event acknowledged but not derived (0.0: none)."""
     row = conn.execute(

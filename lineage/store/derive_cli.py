@@ -73,6 +73,8 @@ def derive(
     workers: int = typer.Option(2, min=1, max=64, help="Derivation threads in this process."),
     listen: Optional[str] = typer.Option(None, help="Serve /healthz and /metrics on HOST:PORT (e.g. 0.0.0.0:9400)."),
     once: bool = typer.Option(False, help="Derive everything queued now, then exit (a maintenance or test run)."),
+    retry_refused: bool = typer.Option(False, "--retry-refused",
+                                       help="Queue again the events kept aside in derive_refusals (after a fix), then run as asked."),
 ) -> None:
     """Derive the lineage graph of acknowledged events until stopped (SIGTERM or Ctrl-C)."""
     from lineage.cli import _fail, _settings
@@ -87,6 +89,10 @@ def derive(
     except LineageError as exc:
         _fail(exc.message)
     with db:
+        if retry_refused:
+            from lineage.store.derive import requeue_refused
+
+            typer.echo(f"{db.run(requeue_refused)} kept-aside event(s) queued again")
         if once:
             caught = catch_up(db, timeout=24 * 3600)
             with db.connection() as conn:

@@ -114,6 +114,12 @@ def test_a_value_the_store_refuses_at_derivation_is_kept_aside_and_the_rest_deri
         assert refused[0] == 2 and "SQLSTATE 54000" in refused[1] and "INSERT" not in refused[1]
         assert derive.pending_events(conn) == 0  # not retried forever
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+    monkeypatch.setattr(ingest_module, "_io_row", real)  # the cause is fixed: the kept-aside events derive now
+    assert db.run(derive.requeue_refused) == 2
+    assert db.run(derive.derive_pending) == 2
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM derive_refusals").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
 
 
 def test_workers_in_parallel_derive_every_event_once(db):
