@@ -215,14 +215,6 @@ def test_metrics_behind_a_credential_when_not_public(settings, db, admin_token, 
 
 # -- lineage derive --listen -----------------------------------------------------------------------
 def _port() -> int:
-    """A free port in this helper's assigned range (7300-7399), else any free one."""
-    for port in range(7300, 7400):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -124,3 +124,17 @@ def real_tokens(app, table: dict) -> None:
 
     app.build_middleware_stack = build
     app.middleware_stack = None
+
+
+def until(predicate, what: str, timeout: float = 30.0, pause: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what`` after ``timeout``."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(pause)

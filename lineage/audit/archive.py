@@ -38,7 +38,7 @@ def check_archives(conn: psycopg.Connection, directory: Path, report: Report) ->
         if root not in path.parents or not path.is_file():
             report.problems.append(Problem("retention", f"{label}: archive {relative} is not in {directory}"))
             continue
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             report.problems.append(Problem("retention", f"{label}: archive {relative} does not have the SHA-256 the ledgered "
                                                         "retention recorded: it was altered or replaced"))
         _check_records(conn, rid, label, path, report)
@@ -80,7 +80,8 @@ def _check_records(conn: psycopg.Connection, rid: int, label: str, path: Path, r
         report.problems.append(Problem("deleted", f"{label}: a retained record is missing from its archive", TABLE, {"id": raw_id}, seq, block))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

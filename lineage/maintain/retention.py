@@ -28,7 +28,6 @@ Contract of :func:`retain` (run as the owner role, like the migrations):
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -39,6 +38,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from lineage.audit.archive import sha256_file
 from lineage.audit.seal import record_sql, seal_all
 from lineage.errors import ConfigError, StoreBusy
 from lineage.maintain.partitions import MAINTENANCE_LOCK, list_partitions
@@ -172,15 +172,9 @@ def _write_archive(conn: psycopg.Connection, name: str, path: Path) -> tuple[str
         os.fsync(raw.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
-    return _sha256(path), rows
+    return sha256_file(path), rows
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,23 +12,13 @@ import psycopg
 import pytest
 
 from lineage.samples import run_event
-from tests_support import LiveServer, clone_database, drop_database
+from tests_support import LiveServer, clone_database, drop_database, until
 
 
 def _dbname(url: str) -> str:
     return url.split("?")[0].rsplit("/", 1)[1]
 
 
-def _until(predicate, what: str, timeout: float = 20.0):
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"never happened: {what}")
-        time.sleep(0.05)
 
 
 def _serve(settings, db, **overrides):
@@ -71,7 +61,7 @@ def test_store_down_fails_readiness_naming_the_database_but_not_liveness(setting
             with psycopg.connect(pg_root, autocommit=True) as root:
                 root.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         # Back once the pool reconnects: readiness is not latched.
-        _until(lambda: c.get("/readyz").status_code == 200, "ready again after the store came back")
+        until(lambda: c.get("/readyz").status_code == 200, "ready again after the store came back")
 
 
 def test_a_password_in_the_url_never_reaches_the_probe(settings, pg_root, db_url):
@@ -162,7 +152,7 @@ def test_derivation_lag_over_the_limit_is_not_ready_until_derived(settings, db, 
         assert c.get("/readyz").status_code == 200  # nothing queued: no lag
         r = c.post("/api/v1/lineage", json=run_event("START", ("ns", "lagging"), str(uuid.uuid4())), headers=emitter)
         assert r.status_code == 201, r.text
-        r = _until(lambda: (resp := c.get("/readyz")).status_code == 503 and resp, "readyz failing on lag")
+        r = until(lambda: (resp := c.get("/readyz")).status_code == 503 and resp, "readyz failing on lag")
         assert r.json()["failed"] == ["derivation"]
         assert "LINEAGE_MAX_DERIVATION_LAG" in r.json()["checks"]["derivation"]["detail"]
         assert "workers" not in r.json()["checks"]  # no derivation threads in this process: nothing to check

@@ -27,6 +27,7 @@ from lineage.samples import run_event
 from lineage.store import derive
 from lineage.store.group_commit import GroupCommitter
 from lineage.store.ingest import ingest_events
+from tests_support import until
 
 
 
@@ -38,15 +39,6 @@ def _count(conn, ns: str, table: str = "raw_events") -> int:
     return conn.execute(f"SELECT count(*) FROM {table} WHERE job_namespace = %s", (ns,)).fetchone()[0]
 
 
-def _until(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"never happened: {what}")
-        time.sleep(0.02)
 
 
 def _poisoned_raw_rows(monkeypatch):
@@ -125,7 +117,7 @@ def test_a_request_cancelled_while_its_group_commits_does_not_wedge_the_committe
     committer = GroupCommitter(db)
     try:
         first = committer.submit(_ev("gc-cancel", "first"))
-        _until(lambda: _waiting_backend(pg_root), "the group commit waiting on the queue lock")
+        until(lambda: _waiting_backend(pg_root), "the group commit waiting on the queue lock")
         second = committer.submit(_ev("gc-cancel", "second"))
         assert first.cancel()  # what asyncio.wrap_future does when the awaiting task is cancelled
         release()
@@ -144,7 +136,7 @@ def test_the_store_backend_terminated_mid_commit_fails_the_group_as_unavailable_
     events = [_ev("gc-kill", f"j{i}") for i in range(3)]
     try:
         futures = [committer.submit(events[0])]
-        pid = _until(lambda: _waiting_backend(pg_root), "the group commit waiting on the queue lock")
+        pid = until(lambda: _waiting_backend(pg_root), "the group commit waiting on the queue lock")
         futures += [committer.submit(ev) for ev in events[1:]]
         with psycopg.connect(pg_root, autocommit=True) as conn:
             assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
@@ -218,7 +210,7 @@ def test_a_read_is_never_a_500_when_deriving_for_it_fails_unexpectedly(settings,
     import httpx
 
     from lineage.api.app import create_app
-    from tests_support import LiveServer
+    from tests_support import LiveServer, until
 
     def broken(conn, upto=None):
         raise RuntimeError("a bug in derivation")
