@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import Future
@@ -366,7 +367,10 @@ def test_a_read_behind_a_path_prefix_still_waits_for_derivation(settings, db, db
             async def send(message):
                 sent.append(message)
 
-            asyncio.run(app(scope, receive, send))
+            # Its own thread and loop: an earlier test in the session may leave a loop running in this one.
+            runner = threading.Thread(target=lambda: asyncio.run(app(scope, receive, send)))
+            runner.start()
+            runner.join(60)
     finally:
         holder.close()
     start = next(m for m in sent if m["type"] == "http.response.start")
