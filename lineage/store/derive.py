@@ -220,8 +220,6 @@ class Workers:
         self.db = db
         self.idle_pause = idle_pause
         self.gather = gather
-        self.derived = 0
-        self.errors = 0
         self.last_loop = time.monotonic()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, name=f"lineage-derive-{n}", daemon=True) for n in range(count)]
@@ -235,16 +233,13 @@ class Workers:
             try:
                 n = self.db.run(derive_pending)
             except LineageError as exc:  # store unreachable or busy: the rows stay queued; try again
-                self.errors += 1
                 log.warning("derivation paused: %s", exc.message)
                 self._stop.wait(1.0)
                 continue
             except Exception:  # never let one bad batch stop derivation; it stays queued and is retried
-                self.errors += 1
                 log.exception("derivation failed; the batch stays queued")
                 self._stop.wait(1.0)
                 continue
-            self.derived += n
             if n:
                 metrics.events_derived.inc(n)
                 metrics.derive_batch_seconds.observe(time.perf_counter() - started)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -19,6 +17,7 @@ from lineage.samples import dataset, run_event
 from lineage.store import derive
 from lineage.store.group_commit import GroupCommitter
 from lineage.store.ingest import ingest_events
+from tests_support import until
 
 T0 = datetime(2026, 11, 3, tzinfo=timezone.utc)
 
@@ -44,7 +43,7 @@ def _graph(conn) -> tuple:
     ))
 
 
-def test_deferred_ingest_queues_and_a_worker_derives_what_synchronous_ingest_would(db, pg_root, role_urls):
+def test_deferred_ingest_queues_and_a_worker_derives_what_synchronous_ingest_would(db):
     events = _events(10)
     with db.connection() as conn:
         result = ingest_events(conn, events, defer=True)
@@ -137,7 +136,7 @@ def test_workers_in_parallel_derive_every_event_once(db):
         assert conn.execute("SELECT count(*) FROM run_io").fetchone()[0] == 120
 
 
-def test_group_commit_shares_a_commit_and_a_refused_event_fails_only_itself(db, monkeypatch):
+def test_in_group_commit_a_refused_event_fails_only_itself(db, monkeypatch):
     import lineage.store.ingest as ingest_module
 
     real = ingest_module._raw_row
@@ -163,7 +162,28 @@ def test_group_commit_shares_a_commit_and_a_refused_event_fails_only_itself(db, 
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 40
         assert derive.pending_events(conn) == 40
-    assert max(groups, default=1) > 1 or len(groups) < 41  # requests queued together were committed together
+
+
+def test_requests_queued_while_a_commit_is_in_flight_share_the_next_commit(db, db_url):
+    """Group commit: hold the first commit back (a lock on the queue table), submit twenty more
+    meanwhile; they are stored by one transaction, not twenty."""
+    groups: list[int] = []
+    committer = GroupCommitter(db, on_commit=lambda n, _: groups.append(n))
+    blocker = psycopg.connect(db_url)
+    try:
+        blocker.execute("LOCK TABLE derive_queue IN SHARE MODE")  # the committer's queue insert waits
+        events = _events(11)
+        first = committer.submit(events[0])
+        with psycopg.connect(db_url, autocommit=True) as watch:  # until the committer waits on the lock with it
+            until(lambda: watch.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                        " AND wait_event_type = 'Lock'").fetchone()[0], "the first commit waiting on the lock")
+        rest = [committer.submit(ev) for ev in events[1:21]]
+        blocker.rollback()
+        assert first.exception(timeout=30) is None and all(f.exception(timeout=30) is None for f in rest)
+    finally:
+        blocker.close()
+        committer.close()
+    assert groups == [1, 20]
 
 
 def test_a_submit_racing_shutdown_is_refused_never_left_waiting(db):
