@@ -12,10 +12,12 @@ Everything is measured side by side in one run, on one fresh embedded PostgreSQL
    alternating); the report gives the median ratio of the pairs.
 2. **Derivation throughput.**  The queued events are derived by two ``lineage derive``
    processes; events per second from the first claim to an empty queue.
-3. **Single-event HTTP.**  Two ``lineage serve`` processes (``LINEAGE_DERIVE_WORKERS=0``) on two
-   loopback ports and one ``lineage derive`` process with two threads; 8 client processes,
-   each one keep-alive ``http.client`` connection (the lightest client: the clients share the
-   two cores with everything else), POST one event per request, half to each server.
+3. **Single-event HTTP.**  One, then two ``lineage serve`` processes (``LINEAGE_DERIVE_WORKERS=0``)
+   on loopback ports and one ``lineage derive`` process with two threads; 8 client processes,
+   each one keep-alive HTTP/1.1 connection on a raw socket with its requests serialised before
+   the start (the lightest client: the clients share the two cores with everything else, and
+   an Airflow worker would not), POST one event per request and wait for its answer, spread
+   over the servers.
    Reported: events/s, acknowledgement p50/p99, derivation lag sampled every 100 ms, and a
    read-after-write check: after the run, each client posts one new event and immediately
    asks for its job; every answer must contain it.
@@ -435,7 +437,8 @@ def markdown(r: dict) -> str:
         f"{d['python_us_per_event']:.0f} µs of Python and {d['postgres_us_per_event']:.0f} µs of PostgreSQL CPU per event.",
         "- **Single-event HTTP**: `lineage serve` processes (`LINEAGE_DERIVE_WORKERS=0`, `LINEAGE_AUDIT_SEAL_INTERVAL=0`, as the "
         "manifests run them) and one `lineage derive --workers 2` process (which also seals the ledger); 8 client processes, each "
-        "one keep-alive `http.client` connection with an API token, POST START and COMPLETE events of Airflow-like runs "
+        "one keep-alive HTTP/1.1 connection on a raw socket (requests serialised before the start, so the load generator "
+        "takes as little of the two cores as it can) with an API token, POST START and COMPLETE events of Airflow-like runs "
         "(one input, one output, with schemas), spread over the API processes. Acknowledgement latency is the client's. "
         "The derivation lag is sampled every 100 ms from the database. Read-after-write: each client then posts a new "
         "event and at once GETs its job; every answer must contain it.",

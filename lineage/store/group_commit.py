@@ -4,8 +4,9 @@ The OpenLineage HTTP transport (and Airflow's provider) send one request per eve
 per request spends most of its time waiting for the WAL flush.  Here each request hands its
 parsed event to :meth:`GroupCommitter.submit` and waits on the returned future; a committer
 thread takes everything that queued up while the previous commit was in flight, stores it in
-one transaction (raw rows + one derivation-queue row, :func:`lineage.store.ingest.ingest_events`
-with ``defer=True``) and resolves every future only after that commit returned.  A lone request is
+one transaction (raw rows + one derivation-queue row: one autocommitted statement for a small
+group, :func:`lineage.store.ingest.store_group`; claim + COPY for a large one) and resolves
+every future only after that commit returned.  A lone request is
 committed at once; under load a group waits at most ``LINGER`` (1 ms) to reach the size of
 the previous one, which roughly doubles the group size with a handful of concurrent senders
 (each commit costs about as much for one event as for twenty).
@@ -33,7 +34,7 @@ import psycopg
 from lineage import metrics
 from lineage.errors import StoreBusy, StoreUnavailable
 from lineage.events.model import ParsedEvent
-from lineage.store.ingest import SMALL_GROUP, ingest_events, store_group
+from lineage.store.ingest import fits_one_statement, ingest_events, store_group
 
 log = logging.getLogger("lineage.store.group_commit")
 
@@ -65,7 +66,7 @@ def _store(conn: psycopg.Connection, events: list[ParsedEvent]) -> None:
     """Store a group in one transaction: a small one as one autocommitted statement (one round
     trip instead of six: :func:`lineage.store.ingest.store_group`), a large one with the batch
     path's claim + COPY."""
-    if len(events) > SMALL_GROUP:
+    if not fits_one_statement(events):
         ingest_events(conn, events, defer=True)
         return
     conn.autocommit = True  # a connection fresh from the pool is idle, so this is allowed

@@ -332,9 +332,11 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
 # one JSON array of rows whose ``p`` is the canonical payload spliced in as it is (no second
 # encoding; PostgreSQL parses each payload into jsonb once, as COPY would), then the keys are
 # claimed, the claimed rows stored and queued for derivation.  In autocommit the statement is
-# its own transaction.  Claims and rows are joined in a nested loop, so the statement is for
-# groups of at most SMALL_GROUP events; larger ones take _store_raw's claim + COPY.
+# its own transaction.  Claims and rows are joined in a nested loop, and the group travels as
+# one text parameter, so the statement is for groups of at most SMALL_GROUP events and
+# SMALL_GROUP_BYTES of payload (one request may carry 32 MB); larger ones take claim + COPY.
 SMALL_GROUP = 64
+SMALL_GROUP_BYTES = 4 * 1024 * 1024
 _STORE_GROUP = f"""
 WITH input AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%s::text::jsonb)
@@ -366,12 +368,17 @@ def _group_rows(events: list[ParsedEvent]) -> str:
     return (b"[" + b",".join(rows) + b"]").decode()
 
 
+def fits_one_statement(events: list[ParsedEvent]) -> bool:
+    """May :func:`store_group` take ``events``?"""
+    return len(events) <= SMALL_GROUP and sum(len(ev.payload) for ev in events) <= SMALL_GROUP_BYTES
+
+
 def store_group(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
-    """Store and queue at most :data:`SMALL_GROUP` validated events in one statement: the same
-    rows, claims and queue entry as ``ingest_events(conn, events, defer=True)``.  With ``conn``
-    in autocommit (the group commit) the statement is the whole transaction."""
-    if len(events) > SMALL_GROUP:
-        raise ValueError(f"store_group takes at most {SMALL_GROUP} events, not {len(events)}")
+    """Store and queue a small group of validated events (:func:`fits_one_statement`) in one
+    statement: the same rows, claims and queue entry as ``ingest_events(conn, events, defer=True)``.
+    With ``conn`` in autocommit (the group commit) the statement is the whole transaction."""
+    if not fits_one_statement(events):
+        raise ValueError(f"store_group takes at most {SMALL_GROUP} events and {SMALL_GROUP_BYTES} bytes of payload")
     unique = list({ev.key: ev for ev in reversed(events)}.values())  # one row per key (one claim each)
     if not unique:
         return IngestResult(0, 0)

@@ -14,7 +14,7 @@ from lineage.events import parse_raw
 from lineage.samples import dataset, run_event
 from lineage.store import derive
 from lineage.store.group_commit import _store
-from lineage.store.ingest import SMALL_GROUP, ingest_events, store_group
+from lineage.store.ingest import SMALL_GROUP, SMALL_GROUP_BYTES, ingest_events, store_group
 
 _COLUMNS = "event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload, normalizations"
 
@@ -131,7 +131,7 @@ def test_the_pool_gets_its_connection_back_out_of_autocommit(db):
         assert conn.info.transaction_status.name == "INTRANS"  # still transactional: a statement opens a transaction
 
 
-def test_a_group_larger_than_the_statement_takes_goes_the_copy_way(db):
+def test_a_group_of_more_events_than_the_statement_takes_goes_the_copy_way(db):
     events = [parse_raw(json.dumps(run_event("START", ("big", f"job{k}"), str(uuid.uuid4()),
                                              at=datetime(2026, 11, 3, tzinfo=timezone.utc))).encode()) for k in range(SMALL_GROUP + 6)]
     with db.connection() as conn, pytest.raises(ValueError, match=str(SMALL_GROUP)):
@@ -140,3 +140,18 @@ def test_a_group_larger_than_the_statement_takes_goes_the_copy_way(db):
         _store(conn, events)
     with db.connection() as conn:
         assert len(_rows(conn, events)) == SMALL_GROUP + 6 and derive.pending_events(conn) == SMALL_GROUP + 6
+
+
+def test_a_group_of_large_events_goes_the_copy_way(db):
+    """One request may carry 32 MB: a few such events must not become one multi-gigabyte parameter."""
+    big = "x" * (SMALL_GROUP_BYTES // 2)
+    events = [parse_raw(json.dumps(run_event("START", ("big", f"large{k}"), str(uuid.uuid4()),
+                                             extra_run_facets={"blob": {"_producer": "https://example.com/p",
+                                                                        "_schemaURL": "https://example.com/s", "data": big}})).encode())
+              for k in range(3)]
+    with db.connection() as conn, pytest.raises(ValueError, match="bytes of payload"):
+        store_group(conn, events)
+    with db.connection() as conn:
+        _store(conn, events)
+    with db.connection() as conn:
+        assert len(_rows(conn, events)) == 3 and derive.pending_events(conn) == 3
