@@ -105,15 +105,23 @@ def ingest(
 
 
 def _graph_command(direction: str, node: str, depth: int, as_json: bool, as_table: bool = False) -> None:
-    import json
-
     from lineage.events import parse_node_id
     from lineage.store import graph, open_database
-    from lineage.store.derive import fresh
+    from lineage.store.derive import fresh, incomplete_exit
 
     node_id = parse_node_id(node, field="NODE")
-    with open_database(_settings(), migrate=True) as db, fresh(db).connection() as conn:  # fresh: sees every acknowledged event
-        g = graph.walk(conn, node_id, direction, depth)  # type: ignore[arg-type]
+    with open_database(_settings(), migrate=True) as db:
+        complete = fresh(db)  # sees every event acknowledged before it, unless derivation is behind
+        with db.connection() as conn:
+            g = graph.walk(conn, node_id, direction, depth)  # type: ignore[arg-type]
+    _print_graph(g, node, direction, depth, as_json, as_table)
+    if not complete:
+        incomplete_exit(f"{direction} answer")
+
+
+def _print_graph(g, node: str, direction: str, depth: int, as_json: bool, as_table: bool) -> None:
+    import json
+
     if as_json:
         typer.echo(json.dumps(g.as_dict(), indent=2))
         return
@@ -163,7 +171,7 @@ def upstream(
     json_: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
     table: bool = typer.Option(False, "--table", help="Print the edges as a table instead of a tree."),
 ) -> None:
-    """What NODE was built from."""
+    """What NODE was built from.  Exit status 3: derivation is behind, the answer may miss recent events."""
     _graph_command("upstream", node, depth, json_, table)
 
 
@@ -174,7 +182,7 @@ def downstream(
     json_: bool = typer.Option(False, "--json", help="Print nodes and edges as JSON."),
     table: bool = typer.Option(False, "--table", help="Print the edges as a table instead of a tree."),
 ) -> None:
-    """What was built from NODE."""
+    """What was built from NODE.  Exit status 3: derivation is behind, the answer may miss recent events."""
     _graph_command("downstream", node, depth, json_, table)
 
 

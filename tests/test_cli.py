@@ -126,3 +126,43 @@ def test_ingest_summary_prints_rejected_values_and_paths_literally(tmp_path, set
     assert r.returncode == 1 and "Traceback" not in r.stderr and "MarkupError" not in r.stderr, r.stderr
     assert f"rejected {f}:2: $.eventType: Invalid enum value '[/]'" in r.stderr
     assert f"{f}: 1 stored, 0 duplicate, 1 rejected" in r.stderr
+
+
+def test_a_direct_read_while_derivation_is_behind_prints_the_answer_and_exits_3(tmp_path, settings, db):
+    """"What was built from this source?" must not look whole when it is not: a training run
+    acknowledged but not derived yet (a worker stuck holding it) is missing from the answer, so
+    the commands say so and exit 3; once derivation catches up they answer in full and exit 0."""
+    import uuid
+
+    import psycopg
+
+    from lineage.events import parse_raw
+    from lineage.samples import dataset, run_event
+    from lineage.store import derive
+    from lineage.store.ingest import ingest_events
+
+    f = tmp_path / "events.ndjson"
+    f.write_text("\n".join(json.dumps(e) for e in ml_pipeline_sample()) + "\n")
+    assert _run(["ingest", str(f), "--direct"], settings).returncode == 0
+    shadow = run_event("COMPLETE", ("shadow", "train"), str(uuid.uuid4()),
+                       [dataset("partner-drops", "lovematch/photos")], [dataset("models", "shadow-model")])
+    with db.connection() as conn:
+        ingest_events(conn, [parse_raw(json.dumps(shadow).encode())], defer=True)  # acknowledged, queued
+    stuck = psycopg.connect(settings.database_url.get_secret_value())
+    try:
+        assert derive._claim(stuck, None).raw_ids  # a worker holding the claim, mid-batch
+        quick = {"LINEAGE_READ_WAIT": "0.5"}
+        down = _run(["downstream", "dataset:partner-drops:lovematch/photos", "--json"], settings, env=quick)
+        assert down.returncode == 3, down.stderr
+        assert "derivation is behind" in down.stderr and "Traceback" not in down.stderr
+        ids = {n["id"] for n in json.loads(down.stdout)["nodes"]}
+        assert "dataset:models:face-embedder" in ids and "dataset:models:shadow-model" not in ids
+        imp = _run(["impact", "dataset:partner-drops:lovematch/photos"], settings, env=quick)
+        assert imp.returncode == 3 and "face-embedder" in imp.stdout and "shadow-model" not in imp.stdout
+    finally:
+        stuck.close()  # the stuck worker dies: its claim goes back to the queue
+    down = _run(["downstream", "dataset:partner-drops:lovematch/photos", "--json"], settings)
+    assert down.returncode == 0, down.stderr
+    assert "dataset:models:shadow-model" in {n["id"] for n in json.loads(down.stdout)["nodes"]}
+    imp = _run(["impact", "dataset:partner-drops:lovematch/photos"], settings)
+    assert imp.returncode == 0 and "shadow-model" in imp.stdout

@@ -100,21 +100,30 @@ def impact(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Answer from what had been recorded by this ISO 8601 time (UTC if no offset)."),
     json_: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Everything built from NODE at any depth: datasets, jobs, runs and models (with their training runs)."""
+    """Everything built from NODE at any depth: datasets, jobs, runs and models (with their training runs).
+    Exit status 3: derivation is behind, so the answer may miss recently acknowledged events."""
     from lineage.config import Settings
     from lineage.events.ids import parse_node_id
     from lineage.store import open_database
-    from lineage.store.derive import fresh
+    from lineage.store.derive import fresh, incomplete_exit
     from lineage.store.impact import contracts_as_of, impact as find
 
     from lineage.times import parse_as_of
 
     when = parse_as_of(as_of) if as_of else None
-    with open_database(Settings(), migrate=True) as db, fresh(db).connection() as conn:  # fresh: sees every acknowledged event
-        node_ = parse_node_id(node, "NODE")
-        answer = find(conn, node_, when).as_dict()
-        if node_.type == "dataset":
-            answer["contracts"] = contracts_as_of(conn, node_, when)
+    node_ = parse_node_id(node, "NODE")
+    with open_database(Settings(), migrate=True) as db:
+        complete = fresh(db)  # sees every event acknowledged before it, unless derivation is behind
+        with db.connection() as conn:
+            answer = find(conn, node_, when).as_dict()
+            if node_.type == "dataset":
+                answer["contracts"] = contracts_as_of(conn, node_, when)
+    _print_impact(answer, json_)
+    if not complete:
+        incomplete_exit("impact answer")
+
+
+def _print_impact(answer: dict, json_: bool) -> None:
     if json_:
         typer.echo(json.dumps(answer, indent=2, default=str))
         return

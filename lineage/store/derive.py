@@ -201,16 +201,33 @@ def catch_up(db, timeout: float) -> bool:
             pause = min(pause * 2, 0.05)
 
 
-def fresh(db, timeout: float | None = None):
-    """``db``, once every event acknowledged before this call is derived (or ``timeout``,
-    default ``LINEAGE_READ_WAIT``, passed: then a warning says the answer may miss some)."""
+#: Exit status of a CLI read whose answer may miss events (derivation behind; the answer is
+#: printed all the same).  Scripts that act on "everything built from X" must check it.
+INCOMPLETE_EXIT = 3
+
+
+def fresh(db, timeout: float | None = None) -> bool:
+    """Wait until every event acknowledged before this call is derived, at most ``timeout``
+    (default ``LINEAGE_READ_WAIT``); False (and a warning logged) if the wait ran out, so an
+    answer read now may miss some of them."""
     if timeout is None:
         from lineage.config import Settings
 
         timeout = Settings().read_wait
-    if not catch_up(db, timeout):
-        log.warning("derivation is behind: this answer may miss events acknowledged in the last %.0f s or more", timeout)
-    return db
+    if catch_up(db, timeout):
+        return True
+    log.warning("derivation is behind: this answer may miss events acknowledged in the last %.0f s or more", timeout)
+    return False
+
+
+def incomplete_exit(what: str) -> None:
+    """For a CLI read that printed an answer from a graph still deriving: say so on stderr and
+    exit with :data:`INCOMPLETE_EXIT` (never 0: a script acting on the answer must not take it as whole)."""
+    import typer
+
+    typer.echo(f"warning: derivation is behind, so this {what} may miss events acknowledged recently "
+               f"(see `lineage derive` and /readyz); exit status {INCOMPLETE_EXIT}", err=True)
+    raise typer.Exit(INCOMPLETE_EXIT)
 
 
 class Workers:
