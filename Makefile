@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) chromium pgbouncer kubectl
 
 demo: $(STAMP)
-	$(BIN)/python -m lineage.demo
+	PYTHONPATH=dags $(BIN)/python -m example_pipeline.demo
 
 test: $(STAMP) chromium pgbouncer kubectl
 	$(BIN)/python -m pytest -q

@@ -43,10 +43,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "dags"))  # the example pipeline
 
 from lineage.airflow import runner  # noqa: E402
-from lineage.example.drops import write_drop  # noqa: E402
-from lineage.example.pipeline import PARTNERS  # noqa: E402
+from example_pipeline.drops import write_drop  # noqa: E402
+from example_pipeline.pipeline import PARTNERS  # noqa: E402
 from lineage.config import Settings  # noqa: E402
 
 
@@ -158,7 +159,7 @@ def _scheduler_setup(tmp: Path, rows: int):
     import psycopg
 
     from lineage.auth import tokens
-    from lineage.demo import setup_contracts, setup_people
+    from example_pipeline.demo import setup_contracts, setup_people
     from lineage.store.embedded import embedded_role_urls, embedded_url
     from lineage.store.migrate import upgrade
     from lineage.store.roles import Roles, role_url
@@ -336,7 +337,7 @@ def main() -> int:
     args.out = args.out or ROOT / "benchmarks" / "results" / "dag_overhead.md"
 
     from lineage.auth.local import read_token_file
-    from lineage.demo import setup_contracts, setup_people, setup_tokens, start_server, stop_server
+    from example_pipeline.demo import setup_contracts, setup_people, setup_tokens, start_server, stop_server
     from lineage.store import open_database
 
     dags = list(PARTNERS["acme"].dag_ids)

@@ -8,12 +8,17 @@ drop rebuilds the training set.  Reports ``raw-zone:<partner>/photos`` ->
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # the example's own package lives beside its DAGs
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 from airflow.sdk import DAG, Asset
 
-from lineage.example.operators import CurateTrainingSetOperator
-from lineage.example.pipeline import CURATE_TASK, PARTNERS
+from example_pipeline.operators import CurateTrainingSetOperator
+from example_pipeline.pipeline import CURATE_TASK, PARTNERS
 
 for partner in PARTNERS.values():
     build_dag_id = partner.dag_ids[1]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from airflow.sdk import DAG, task
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # the example's own package lives beside its DAGs
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 DAG_ID = "erase_source"
 
@@ -50,7 +54,7 @@ def _server() -> tuple[str, dict[str, str]]:
 
 
 def _storage_root() -> Path:
-    from lineage.example.pipeline import data_root
+    from example_pipeline.pipeline import data_root
 
     return data_root().resolve()
 

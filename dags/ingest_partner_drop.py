@@ -1,6 +1,6 @@
 """DAG ``ingest_partner_drop__<partner>``: land each partner's daily drop in the raw zone.
 
-One DAG per partner (see ``lineage/example/pipeline.py``), scheduled daily.  Its single task
+One DAG per partner (see ``dags/example_pipeline/pipeline.py``), scheduled daily.  Its single task
 copies the drop into the raw zone and reports ``partner-drops:<partner>/photos`` ->
 ``raw-zone:<partner>/photos`` through the OpenLineage provider; the raw dataset's Asset
 triggers ``build_training_set__<partner>``.
@@ -8,12 +8,17 @@ triggers ``build_training_set__<partner>``.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # the example's own package lives beside its DAGs
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 from airflow.sdk import DAG, Asset
 
-from lineage.example.operators import PartnerDropTransferOperator
-from lineage.example.pipeline import PARTNERS, TRANSFER_TASK
+from example_pipeline.operators import PartnerDropTransferOperator
+from example_pipeline.pipeline import PARTNERS, TRANSFER_TASK
 
 for partner in PARTNERS.values():
     ingest_dag_id = partner.dag_ids[0]

@@ -10,13 +10,18 @@ and its model card.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # the example's own package lives beside its DAGs
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 from airflow.sdk import DAG, Asset
 
 from lineage.airflow.gate import ContractGateOperator
-from lineage.example.operators import TrainModelOperator
-from lineage.example.pipeline import GATE_TASK, PARTNERS, TRAIN_TASK, TRAINING_PURPOSE
+from example_pipeline.operators import TrainModelOperator
+from example_pipeline.pipeline import GATE_TASK, PARTNERS, TRAIN_TASK, TRAINING_PURPOSE
 
 for partner in PARTNERS.values():
     train_dag_id = partner.dag_ids[2]

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for `import tests_support`
+sys.path.insert(1, str(Path(__file__).parents[1] / "dags"))  # the example pipeline (`import example_pipeline`)
 
 from tests_support import LiveServer, clone_database as _clone, drop_database as _drop  # noqa: E402
 _counter = itertools.count()

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from lineage.samples import ml_pipeline_sample
+from example_pipeline.sample import ml_pipeline_sample
 
 LINEAGE = [sys.executable, "-m", "lineage.cli"]
 

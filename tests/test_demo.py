@@ -1,10 +1,11 @@
-"""`python -m lineage.demo` (what `make demo` runs) tells the whole story, and running it twice is safe."""
+"""`python -m example_pipeline.demo` (what `make demo` runs) tells the whole story, and running it twice is safe."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +21,11 @@ def _free_port() -> int:
 
 
 def _demo(home, port: int) -> str:
-    env = {**os.environ, "LINEAGE_PORT": str(port)}
+    env = {**os.environ, "LINEAGE_PORT": str(port), "PYTHONPATH": str(Path(__file__).parents[1] / "dags")}  # as `make demo` runs it
     env.pop("LINEAGE_DATABASE_URL", None)  # the demo runs on its own embedded PostgreSQL
     env.pop("LINEAGE_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "lineage.demo", "--home", str(home)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "example_pipeline.demo", "--home", str(home)], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout

@@ -104,7 +104,7 @@ def test_a_body_over_the_limit_is_counted_too_large(settings, db, emitter):
 def test_gate_decisions_are_counted_by_outcome_and_block_code(anon_client, db, tokens):
     from lineage.contracts import registry
     from lineage.contracts.document import load_contract
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
     from lineage.store.ingest import ingest_events
     from lineage.events import parse_event
     from tests_support import principal

@@ -2,7 +2,7 @@
 
 Everything here plugs into Airflow's official OpenLineage provider rather than around it, and
 knows nothing of any particular pipeline (the example's partners and zones live in
-:mod:`lineage.example`):
+``dags/example_pipeline``):
 
 * :mod:`lineage.airflow.operators` — :class:`LineageOperator`, a base whose subclasses declare
   the datasets they read and write (:class:`~lineage.airflow.datasets.DatasetSpec`: any

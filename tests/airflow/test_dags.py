@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lineage.example.pipeline import PARTNERS
+from example_pipeline.pipeline import PARTNERS
 
 PARSE = r"""
 import json, sys, time

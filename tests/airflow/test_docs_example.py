@@ -30,7 +30,7 @@ def test_the_documented_operator_example_runs_as_written_and_reports_its_dataset
     from lineage.config import Settings
 
     code = doc_example()
-    assert "partner" not in code and "lineage.example" not in code, "the example must not lean on the demo"
+    assert "partner" not in code and "example_pipeline" not in code, "the example must not lean on the demo"
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "sales_features.py").write_text(code)

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from lineage.airflow import runner
-from lineage.example.drops import write_drop
-from lineage.example.pipeline import PARTNERS, TRAINING_PURPOSE
+from example_pipeline.drops import write_drop
+from example_pipeline.pipeline import PARTNERS, TRAINING_PURPOSE
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -26,7 +26,7 @@ ACME = PARTNERS["acme"]
 def erased(module_server, airflow_home):
     settings, db, live_server = module_server
     from lineage.auth import tokens
-    from lineage.demo import STEWARDS, setup_contracts, setup_people
+    from example_pipeline.demo import STEWARDS, setup_contracts, setup_people
 
     for p in PARTNERS.values():
         write_drop(p, settings.home)

@@ -15,8 +15,8 @@ from collections import defaultdict
 import pytest
 
 from lineage.airflow import runner
-from lineage.example.drops import write_drop
-from lineage.example.pipeline import PARTNERS, job_names
+from example_pipeline.drops import write_drop
+from example_pipeline.pipeline import PARTNERS, job_names
 from lineage.airflow.runner import NAMESPACE
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -50,7 +50,7 @@ def pipeline_run(module_server, airflow_home):
     """The whole pipeline, both partners, run once for the module's tests: (result, events)."""
     settings, db, live_server = module_server
     from lineage.auth import tokens
-    from lineage.demo import setup_contracts, setup_people
+    from example_pipeline.demo import setup_contracts, setup_people
 
     for p in PARTNERS.values():
         write_drop(p, settings.home)

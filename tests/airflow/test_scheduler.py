@@ -68,7 +68,7 @@ class Deployment:
 
 def _expected_dags() -> dict[str, str]:
     """Each example DAG and the state its scheduled run must end in."""
-    from lineage.example.pipeline import PARTNERS
+    from example_pipeline.pipeline import PARTNERS
 
     acme, love = PARTNERS["acme"], PARTNERS["lovematch"]
     return {**{d: "success" for d in acme.dag_ids}, love.dag_ids[0]: "success", love.dag_ids[1]: "success",
@@ -90,11 +90,11 @@ def _create_token(server, admin: str, home: Path, name: str, role: str, *extra: 
 @pytest.fixture(scope="module")
 def deployment(pg_root, tmp_path_factory):
     """The whole deployment, after the scheduler ran every example DAG once."""
-    from lineage.example.drops import write_drop
-    from lineage.example.pipeline import PARTNERS
+    from example_pipeline.drops import write_drop
+    from example_pipeline.pipeline import PARTNERS
     from lineage.auth import tokens
     from lineage.config import Settings
-    from lineage.demo import setup_contracts, setup_people
+    from example_pipeline.demo import setup_contracts, setup_people
     from lineage.store.roles import role_url
 
     root = tmp_path_factory.mktemp("scheduler")
@@ -290,13 +290,13 @@ def test_every_run_reports_dag_and_task_start_and_end_events(deployment):
     counts = Counter((e["job"]["name"], _airflow_run_id(e), e["eventType"]) for e in events)
     assert [k for k, n in counts.items() if n > 1] == []
     # A task the gate stopped never started, so it reports nothing.
-    from lineage.example.pipeline import PARTNERS, job_names
+    from example_pipeline.pipeline import PARTNERS, job_names
 
     assert not [e for e in events if e["job"]["name"] == job_names(PARTNERS["lovematch"])["train"]]
 
 
 def test_every_transfer_reports_its_inputs_and_outputs(deployment):
-    from lineage.example.pipeline import PARTNERS, job_names
+    from example_pipeline.pipeline import PARTNERS, job_names
 
     events = _wait_for_events(deployment, deployment.runs)
     acme, love = PARTNERS["acme"], PARTNERS["lovematch"]
@@ -316,7 +316,7 @@ def test_every_transfer_reports_its_inputs_and_outputs(deployment):
 
 
 def test_the_blocked_training_fails_at_the_gate_with_its_reasons(deployment):
-    from lineage.example.pipeline import PARTNERS, job_names
+    from example_pipeline.pipeline import PARTNERS, job_names
 
     events = _wait_for_events(deployment, deployment.runs)
     love, acme = PARTNERS["lovematch"], PARTNERS["acme"]
@@ -334,7 +334,7 @@ def test_the_blocked_training_fails_at_the_gate_with_its_reasons(deployment):
 
 
 def test_the_models_upstream_reaches_the_partner_drop(deployment):
-    from lineage.example.pipeline import PARTNERS
+    from example_pipeline.pipeline import PARTNERS
     from lineage.events.ids import NodeId
     from lineage.store import graph
 
@@ -365,7 +365,7 @@ def _replay(deployment: Deployment) -> subprocess.CompletedProcess:
 def outage(deployment):
     """With the server down, the scheduler runs ACME's ingest; then the server returns and the
     spool is replayed.  Returns ``(run, spooled events, store events after the replay)``."""
-    from lineage.example.pipeline import PARTNERS
+    from example_pipeline.pipeline import PARTNERS
 
     airflow, dag_id = deployment.airflow, PARTNERS["acme"].dag_ids[0]
     for other in _expected_dags():  # only this DAG: its Asset must not start the rest

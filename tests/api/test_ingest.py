@@ -9,7 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from lineage.samples import ml_pipeline_sample, run_event
+from lineage.samples import run_event
+from example_pipeline.sample import ml_pipeline_sample
 from tests_support import SPEC_DIR, SPEC_VALIDATOR
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lineage.samples import ml_pipeline_sample, run_id
+from lineage.samples import run_id
+from example_pipeline.sample import ml_pipeline_sample
 
 
 def _load(client):

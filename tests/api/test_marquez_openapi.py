@@ -1,6 +1,6 @@
 """Every Marquez-compatible route's answers, validated against Marquez's own OpenAPI document.
 
-Two stores: the demo pipeline's events (``lineage.samples.ml_pipeline_sample``, the events the
+Two stores: the demo pipeline's events (``example_pipeline.sample.ml_pipeline_sample``, the events the
 demo's DAGs emit) with tags, a soft delete and column lineage added; and a store filled by the
 benchmark workload generator (``benchmarks/workload.py``, a small size).  For each store the
 test lists every GET route of the Marquez routers, calls each with real parameters and
@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 import pytest
 
-from lineage.samples import dataset, ml_pipeline_sample, run_pair
+from lineage.samples import dataset, run_pair
+from example_pipeline.sample import ml_pipeline_sample
 from tests.api import test_marquez as tm
 
 _SPEC = tm._OPENAPI

@@ -10,7 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from lineage.samples import dataset, ml_pipeline_sample, run_event, run_id, run_pair
+from lineage.samples import dataset, run_event, run_id, run_pair
+from example_pipeline.sample import ml_pipeline_sample
 
 
 def _load(client):

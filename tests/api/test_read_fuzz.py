@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lineage.samples import ml_pipeline_sample
+from example_pipeline.sample import ml_pipeline_sample
 
 BIG = 2**63
 RUN = "/api/v1/jobs/runs/00000000-0000-4000-8000-000000000000"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from lineage.audit.verify import verify
-from lineage.samples import ml_pipeline_sample
+from example_pipeline.sample import ml_pipeline_sample
 
 
 def test_events_posted_to_the_server_are_sealed_in_the_background(client, db):

@@ -27,7 +27,7 @@ def _auth(app):
 
 def test_contract_lifecycle_over_http(client, anon_client, db):
     from lineage.events import parse_event
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
     from lineage.store.ingest import ingest_events
 
     with db.connection() as conn:  # the gate refuses inputs of unknown provenance: record the drops' lineage first

@@ -54,7 +54,7 @@ def server(live_server, monkeypatch):
 def _known_to_lineage(db) -> None:
     """The demo pipeline's lineage: the partner drops become known origins (the gate refuses unknown provenance)."""
     from lineage.events import parse_event
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
     from lineage.store.ingest import ingest_events
 
     with db.connection() as conn:
@@ -117,8 +117,8 @@ def test_compile_check(run):
 @pytest.mark.slow
 def test_gate_check_validates_data_files(run, db, tmp_path, server):
     _known_to_lineage(db)
-    from lineage.example.drops import generate_records
-    from lineage.example.pipeline import PARTNERS
+    from example_pipeline.drops import generate_records
+    from example_pipeline.pipeline import PARTNERS
 
     assert run("contracts", "register", ACME, token="tok-requester").returncode == 0
     assert run("contracts", "approve", "acme-stock-photos", token="tok-dpo").returncode == 0

@@ -43,7 +43,7 @@ def acme():
 def known(db):
     """The demo pipeline's lineage, so the partner drops are known origins for the gate."""
     from lineage.events import parse_event
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
     from lineage.store.ingest import ingest_events
 
     with db.connection() as conn:

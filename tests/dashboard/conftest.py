@@ -1,7 +1,7 @@
 """Fixtures for the dashboard's browser tests: the demo's own store, served by ``lineage serve``,
 and Debian's Chromium driven by Playwright (never ``playwright install``).
 
-``demo_server`` runs ``python -m lineage.demo`` (what ``make demo`` runs: Airflow, the gate,
+``demo_server`` runs ``python -m example_pipeline.demo`` (what ``make demo`` runs: Airflow, the gate,
 real principals) into a fresh ``LINEAGE_HOME``, adds one dataset whose name is an HTML
 injection attempt, then starts ``lineage serve`` on that home and hands out tokens for a
 ``viewer`` and an ``auditor`` created through the API by the local admin.  Screenshots go to
@@ -49,7 +49,8 @@ class DemoServer:
 
 
 def _env(home: Path, port: int) -> dict[str, str]:
-    env = {**os.environ, "LINEAGE_HOME": str(home), "LINEAGE_PORT": str(port)}
+    env = {**os.environ, "LINEAGE_HOME": str(home), "LINEAGE_PORT": str(port),
+           "PYTHONPATH": str(Path(__file__).parents[2] / "dags")}  # as `make demo` runs the demo
     env.pop("LINEAGE_DATABASE_URL", None)  # the demo runs on its own embedded PostgreSQL
     env.pop("LINEAGE_URL", None)
     env.pop("LINEAGE_TOKEN", None)
@@ -70,7 +71,7 @@ def _hostile_event() -> dict:
 def demo_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("dashboard-demo") / "home"
     port = _free_port()
-    done = subprocess.run([sys.executable, "-m", "lineage.demo", "--home", str(home)], env=_env(home, port),
+    done = subprocess.run([sys.executable, "-m", "example_pipeline.demo", "--home", str(home)], env=_env(home, port),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"http://127.0.0.1:{port}/ " in done.stdout and "(dashboard)" in done.stdout, "the demo names the dashboard's URL"

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gate"))
 
 from gate_helpers import STEWARD, ingest, register  # noqa: E402
 
-from lineage.samples import dataset, ml_pipeline_sample, run_pair  # noqa: E402
+from lineage.samples import dataset, run_pair  # noqa: E402
+from example_pipeline.sample import ml_pipeline_sample
 
 SOURCE = "dataset:partner-drops:acme/photos"
 CURATED = "dataset:curated:training.face_photos_v1"

@@ -20,7 +20,8 @@ from gate_helpers import STEWARD, ingest, register  # noqa: E402
 
 from lineage.errors import NotFound  # noqa: E402
 from lineage.events import parse_node_id  # noqa: E402
-from lineage.samples import dataset, ml_pipeline_sample, run_id, run_pair  # noqa: E402
+from lineage.samples import dataset, run_id, run_pair  # noqa: E402
+from example_pipeline.sample import ml_pipeline_sample
 from lineage.store.impact import contracts_as_of, impact  # noqa: E402
 from lineage.store import graph  # noqa: E402
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 from lineage.errors import InvalidEvent
 from lineage.events import parse_event
-from lineage.samples import dataset, ml_pipeline_sample, run_event
+from lineage.samples import dataset, run_event
+from example_pipeline.sample import ml_pipeline_sample
 from tests_support import SPEC_VALIDATOR, SPEC_DIR  # noqa: F401  (see tests/tests_support.py)
 
 

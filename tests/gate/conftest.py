@@ -23,7 +23,7 @@ def own_home(tmp_path, monkeypatch):
 @pytest.fixture
 def pipeline(db):
     """Two partner drops → raw zone → curated training set → model, as OpenLineage events."""
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
 
     ingest(db, ml_pipeline_sample())
     return db

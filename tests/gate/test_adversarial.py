@@ -37,7 +37,7 @@ def test_a_later_forged_writer_does_not_launder_an_uncontracted_origin(pipeline,
 def test_a_prohibited_dataset_written_before_it_was_ever_read_is_derived_and_still_checked(db, tmp_path):
     """The forged writer posted first (before the pipeline's events): lovematch is then derived
     from clean/photos, not an origin, and its prohibition still blocks."""
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
 
     register(db, "acme-stock-photos.yaml", STEWARD)
     register(db, "lovematch-photos.yaml", STEWARD)

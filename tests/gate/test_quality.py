@@ -25,8 +25,8 @@ pytestmark = pytest.mark.gx
 
 def demo_drop() -> pd.DataFrame:
     """The demo's ACME drop as the Airflow gate reads it (written as CSV, read back)."""
-    from lineage.example.drops import generate_records
-    from lineage.example.pipeline import PARTNERS
+    from example_pipeline.drops import generate_records
+    from example_pipeline.pipeline import PARTNERS
 
     text = generate_records(PARTNERS["acme"]).to_csv(index=False, float_format="%.5f")
     return pd.read_csv(io.StringIO(text))

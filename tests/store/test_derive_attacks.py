@@ -254,7 +254,7 @@ def test_an_erasure_requested_while_its_lineage_is_queued_is_refused_not_a_short
     from lineage.api.app import create_app
     from lineage.gate.decision import Decision
     from lineage.gate.service import record
-    from lineage.samples import ml_pipeline_sample
+    from example_pipeline.sample import ml_pipeline_sample
     from tests_support import LiveServer
 
     with db.connection() as conn:

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lineage.errors import NotFound
 from lineage.events import parse_event, parse_node_id
-from lineage.samples import dataset, ml_pipeline_sample, run_pair
+from lineage.samples import dataset, run_pair
+from example_pipeline.sample import ml_pipeline_sample
 from lineage.store.graph import downstream, marquez_lineage, original_sources, upstream
 from lineage.store.ingest import ingest_events
 

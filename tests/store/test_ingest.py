@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lineage.events import parse_event
-from lineage.samples import dataset, ml_pipeline_sample, run_event
+from lineage.samples import dataset, run_event
+from example_pipeline.sample import ml_pipeline_sample
 from lineage.store.ingest import ingest_events, rebuild
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -16,7 +16,7 @@ from lineage.audit.seal import seal_all
 from lineage.audit.verify import verify
 from lineage.events import parse_event
 from lineage.maintain.partitions import BUSY, DEFAULT_AHEAD, ensure_partitions, list_partitions
-from lineage.samples import ml_pipeline_sample
+from example_pipeline.sample import ml_pipeline_sample
 from lineage.store.ingest import _raw_row, _store_raw, ingest_events, rebuild
 from tests_support import clone_database, drop_database
 

@@ -19,7 +19,7 @@ from lineage.auth import grants
 from lineage.contracts import governance, registry
 from lineage.contracts.document import load_contract
 from lineage.events import parse_event
-from lineage.samples import ml_pipeline_sample
+from example_pipeline.sample import ml_pipeline_sample
 from lineage.store import decisions, tags
 from lineage.store.ingest import ingest_events
 from tests_support import principal

@@ -20,7 +20,7 @@ from lineage.errors import ConfigError
 from lineage.events import parse_event
 from lineage.maintain.partitions import list_partitions
 from lineage.maintain.retention import retain
-from lineage.samples import ml_pipeline_sample
+from example_pipeline.sample import ml_pipeline_sample
 from lineage.store.ingest import _raw_row, ingest_events, rebuild
 
 OLD = "raw_events_before_0014"  # the partition the template's migration attached: everything before this month

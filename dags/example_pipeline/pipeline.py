@@ -1,7 +1,7 @@
 """The example ML pipeline as plain data: partners, zones and the datasets that flow between them.
 
 This is the demo's, not a library: ``lineage.airflow`` knows nothing of it.  The DAG files in
-``dags/``, :mod:`lineage.demo`, the tests and the benchmark build on it.
+``dags/``, :mod:`example_pipeline.demo`, the tests and the benchmark build on it.
 
 A partner's drop moves through four zones, each an OpenLineage dataset namespace:
 

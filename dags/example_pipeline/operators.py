@@ -1,7 +1,7 @@
 """The example pipeline's operators: land a partner's drop, curate a training set, train a model.
 
 Built on the reusable :class:`~lineage.airflow.operators.LineageOperator`; the partner, its
-datasets and their files come from :mod:`lineage.example.pipeline`.  Files live under the data
+datasets and their files come from :mod:`example_pipeline.pipeline`.  Files live under the data
 root: the ``data_root`` argument, else ``$LINEAGE_EXAMPLE_DATA`` (read when the task runs, never
 at parse time).  pandas and scikit-learn are imported inside ``execute``.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from lineage.airflow.datasets import DatasetSpec
 from lineage.airflow.operators import LineageOperator
-from lineage.example.pipeline import PARTNERS, TRAINING_PURPOSE, Partner, ZonedDataset, data_root
+from example_pipeline.pipeline import PARTNERS, TRAINING_PURPOSE, Partner, ZonedDataset, data_root
 
 REQUIRED_DROP_COLUMNS = ("photo_id", "image_uri", "smiling")
 
@@ -31,7 +31,7 @@ class PartnerOperator(LineageOperator):
     def __init__(self, *, partner: str, data_root: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if partner not in PARTNERS:
-            raise ValueError(f"unknown partner `{partner}`; known partners: {sorted(PARTNERS)} (lineage/example/pipeline.py)")
+            raise ValueError(f"unknown partner `{partner}`; known partners: {sorted(PARTNERS)} (dags/example_pipeline/pipeline.py)")
         self.partner = partner
         self.data_root = data_root
         self._root: Path | None = None
@@ -65,7 +65,7 @@ class PartnerDropTransferOperator(PartnerOperator):
         p = self.partner_config
         source, target = p.drop.path(self.root), p.raw.path(self.root)
         if not source.exists():
-            raise FileNotFoundError(f"no drop from {p.display_name} at {source}; run `python -m lineage.demo` to generate demo drops")
+            raise FileNotFoundError(f"no drop from {p.display_name} at {source}; run `python -m example_pipeline.demo` to generate demo drops")
         frame = pd.read_csv(source)
         missing = [c for c in REQUIRED_DROP_COLUMNS if c not in frame.columns]
         if missing:
@@ -95,7 +95,7 @@ class CurateTrainingSetOperator(PartnerOperator):
     def execute(self, context: Any) -> dict:
         import pandas as pd
 
-        from lineage.example.drops import embedding_columns
+        from example_pipeline.drops import embedding_columns
 
         p = self.partner_config
         raw = pd.read_csv(p.raw.path(self.root))

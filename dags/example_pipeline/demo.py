@@ -1,4 +1,4 @@
-"""``python -m lineage.demo`` (``make demo``): the whole story on one machine, in about a minute.
+"""``PYTHONPATH=dags python -m example_pipeline.demo`` (``make demo``): the whole story on one machine, in about a minute.
 
 1. Generate two partners' drops (small, deterministic, no downloads) under ``LINEAGE_HOME``.
 2. Run ACME's ingest DAG while the lineage server is still down: the task succeeds anyway and
@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lineage.example.pipeline import PARTNERS, Partner
+from example_pipeline.pipeline import PARTNERS, Partner
 from pydantic import SecretStr
 
 from lineage.config import Settings, api_url
 from lineage.events.ids import parse_node_id
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO / "contracts"
 # The people of the contract workflow: a requester and two independent stewards (a contract
 # holding special categories needs two different ones).  Each gets its own API token.
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    parser = argparse.ArgumentParser(prog="python -m lineage.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m example_pipeline.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, help="LINEAGE_HOME to use (default: ~/.lineage or $LINEAGE_HOME)")
     args = parser.parse_args(argv)
     settings = Settings(home=args.home) if args.home else Settings()
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"lineage demo — state under {home}, server at {settings.server_url}")
 
     from lineage.airflow import runner
-    from lineage.example.drops import write_drop
+    from example_pipeline.drops import write_drop
 
     step(1, "Partner drops (generated, deterministic)")
     for p in PARTNERS.values():

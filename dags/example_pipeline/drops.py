@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lineage.example.pipeline import Partner
+from example_pipeline.pipeline import Partner
 
 EMBEDDING_DIM = 16
 AGE_RANGES = ["18-24", "25-34", "35-44", "45-54", "55+"]
