@@ -1,0 +1,185 @@
+"""Attacks on the group commit's one-statement store (``store_group`` / ``_store``).
+
+Each test tries to break one guarantee of the one-statement path against the batch path
+(``ingest_events(conn, events, defer=True)``, claim + COPY): the stored row is the same in
+every column for unusual but valid content; every event is stored and queued exactly once
+when groups and batches race over the same keys; nothing of a group is left half-written;
+the connection goes back to the pool transactional after a refusal, a cancellation or a lost
+session; and it all holds behind PgBouncer in transaction mode.  The batch path's rows are
+taken in a transaction that is rolled back, then the same events are stored as one group.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lineage.errors import StoreUnavailable
+from lineage.events import parse_raw
+from lineage.events.canonical import MAX_DEPTH
+from lineage.errors import InvalidEvent
+from lineage.samples import dataset, run_event
+from lineage.store.db import Database
+from lineage.store.group_commit import GroupCommitter, _store
+from lineage.store.ingest import SMALL_GROUP, ingest_events, store_group
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "deploy"))  # pgbouncer_support
+
+PRODUCER = "https://example.com/producer"
+JOB_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent"
+DATASET_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent"
+
+# Every column of raw_events but id (drawn from a sequence) and recorded_at (the transaction's
+# time), the payload both as jsonb's text and as a value, its stored size too.
+_ROW = ("event_key, kind, event_type, event_time, run_uuid, job_namespace, job_name, producer, payload::text,"
+        " payload, normalizations, pg_column_size(payload)")
+
+
+def _facet(**body) -> dict:
+    return {"_producer": PRODUCER, "_schemaURL": "https://example.com/facet.json", **body}
+
+
+def _run(name: str = "job", facets: dict | None = None, ns: str = "attack", **top) -> dict:
+    ev = run_event("START", (ns, name), str(uuid.uuid4()), extra_run_facets=facets)
+    ev.update(top)
+    return ev
+
+
+def _deep(levels: int):
+    """Nested arrays ``levels`` deep."""
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+# Unusual but valid events, by what each attacks.
+_ODD_TEXT = 'q"uote\\back\\\\slash\\u0000not-nul\b\f\n\r\t\x01\x1f\x7f\u2028\u2029\ufeff\u00e9e\u0301\U0001f600\U0010fffd%s%(x)s$1 \';--'
+CASES = {
+    "astral_and_odd_names": lambda: _run(name="\U0001f600\U00010348\U0001d11e job " + _ODD_TEXT, ns="ns\U0002a6d6"),
+    "control_escapes_in_facets": lambda: _run(facets={"odd": _facet(text=_ODD_TEXT, **{_ODD_TEXT: _ODD_TEXT})}),
+    "keys_that_sort_differently_in_utf16": lambda: _run(facets={"k": _facet(**{"\U0001f600": 1, "\uffff": 2, "\ue000": 3, "": 4, "a": 5, "aa": 6, "b": 7})}),
+    "nfc_nfd_twin_keys": lambda: _run(facets={"k": _facet(**{"\u00e9": "composed", "e\u0301": "decomposed"})}),
+    "large_integers": lambda: _run(facets={"n": _facet(big=2**53 - 1, small=-(2**53 - 1), zero=0, arr=[2**53 - 1, -1, 10**15])}),
+    "floats": lambda: _run(facets={"f": _facet(huge=1.7976931348623157e308, tiny=5e-324, neg=-2.2250738585072014e-308,
+                                                tenth=0.1, third=1 / 3, negzero=-0.0, e21=1e21, e20=1e20, em7=1e-7, em6=1e-6,
+                                                whole=3.0, arr=[1.5, -1e300, 1e-300])}),
+    "empty_containers": lambda: _run(facets={"e": _facet(obj={}, arr=[], s="", nested=[{}, [], [[]], {"": {}}])},
+                                     inputs=[], outputs=[]),
+    "deep_nesting_at_the_limit": lambda: _run(facets={"d": _facet(deep=_deep(MAX_DEPTH - 4))}),
+    "year_one_and_offset_time": lambda: _run(eventTime="0001-01-01T13:59:59.9999999+14:00"),
+    "year_9999_time": lambda: _run(eventTime="9999-12-31T23:59:59.999999Z"),
+    "naive_time_and_date_only_nominal": lambda: _run(eventTime="2026-12-31T23:59:59.1234567",
+                                                     facets={"nominalTime": _facet(nominalStartTime="2026-12-31",
+                                                                                   nominalEndTime="2027-01-01T00:00:00")}),
+    "run_without_event_type": lambda: {k: v for k, v in _run().items() if k != "eventType"},
+    "job_event_nulls": lambda: {"eventTime": "2026-11-03T10:00:00Z", "producer": PRODUCER, "schemaURL": JOB_URL,
+                                "job": {"namespace": "attack", "name": "static \U0001f600"}, "inputs": [dataset("db", "in")], "outputs": []},
+    "dataset_event_nulls": lambda: {"eventTime": "2026-11-03T10:00:00Z", "producer": PRODUCER, "schemaURL": DATASET_URL,
+                                    "dataset": dataset("db", "only \\ \"x\"", [("a\U0001f600", "int")])},
+    "long_names_at_the_limit": lambda: _run(name="\U0001f600" * 256, ns="n" * 1024),
+}
+
+
+def _parse(raw: dict):
+    return parse_raw(json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _rows(conn, events) -> list:
+    return conn.execute(f"SELECT {_ROW} FROM raw_events WHERE event_key = ANY(%s) ORDER BY event_key",
+                        ([ev.key for ev in events],)).fetchall()
+
+
+def _batch_reference(db, events) -> tuple[list, list]:
+    """The batch path's rows and queued ids (as key lists) for ``events``, rolled back."""
+    with db.connection() as conn:
+        ingest_events(conn, events, defer=True)
+        rows = _rows(conn, events)
+        queued = _queued_keys(conn)
+        conn.rollback()
+        assert _rows(conn, events) == []
+    return rows, queued
+
+
+def _queued_keys(conn) -> list:
+    """Each derive_queue row as the list of event keys it names, in its order."""
+    return [[k for (k,) in conn.execute("SELECT r.event_key FROM unnest(%s::bigint[]) WITH ORDINALITY u(id, n)"
+                                       " JOIN raw_events r ON r.id = u.id ORDER BY u.n", (ids,))]
+            for (ids,) in conn.execute("SELECT raw_ids FROM derive_queue ORDER BY id").fetchall()]
+
+
+def _group(conn, events):
+    conn.autocommit = True
+    try:
+        return store_group(conn, events)
+    finally:
+        conn.autocommit = False
+
+
+def _counts(conn) -> tuple:
+    return conn.execute("SELECT (SELECT count(*) FROM event_keys), (SELECT count(*) FROM raw_events),"
+                        " (SELECT count(*) FROM derive_queue)").fetchone()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_unusual_content_is_stored_as_the_batch_path_stores_it(db, case):
+    odd = _parse(CASES[case]())
+    plain = _parse(_run("plain"))
+    events = [odd, plain]
+    reference, ref_queue = _batch_reference(db, events)
+    with db.connection() as conn:
+        assert _group(conn, events).stored == 2
+    with db.connection() as conn:
+        got = _rows(conn, events)
+        assert got == reference
+        assert _queued_keys(conn) == ref_queue
+        # And the stored payload is the canonical event itself, as jsonb reads it (jsonb writes
+        # numbers its own way, so compare values, not Python's reading of its text).
+        (same,) = conn.execute("SELECT payload = %s::text::jsonb FROM raw_events WHERE event_key = %s",
+                               (odd.payload.decode(), odd.key)).fetchone()
+        assert same is True
+
+
+def test_the_nesting_case_really_is_at_the_limit():
+    """The deep case above is as deep as validation lets through (one more level is refused)."""
+    _parse(CASES["deep_nesting_at_the_limit"]())
+    with pytest.raises(InvalidEvent, match="nested"):
+        _parse(_run(facets={"d": _facet(deep=_deep(MAX_DEPTH - 3))}))
+
+
+def test_every_case_in_one_full_group_is_stored_as_the_batch_path_stores_it(db):
+    """All the cases together, padded to the largest group the statement takes."""
+    events = [_parse(make()) for make in CASES.values()]
+    events += [_parse(_run(f"pad{k}")) for k in range(SMALL_GROUP - len(events))]
+    assert len(events) == SMALL_GROUP
+    reference, ref_queue = _batch_reference(db, events)
+    with db.connection() as conn:
+        assert _group(conn, events).stored == SMALL_GROUP
+    with db.connection() as conn:
+        assert _rows(conn, events) == reference
+        assert _queued_keys(conn) == ref_queue
+
+
+def test_claim_row_and_queue_entry_share_one_recorded_at_and_partition(db):
+    """Month-boundary routing: the claim, the row and the queue entry carry the one statement's
+    time, so the row is in the partition its claim and queue entry name."""
+    events = [_parse(_run(f"r{k}")) for k in range(5)]
+    with db.connection() as conn:
+        _store(conn, events)
+    with db.connection() as conn:
+        rows = conn.execute(
+            "SELECT k.recorded_at = r.recorded_at, q.recorded_at = r.recorded_at,"
+            " r.tableoid::regclass::text = (SELECT r2.tableoid::regclass::text FROM raw_events r2 WHERE r2.id = r.id"
+            "   AND r2.recorded_at = q.recorded_at)"
+            " FROM raw_events r JOIN event_keys k ON k.raw_id = r.id AND k.event_key = r.event_key"
+            " JOIN derive_queue q ON r.id = ANY(q.raw_ids) WHERE r.event_key = ANY(%s)", ([ev.key for ev in events],)).fetchall()
+        assert rows == [(True, True, True)] * 5
