@@ -183,3 +183,193 @@ def test_claim_row_and_queue_entry_share_one_recorded_at_and_partition(db):
             " FROM raw_events r JOIN event_keys k ON k.raw_id = r.id AND k.event_key = r.event_key"
             " JOIN derive_queue q ON r.id = ANY(q.raw_ids) WHERE r.event_key = ANY(%s)", ([ev.key for ev in events],)).fetchall()
         assert rows == [(True, True, True)] * 5
+
+
+# -- racing writers ------------------------------------------------------------------------------
+
+
+def test_groups_and_batches_racing_over_the_same_keys_store_and_queue_each_event_once(db, db_url):
+    """Four writers on two pools (two committers, a second process's pool, the batch path
+    merging two requests in one transaction, so claiming out of key order) store random
+    overlapping subsets, duplicates within a group too: no deadlock survives the retries, no
+    key violation, and each event is stored once and queued once."""
+    pool = [_parse(_run(f"race{k}")) for k in range(40)]
+    other = Database(db_url, min_size=1, max_size=2)
+    errors: list[BaseException] = []
+    stored = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def writer(database, how: str, seed: int) -> None:
+        rng = random.Random(seed)
+        barrier.wait()
+        for _ in range(25):
+            group = rng.sample(pool, rng.randint(1, 12))
+            group += rng.sample(group, rng.randint(0, len(group)))  # the same event twice in a group
+            rng.shuffle(group)
+            try:
+                if how == "group":
+                    n = database.run(lambda conn: _store_counted(conn, group))
+                else:  # two requests merged into one transaction: two claims, in no global order
+                    half = len(group) // 2
+                    n = database.run(lambda conn: ingest_events(conn, group[half:], defer=True).stored
+                                     + ingest_events(conn, group[:half], defer=True).stored)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                with lock:
+                    errors.append(exc)
+                return
+            with lock:
+                stored.append(n)
+
+    threads = [threading.Thread(target=writer, args=(d, how, s)) for s, (d, how) in
+               enumerate([(db, "group"), (db, "group"), (other, "group"), (other, "batch")])]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert errors == []
+    keys = {ev.key for ev in pool}
+    with db.connection() as conn:
+        stored_keys = [k for (k,) in conn.execute("SELECT event_key FROM raw_events")]
+        touched = set(stored_keys)
+        assert len(stored_keys) == len(touched)  # no event stored twice
+        assert touched <= keys
+        assert sum(stored) == len(touched)  # each writer counted only what it stored
+        queued = [i for (i,) in conn.execute("SELECT unnest(raw_ids) FROM derive_queue")]
+        assert sorted(queued) == sorted(i for (i,) in conn.execute("SELECT id FROM raw_events"))  # each queued once
+        assert conn.execute("SELECT count(*) FROM event_keys").fetchone()[0] == len(touched)
+
+
+def _store_counted(conn, events) -> int:
+    """``_store`` returning how many it stored (the committer drops the count)."""
+    from lineage.store.ingest import fits_one_statement
+
+    assert fits_one_statement(events)
+    conn.autocommit = True
+    try:
+        return store_group(conn, events).stored
+    finally:
+        conn.autocommit = False
+
+
+def test_two_committers_with_duplicates_across_groups_acknowledge_every_request(db):
+    """Two committer threads (two connections) take groups that hold the same events: every
+    request is answered stored, each event is stored and queued once."""
+    committer = GroupCommitter(db, threads=2)
+    events = [_parse(_run(f"dup{k}")) for k in range(30)]
+    futures = []
+    try:
+        def sender(seed: int) -> None:
+            rng = random.Random(seed)
+            for ev in rng.sample(events, len(events)):
+                futures.append(committer.submit(ev))
+
+        threads = [threading.Thread(target=sender, args=(s,)) for s in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for fut in futures:
+            assert fut.result(timeout=60) is None
+    finally:
+        committer.close()
+    assert len(futures) == 120
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (30, 30)
+        assert conn.execute("SELECT count(*), count(DISTINCT x) FROM derive_queue, unnest(raw_ids) x").fetchone() == (30, 30)
+
+
+# -- a group blocked on another writer's claim: cancelled, its session lost, interrupted -----------
+
+
+def _blocked_group(db, db_url, n: int = 6):
+    """``(events, blocker, single)``: an open batch transaction holding the claim of the middle
+    event (in key order) of a group of ``n``, and a one-connection pool for the group."""
+    events = sorted((_parse(_run(f"blk{k}")) for k in range(n)), key=lambda ev: ev.key.bytes)
+    blocker = psycopg.connect(db_url)
+    ingest_events(blocker, [events[n // 2]], defer=True)  # claimed, not committed
+    single = Database(db_url, min_size=1, max_size=1)
+    return events, blocker, single
+
+
+def _wait_for_lock(conn, pid: int) -> None:
+    for _ in range(600):
+        row = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        conn.commit()
+        if row and row[0] == "Lock":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the group never waited for the blocker's claim")
+
+
+def _in_thread(fn):
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
+
+
+@pytest.mark.parametrize("how", ["cancel", "terminate"])
+def test_a_group_cancelled_or_cut_off_while_waiting_leaves_nothing_and_a_transactional_connection(db, db_url, how):
+    events, blocker, single = _blocked_group(db, db_url)
+    try:
+        with db.connection() as conn:
+            before = _counts(conn)
+        pid = single.run(lambda conn: conn.info.backend_pid)
+        t, box = _in_thread(lambda: single.run(lambda conn: _store(conn, events)))
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            _wait_for_lock(admin, pid)
+            assert admin.execute(f"SELECT pg_{how}_backend(%s)", (pid,)).fetchone()[0] is True
+        t.join(30)
+        assert not t.is_alive()
+        assert isinstance(box.get("error"), StoreUnavailable), box
+        blocker.rollback()  # the blocker gives up its claim: the group's half could now be completed, if any were left
+        with db.connection() as conn:
+            assert _counts(conn) == before  # not one claim, row or queue entry of the group
+        with single.connection() as conn:  # the pool's connection (the same, or its replacement)
+            assert conn.autocommit is False
+            assert (conn.info.backend_pid == pid) is (how == "cancel")
+            conn.execute("SELECT 1")
+            assert conn.info.transaction_status.name == "INTRANS"
+            conn.rollback()
+        # And the group, sent again, is stored whole, once.
+        single.run(lambda conn: _store(conn, events))
+        with db.connection() as conn:
+            assert len(_rows(conn, events)) == 6
+            assert conn.execute("SELECT count(*) FROM derive_queue, unnest(raw_ids) x").fetchone()[0] == 6
+    finally:
+        blocker.close()
+        single.close()
+
+
+@pytest.mark.parametrize("outcome", ["commit", "rollback"])
+def test_a_group_waiting_on_a_batch_gets_the_batch_outcome_for_that_key_only(db, db_url, outcome):
+    """The batch commits its claim (the group's copy is a duplicate) or gives it up (the group
+    stores it): either way every event once, queued once, and one queue entry for the group."""
+    events, blocker, single = _blocked_group(db, db_url)
+    try:
+        pid = single.run(lambda conn: conn.info.backend_pid)
+        t, box = _in_thread(lambda: single.run(lambda conn: _store_counted(conn, events)))
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            _wait_for_lock(admin, pid)
+        getattr(blocker, outcome)()
+        t.join(30)
+        assert "error" not in box, box
+        assert box["result"] == (5 if outcome == "commit" else 6)
+        with db.connection() as conn:
+            assert len(_rows(conn, events)) == 6
+            assert conn.execute("SELECT count(*), count(DISTINCT x) FROM derive_queue, unnest(raw_ids) x").fetchone() == (6, 6)
+            assert conn.execute("SELECT count(*) FROM derive_queue").fetchone()[0] == (2 if outcome == "commit" else 1)
+    finally:
+        blocker.close()
+        single.close()
