@@ -373,3 +373,64 @@ def test_a_group_waiting_on_a_batch_gets_the_batch_outcome_for_that_key_only(db,
     finally:
         blocker.close()
         single.close()
+
+
+# -- behind PgBouncer in transaction mode ----------------------------------------------------------
+
+
+def test_behind_pgbouncer_groups_interleave_with_transactions_on_shared_sessions(db, role_urls):
+    """Two server sessions shared by a committer (two threads, one-statement groups in
+    autocommit) and batch writers whose transactions use session temp tables (synchronous
+    ingest): every request answered, every event stored and queued once, and each client
+    connection handed back transactional."""
+    from pgbouncer_support import PgBouncer
+
+    with PgBouncer(role_urls["app"], pool_mode="transaction", pool_size=2) as bouncer:
+        pooled = Database(bouncer.url, min_size=2, max_size=6, prepare_threshold=None)
+        committer = GroupCommitter(pooled, threads=2)
+        singles = [_parse(_run(f"pgb{k}")) for k in range(40)]
+        batches = [[_parse(_run(f"pgb-batch{b}-{k}", ns="pgb-sync")) for k in range(5)] for b in range(6)]
+        futures, errors = [], []
+        lock = threading.Lock()
+        try:
+            def sender(seed: int) -> None:
+                rng = random.Random(seed)
+                for ev in rng.sample(singles, len(singles)):
+                    fut = committer.submit(ev)
+                    with lock:
+                        futures.append(fut)
+
+            def batcher(chunk) -> None:
+                try:
+                    for part in chunk:
+                        pooled.run(lambda conn: ingest_events(conn, part + singles[:3]))  # derives: temp tables
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    with lock:
+                        errors.append(exc)
+
+            threads = [threading.Thread(target=sender, args=(s,)) for s in range(3)]
+            threads += [threading.Thread(target=batcher, args=(batches[b::2],)) for b in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for fut in futures:
+                assert fut.result(timeout=60) is None
+            assert errors == [], f"{errors[:3]}\n{bouncer.log()[-2000:]}"
+            for _ in range(4):
+                with pooled.connection() as conn:
+                    assert conn.autocommit is False
+        finally:
+            committer.close()
+            pooled.close()
+    every = singles + [ev for part in batches for ev in part]
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(every), len(every))
+        # Queued: the committer's events (the batches derived theirs), and the three singles a
+        # batch may have stored first were derived there and never queued twice.
+        queued = [k for (k,) in conn.execute("SELECT r.event_key FROM derive_queue q, unnest(q.raw_ids) x JOIN raw_events r ON r.id = x")]
+        assert len(queued) == len(set(queued))
+        assert set(queued) <= {ev.key for ev in singles}
+        assert {ev.key for ev in singles} - set(queued) <= {ev.key for ev in singles[:3]}
+        jobs = {n for (n,) in conn.execute("SELECT j.name FROM jobs j JOIN namespaces n ON n.id = j.namespace_id WHERE n.name = 'pgb-sync'")}
+        assert jobs == {f"pgb-batch{b}-{k}" for b in range(6) for k in range(5)}
