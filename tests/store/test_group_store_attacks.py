@@ -434,3 +434,63 @@ def test_behind_pgbouncer_groups_interleave_with_transactions_on_shared_sessions
         assert {ev.key for ev in singles} - set(queued) <= {ev.key for ev in singles[:3]}
         jobs = {n for (n,) in conn.execute("SELECT j.name FROM jobs j JOIN namespaces n ON n.id = j.namespace_id WHERE n.name = 'pgb-sync'")}
         assert jobs == {f"pgb-batch{b}-{k}" for b in range(6) for k in range(5)}
+
+
+def test_odd_normalization_notes_and_names_become_the_same_text_and_arrays(db):
+    """The notes travel as a JSON array turned into text[] by PostgreSQL: strings an array
+    literal would read otherwise (NULL, braces, quotes, commas, backslashes, blanks, empty)
+    must stay the very strings the batch path stores."""
+    ev = _parse(_run("notes"))
+    ev.normalizations = ["NULL", "null", "", " ", "{a,b}", '"q"', "a\\b", "x,y", "\U0001f600", "\t\n", "{}", "a\"b\\\"c"]
+    ev.job_name = "NULL"
+    ev.job_namespace = '{"x": 1}'
+    reference, _ = _batch_reference(db, [ev])
+    with db.connection() as conn:
+        _group(conn, [ev])
+    with db.connection() as conn:
+        got = _rows(conn, [ev])
+        assert got == reference
+        assert got[0][10] == ev.normalizations and got[0][6] == "NULL"
+
+
+class _Interrupted(BaseException):
+    """Not KeyboardInterrupt (which psycopg answers by cancelling the query): an exception a
+    signal handler (a timeout, a shutdown hook) raises while the statement runs."""
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, _Interrupted])
+def test_a_group_interrupted_mid_statement_is_whole_or_absent_and_the_pool_stays_transactional(db, db_url, exc):
+    import signal
+
+    events, blocker, single = _blocked_group(db, db_url)
+    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(exc()))
+    try:
+        with db.connection() as conn:
+            before = _counts(conn)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(exc):
+            single.run(lambda conn: _store(conn, events))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        blocker.rollback()  # the group's statement, if still running on the server, may now finish
+        deadline = time.monotonic() + 20
+        while True:
+            with db.connection() as conn:
+                now = _counts(conn)
+                busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                    " AND state = 'active' AND pid <> pg_backend_pid()").fetchone()[0]
+            if busy == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        # All of the group (its statement finished after the client gave up) or none of it.
+        assert now in (before, (before[0] + 6, before[1] + 6, before[2] + 1))
+        for _ in range(2):
+            with single.connection() as conn:
+                assert conn.autocommit is False
+                conn.execute("SELECT 1")
+                assert conn.info.transaction_status.name == "INTRANS"
+                conn.rollback()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        blocker.close()
+        single.close()
