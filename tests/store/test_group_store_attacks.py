@@ -494,3 +494,84 @@ def test_a_group_interrupted_mid_statement_is_whole_or_absent_and_the_pool_stays
         signal.signal(signal.SIGALRM, old)
         blocker.close()
         single.close()
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+def _refused(ev):
+    """``ev`` with a payload the store refuses (jsonb has no \\u0000; validation would stop it,
+    this stands for any value it lets through and the store does not)."""
+    ev.payload = ev.payload[:-1] + b',"x":"\\u0000"}'
+    return ev
+
+
+@pytest.mark.parametrize("at", range(1, 9))
+def test_a_refusal_at_any_execution_of_the_prepared_statement_leaves_the_connection_usable(db_url, db, at):
+    """psycopg prepares the statement at its sixth execution on a connection: a group refused
+    just then (or before, or after) must not leave the next groups on that connection failing."""
+    single = Database(db_url, min_size=1, max_size=1)  # prepare_threshold 5, the default
+    try:
+        stored = []
+        for n in range(1, 10):
+            ev = _parse(_run(f"prep{n}"))
+            if n == at:
+                with pytest.raises(Exception) as caught:
+                    single.run(lambda conn: _store(conn, [ev, _refused(_parse(_run(f"bad{n}")))]))
+                assert "SQLSTATE 22P05" in str(caught.value)
+            else:
+                single.run(lambda conn: _store(conn, [ev]))
+                stored.append(ev)
+        with db.connection() as conn:
+            assert len(_rows(conn, stored)) == 8
+            assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 8
+    finally:
+        single.close()
+
+
+def test_through_the_committer_a_refused_event_fails_only_its_own_requests(db):
+    """A group holding a refused event twice, a good event twice and one stored before: the two
+    refused requests fail (400), every other request is answered stored, each event once."""
+    from lineage.errors import StoreRefused
+
+    committer = GroupCommitter(db)
+    old = _parse(_run("before"))
+    db.run(lambda conn: _store(conn, [old]))
+    good = [_parse(_run(f"ok{k}")) for k in range(4)]
+    bad = _refused(_parse(_run("bad")))
+    gate = threading.Lock()
+    gate.acquire()  # hold the committer so that everything below lands in one group
+    blocker_fut = None
+    try:
+        original = committer.db.run
+
+        def held_run(fn, **kw):
+            with gate:
+                pass
+            return original(fn, **kw)
+
+        committer.db = type("Held", (), {"run": staticmethod(held_run)})()
+        blocker_fut = committer.submit(_parse(_run("first")))
+        time.sleep(0.2)  # the committer has taken "first" and waits on the gate
+        order = [good[0], bad, good[1], old, good[0], good[2], bad, good[3]]
+        futures = [committer.submit(ev) for ev in order]
+        gate.release()
+        assert blocker_fut.result(timeout=60) is None
+        outcomes = []
+        for fut in futures:
+            try:
+                fut.result(timeout=60)
+                outcomes.append("ok")
+            except StoreRefused:
+                outcomes.append("refused")
+        assert outcomes == ["ok", "refused", "ok", "ok", "ok", "ok", "refused", "ok"]
+    finally:
+        if gate.locked():
+            gate.release()
+        committer.close()
+    with db.connection() as conn:
+        everything = good + [old]
+        assert len(_rows(conn, everything)) == 5
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 6
+        assert conn.execute("SELECT count(*), count(DISTINCT x) FROM derive_queue, unnest(raw_ids) x").fetchone() == (6, 6)
+        assert conn.execute("SELECT count(*) FROM event_keys").fetchone()[0] == 6
