@@ -575,3 +575,39 @@ def test_through_the_committer_a_refused_event_fails_only_its_own_requests(db):
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 6
         assert conn.execute("SELECT count(*), count(DISTINCT x) FROM derive_queue, unnest(raw_ids) x").fetchone() == (6, 6)
         assert conn.execute("SELECT count(*) FROM event_keys").fetchone()[0] == 6
+
+
+def test_behind_pgbouncer_without_the_setting_a_group_is_never_refused_as_the_clients_fault(role_urls, db):
+    """Misconfigured (named prepared statements behind PgBouncer 1.18): a client's ``_pg3_0``
+    may run on a session where another client's ``_pg3_0`` is another statement.  The
+    documented answer is a 503 naming the setting (clients retry); a 400 would tell the
+    client its valid event is bad, and OpenLineage clients drop what is refused."""
+    from lineage.errors import StoreRefused
+    from pgbouncer_support import PgBouncer
+
+    with PgBouncer(role_urls["app"], pool_mode="transaction", pool_size=2) as bouncer:
+        # Prepared from a statement's second execution on a connection (psycopg's default: sixth).
+        committer_db = Database(bouncer.url, min_size=1, max_size=1, prepare_threshold=1)
+        batch_db = Database(bouncer.url, min_size=1, max_size=1, prepare_threshold=1)
+        outcomes = []
+        try:
+            with batch_db.connection() as held:  # the batch client holds one server session ...
+                held.execute("SELECT 1")
+                for n in range(2):  # ... so the group's statement is prepared as _pg3_0 on the other one
+                    committer_db.run(lambda conn: _store(conn, [_parse(_run(f"pgb-a{n}"))]))
+                for n in range(2):  # and the batch's claim becomes _pg3_0 on this one
+                    ingest_events(held, [_parse(_run(f"pgb-b{n}"))], defer=True)
+            for k in range(4):  # both sessions free now: each client's _pg3_0 may land on either
+                for which, fn in (("group", lambda conn: _store(conn, [_parse(_run(f"pgb-g{k}"))])),
+                                  ("batch", lambda conn: ingest_events(conn, [_parse(_run(f"pgb-c{k}"))], defer=True))):
+                    try:
+                        (committer_db if which == "group" else batch_db).run(fn)
+                        outcomes.append((which, "stored"))
+                    except StoreRefused as exc:
+                        outcomes.append((which, f"refused: {exc}"))
+                    except StoreUnavailable:
+                        outcomes.append((which, "unavailable"))
+        finally:
+            committer_db.close()
+            batch_db.close()
+    assert [o for o in outcomes if o[1].startswith("refused")] == []
