@@ -653,3 +653,47 @@ def test_an_erased_event_sent_again_is_treated_alike_by_both_paths(db):
         live = {i for (i,) in conn.execute("SELECT id FROM raw_events")}
         queued = [i for (i,) in conn.execute("SELECT x FROM derive_queue, unnest(raw_ids) x")]
         assert sorted(i for i in queued if i in live) == sorted(live)
+
+
+_CHILD = r"""
+import json, random, sys, threading, uuid
+from lineage.events import parse_raw
+from lineage.samples import run_event
+from lineage.store.db import Database
+from lineage.store.group_commit import GroupCommitter
+
+url, seed = sys.argv[1], int(sys.argv[2])
+events = [parse_raw(json.dumps(run_event("START", ("procs", f"job{k}"), str(uuid.uuid5(uuid.NAMESPACE_URL, f"run{k}")))).encode())
+          for k in range(30)]
+db = Database(url, min_size=2, max_size=4)
+committer = GroupCommitter(db, threads=2)
+futures, lock = [], threading.Lock()
+def send(s):
+    for ev in random.Random(s).sample(events, len(events)):
+        fut = committer.submit(ev)
+        with lock:
+            futures.append(fut)
+threads = [threading.Thread(target=send, args=(seed * 10 + t,)) for t in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+ok = sum(1 for f in futures if f.result(timeout=120) is None)
+committer.close(); db.close()
+print(ok)
+"""
+
+
+def test_two_server_processes_committing_the_same_events_store_and_queue_each_once(db, db_url):
+    """Two processes (two servers behind one load balancer), each with a two-thread committer,
+    receive the same 30 events three times over in different orders: every request is
+    acknowledged, and each event is stored and queued once."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, "-c", _CHILD, db_url, str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for seed in (1, 2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["90", "90"]
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (30, 30)
+        assert conn.execute("SELECT count(*), count(DISTINCT x) FROM derive_queue, unnest(raw_ids) x").fetchone() == (30, 30)
+        assert conn.execute("SELECT count(*) FROM event_keys").fetchone()[0] == 30
