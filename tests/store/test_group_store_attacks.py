@@ -697,3 +697,43 @@ def test_two_server_processes_committing_the_same_events_store_and_queue_each_on
         assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (30, 30)
         assert conn.execute("SELECT count(*), count(DISTINCT x) FROM derive_queue, unnest(raw_ids) x").fetchone() == (30, 30)
         assert conn.execute("SELECT count(*) FROM event_keys").fetchone()[0] == 30
+
+
+@pytest.mark.parametrize("setting", ["TimeZone = 'Asia/Kathmandu'", "DateStyle = 'SQL, DMY'", "TimeZone = 'America/St_Johns'"])
+def test_a_session_that_is_not_utc_or_iso_stores_the_same_instants(db, setting):
+    """A pooler that does not carry the session's TimeZone, or a role with its own DateStyle:
+    the times travel as text in the JSON parameter, so they must name the same instant."""
+    events = [_parse(_run("tz", eventTime=t)) for t in ("2026-11-30T23:59:59.999999Z", "2026-12-01T00:00:00Z",
+                                                        "2026-02-03T04:05:06.000007+05:45", "0001-01-01T00:00:00Z")]
+    with db.connection() as conn:
+        conn.execute(f"SET {setting}")
+        ingest_events(conn, events, defer=True)
+        conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'")  # read back as Python can hold
+        reference = _rows(conn, events)
+        conn.rollback()
+    with db.connection() as conn:
+        conn.execute(f"SET {setting}")
+        conn.commit()
+        _group(conn, events)
+        conn.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'")
+        got = _rows(conn, events)
+        conn.commit()
+    assert got == reference
+    assert [r[3] for r in got] == [r[3] for r in sorted(reference)] and {r[3] for r in got} == {ev.event_time for ev in events}
+
+
+def test_one_event_at_the_byte_bound_is_stored_as_the_batch_path_stores_it(db):
+    """The largest payload the statement takes, full of escapes jsonb must undo."""
+    from lineage.store.ingest import SMALL_GROUP_BYTES, fits_one_statement
+
+    filler = ('\\"\n\U0001f600\u00e9' * 340_000)
+    ev = _parse(_run("big", facets={"b": _facet(data=filler)}))
+    room = SMALL_GROUP_BYTES - len(ev.payload)
+    assert room >= 0
+    ev = _parse(_run("big", facets={"b": _facet(data=filler + "x" * room)}))
+    assert len(ev.payload) == SMALL_GROUP_BYTES and fits_one_statement([ev])
+    reference, _ = _batch_reference(db, [ev])
+    with db.connection() as conn:
+        assert _group(conn, [ev]).stored == 1
+    with db.connection() as conn:
+        assert _rows(conn, [ev]) == reference
