@@ -737,3 +737,17 @@ def test_one_event_at_the_byte_bound_is_stored_as_the_batch_path_stores_it(db):
         assert _group(conn, [ev]).stored == 1
     with db.connection() as conn:
         assert _rows(conn, [ev]) == reference
+
+
+def test_a_body_with_repeated_keys_is_stored_as_the_batch_path_stores_it(db):
+    """JSON with a key given twice (the last wins when decoding), and keys jsonb orders by
+    length before bytes: the group's payload is the batch path's, value and text."""
+    base = json.dumps(_run("dupkeys", facets={"d": _facet(z=1)}), ensure_ascii=False)
+    body = base.replace('"z": 1', '"z": 1, "z": [2, {"b": 1, "a": 2, "b": 3}], "\U0001f600": 0, "zz": {}, "a": null')
+    ev = parse_raw(body.encode())
+    assert b'"z":[2,{"a":2,"b":3}]' in ev.payload
+    reference, _ = _batch_reference(db, [ev])
+    with db.connection() as conn:
+        _group(conn, [ev])
+    with db.connection() as conn:
+        assert _rows(conn, [ev]) == reference
