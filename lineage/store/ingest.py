@@ -330,29 +330,14 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
 
 # The group commit's store: one statement, one round trip, one parameter.  The events go as
 # one JSON array of rows whose ``p`` is the canonical payload spliced in as it is (no second
-# encoding; PostgreSQL parses each payload into jsonb once, as COPY would), then the keys are
-# claimed, the claimed rows stored and queued for derivation.  In autocommit the statement is
-# its own transaction.  Claims and rows are joined in a nested loop, and the group travels as
-# one text parameter, so the statement is for groups of at most SMALL_GROUP events and
-# SMALL_GROUP_BYTES of payload (one request may carry 32 MB); larger ones take claim + COPY.
+# encoding; PostgreSQL parses each payload into jsonb once, as COPY would), to
+# ``lineage_store_group`` (migration 0015), which claims the keys, stores the claimed rows and
+# queues them for derivation.  In autocommit the statement is its own transaction.  Claims and
+# rows are joined in a nested loop, and the group travels as one text parameter, so it is for
+# groups of at most SMALL_GROUP events and SMALL_GROUP_BYTES of payload (one request may carry
+# 32 MB); larger ones take claim + COPY.
 SMALL_GROUP = 64
 SMALL_GROUP_BYTES = 4 * 1024 * 1024
-_STORE_GROUP = f"""
-WITH input AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset(%s::text::jsonb)
-        AS x(k uuid, kind text, t text, at timestamptz, r uuid, jns text, jn text, pr text, p jsonb, nz text[])),
-claimed AS (
-    INSERT INTO event_keys (event_key, raw_id)
-    SELECT k, nextval('raw_events_id_seq') FROM input ORDER BY k
-    ON CONFLICT (event_key) DO NOTHING RETURNING event_key, raw_id),
-stored AS (
-    INSERT INTO raw_events (id, {_RAW_COLUMNS})
-    SELECT c.raw_id, i.k, i.kind, i.t, i.at, i.r, i.jns, i.jn, i.pr, i.p, i.nz
-    FROM claimed c JOIN input i ON i.k = c.event_key
-    RETURNING id),
-queued AS (INSERT INTO derive_queue (raw_ids) SELECT array_agg(id ORDER BY id) FROM stored HAVING count(*) > 0)
-SELECT count(*) FROM stored
-"""
 _row_encoder = msgspec.json.Encoder()
 
 
@@ -382,7 +367,8 @@ def store_group(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestRe
     unique = list({ev.key: ev for ev in reversed(events)}.values())  # one row per key (one claim each)
     if not unique:
         return IngestResult(0, 0)
-    stored = conn.execute(_STORE_GROUP, (_group_rows(unique),)).fetchone()[0]
+    # Never a named prepared statement (nothing to plan; see migration 0015 on poolers).
+    stored = conn.execute("SELECT lineage_store_group(%s)", (_group_rows(unique),), prepare=False).fetchone()[0]
     return IngestResult(stored=stored, duplicates=len(events) - stored)
 
 

@@ -106,7 +106,8 @@ def blocked_queue(db_url):
 
 def _waiting_backend(pg_root) -> int | None:
     with psycopg.connect(pg_root, autocommit=True) as conn:
-        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%%derive_queue%%'"
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                           " AND (query ILIKE '%%derive_queue%%' OR query ILIKE '%%lineage_store_group%%')"
                            ).fetchone()
     return row[0] if row else None
 
