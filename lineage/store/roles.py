@@ -47,6 +47,24 @@ class Roles:
         return cls(settings.db_owner_role, settings.db_app_role, settings.db_reader_role)
 
 
+def migration_roles() -> Roles:
+    """The roles a running migration grants to: those :func:`lineage.store.migrate.upgrade`
+    passed in, or, when run through alembic's own command line, those the settings name."""
+    from alembic import context
+
+    roles = context.config.attributes.get("lineage_roles")
+    if roles is None:
+        from lineage.config import Settings
+
+        roles = Roles.from_settings(Settings())
+    return roles
+
+
+def quoted(name: str) -> str:
+    """A role or schema name as a quoted identifier (names are validated plain identifiers)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def ensure_roles(conn: psycopg.Connection, roles: Roles) -> list[str]:
     """Create whichever of ``roles`` are missing (``conn`` is a superuser's, in autocommit);
     return the names created.  A concurrent creator is tolerated.  An application or reader

@@ -41,7 +41,9 @@ What it does:
   functions above are rewritten here).  A later SECURITY DEFINER function must
   ``REVOKE EXECUTE ... FROM PUBLIC`` itself: default privileges let everyone execute functions.
 """
-from alembic import context, op
+from alembic import op
+
+from lineage.store.roles import migration_roles as _roles, quoted as _q
 
 revision = "0006"
 down_revision = "0005"
@@ -51,21 +53,6 @@ depends_on = None
 # The derived tables the rebuild resets (lineage.store.ingest.rebuild), children first.
 DERIVED = ("job_io", "run_io", "dataset_versions", "runs", "jobs", "datasets", "dataset_schemas", "namespaces")
 _TRIGGER_FUNCTIONS = ("raw_events_append_only", "lineage_append_only")
-
-
-def _roles():
-    roles = context.config.attributes.get("lineage_roles")
-    if roles is None:  # run through the alembic command line: read the same settings
-        from lineage.config import Settings
-        from lineage.store.roles import Roles
-
-        roles = Roles.from_settings(Settings())
-    return roles
-
-
-def _q(name: str) -> str:
-    """A role or schema name as a quoted identifier (names are validated plain identifiers)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 CHECKS = """

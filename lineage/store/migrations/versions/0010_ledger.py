@@ -28,7 +28,9 @@ Ledgering a table is one call, from any later migration (the table needs a prima
 It installs the two triggers, records the table and its key in ``ledger_tables`` and queues
 every row the table already holds, so the next seal covers them.
 """
-from alembic import context, op
+from alembic import op
+
+from lineage.store.roles import migration_roles as _roles, quoted as _q
 
 revision = "0010"
 down_revision = "0009"
@@ -42,20 +44,6 @@ LEDGERED = (
     "api_tokens", "role_grants", "erasures", "namespace_owners", "namespace_owner_revocations",
     "principal_ties", "principal_tie_revocations",
 )
-
-
-def _roles():
-    roles = context.config.attributes.get("lineage_roles")
-    if roles is None:
-        from lineage.config import Settings
-        from lineage.store.roles import Roles
-
-        roles = Roles.from_settings(Settings())
-    return roles
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 SCHEMA = """

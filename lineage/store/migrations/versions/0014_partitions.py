@@ -63,7 +63,9 @@ Runs as the owner role (like 0006 and 0010).  What it does, and why:
   Derived tables are rebuilt from ``raw_events``: after a retention a rebuild no longer has
   the archived events (their derived rows go with ``lineage_clear_derived()``).
 """
-from alembic import context, op
+from alembic import op
+
+from lineage.store.roles import migration_roles as _roles, quoted as _q
 
 revision = "0014"
 down_revision = "0013"
@@ -73,20 +75,6 @@ depends_on = None
 LEGACY = "raw_events_before_0014"
 #: pg_advisory lock of partition maintenance and retention ("partit" in ASCII); lineage.store.partitions.
 MAINTENANCE_LOCK = 0x706172746974
-
-
-def _roles():
-    roles = context.config.attributes.get("lineage_roles")
-    if roles is None:
-        from lineage.config import Settings
-        from lineage.store.roles import Roles
-
-        roles = Roles.from_settings(Settings())
-    return roles
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # Column INSERT for the application: everything but recorded_at, which is always now().

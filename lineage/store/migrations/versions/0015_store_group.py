@@ -19,26 +19,14 @@ session where that name means another client's statement; this one is never prep
 grants on ``raw_events`` and ``event_keys``), and the tables' triggers (append-only, ledger,
 claims) hold as for any insert.
 """
-from alembic import context, op
+from alembic import op
+
+from lineage.store.roles import migration_roles as _roles, quoted as _q
 
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
-
-
-def _roles():
-    roles = context.config.attributes.get("lineage_roles")
-    if roles is None:
-        from lineage.config import Settings
-        from lineage.store.roles import Roles
-
-        roles = Roles.from_settings(Settings())
-    return roles
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 FUNCTION = r"""
