@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--only-single", action="store_true", help="just the single-event HTTP step (quick iteration)")
+    ap.add_argument("--only-batch", action="store_true", help="just the batch/COPY pairs at 10k stored (quick iteration)")
     ap.add_argument("--api-processes", default="1,2", help="single-event step: API process counts to run, side by side")
     args = ap.parse_args(argv)
     root, where, _ = open_store()
@@ -371,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     report["batch_10k"] = batch_pairs(db, copy_conn, batches)
     stored += BATCH * args.pairs
     log(f"  {report['batch_10k']}")
+    if args.only_batch:
+        return 0
     report["derive"] = derive_all(db, url)
     log(f"derivation: {report['derive']}")
     report["singles"] = []

@@ -89,7 +89,7 @@ class FastIngest:
         if principal is None or not principal.has(*EMIT):
             return None
         try:
-            event = parse_raw(b"".join(chunks))
+            event = parse_raw(b"".join(chunks), datasets=False)  # stored raw, derived later
         except LineageError:
             return None
         if scope_problem(principal, event.kind, event.job_namespace) is not None:

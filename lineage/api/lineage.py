@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
 @router.post("/lineage", status_code=201, summary="Ingest one OpenLineage event")
 async def post_event(request: Request, principal: Principal = Depends(require(*EMIT))) -> Response:
-    event = parse_raw(await read_body(request))
+    event = parse_raw(await read_body(request), datasets=False)  # stored raw, derived later
     check_scope(principal, event.kind, event.job_namespace)
     # Acknowledged once the raw event is committed (shared with concurrent requests: group
     # commit); its graph is derived after (lineage.store.derive), and reads wait for it.

@@ -32,6 +32,7 @@ import hashlib
 import re
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Literal
@@ -130,6 +131,7 @@ class ParsedEvent:
     job_type: str | None = None
     job_location: str | None = None
     normalizations: list[str] = field(default_factory=list)  # assumptions made, one note each
+    datasets_read: bool = True  # False: parsed with datasets=False, inputs/outputs/dataset left empty
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -318,12 +320,18 @@ def _check_kind(value: dict) -> tuple[type[_Base], str]:
     raise InvalidEvent([FieldProblem("$.run", "required field is missing (a RunEvent needs `run` and `job`; a DatasetEvent `dataset`; a JobEvent `job`)")])
 
 
-def parse_raw(body: bytes) -> ParsedEvent:
-    """Decode and validate one event's JSON bytes (the ingest hot path)."""
+def parse_raw(body: bytes, *, datasets: bool = True) -> ParsedEvent:
+    """Decode and validate one event's JSON bytes (the ingest hot path).
+
+    ``datasets=False``: validate everything as usual, but leave ``inputs``, ``outputs`` and
+    ``dataset`` empty (:attr:`ParsedEvent.datasets_read` False).  Storing the raw event needs
+    none of them; reading them is a tenth of the work, and keeping what they point into alive
+    while a batch piles up costs more than that.  The derivation re-parses the stored payload.
+    """
     if body[:3] == b"\xef\xbb\xbf":
         body = body[3:]  # a UTF-8 byte-order mark, which RFC 8259 lets a parser ignore
     value, floats = _decode(body)
-    return _parse(value, floats)
+    return _parse(value, floats, datasets)
 
 
 def parse_event(value: Any) -> ParsedEvent:
@@ -331,7 +339,7 @@ def parse_event(value: Any) -> ParsedEvent:
     return _parse(value, True)
 
 
-def _parse(value: Any, floats: bool) -> ParsedEvent:
+def _parse(value: Any, floats: bool, datasets: bool = True) -> ParsedEvent:
     if not isinstance(value, dict):
         raise InvalidEvent([FieldProblem("$", "an event must be a JSON object")])
     model, kind = _check_kind(value)
@@ -357,7 +365,7 @@ def _parse(value: Any, floats: bool) -> ParsedEvent:
         _check_facets(ev.dataset.facets, "$.dataset.facets", problems, deletable=True)
         _check_name(ev.dataset.namespace, "$.dataset.namespace", problems)
         _check_name(ev.dataset.name, "$.dataset.name", problems)
-        parsed.dataset = _dataset_ref(ev.dataset)
+        parsed.dataset = _dataset_ref(ev.dataset) if datasets else None
     else:
         job: _Job = ev.job  # type: ignore[attr-defined]
         _check_facets(job.facets, "$.job.facets", problems, deletable=True)
@@ -366,8 +374,9 @@ def _parse(value: Any, floats: bool) -> ParsedEvent:
         _check_datasets(ev.inputs, "$.inputs", problems)  # type: ignore[attr-defined]
         _check_datasets(ev.outputs, "$.outputs", problems)  # type: ignore[attr-defined]
         parsed.job_namespace, parsed.job_name = job.namespace, job.name
-        parsed.inputs = [_dataset_ref(d) for d in ev.inputs]  # type: ignore[attr-defined]
-        parsed.outputs = [_dataset_ref(d) for d in ev.outputs]  # type: ignore[attr-defined]
+        if datasets:
+            parsed.inputs = [_dataset_ref(d) for d in ev.inputs]  # type: ignore[attr-defined]
+            parsed.outputs = [_dataset_ref(d) for d in ev.outputs]  # type: ignore[attr-defined]
         _job_facts(parsed, job.facets)
         if isinstance(ev, _RunEvent):
             _check_facets(ev.run.facets, "$.run.facets", problems)
@@ -383,6 +392,7 @@ def _parse(value: Any, floats: bool) -> ParsedEvent:
     parsed.payload = canonical(normalised, floats=floats)
     parsed.key = uuid.UUID(bytes=hashlib.blake2b(parsed.payload, digest_size=16).digest())
     parsed.normalizations = notes
+    parsed.datasets_read = datasets
     return parsed
 
 
@@ -451,25 +461,35 @@ def _run_facts(parsed: ParsedEvent, facets: dict[str, Any], problems: list[Field
     return out
 
 
-def parse_events(values: list[Any]) -> tuple[list[ParsedEvent], list[tuple[int, InvalidEvent]]]:
-    """Parse a batch of raw JSON (bytes) or decoded values: the valid events, and
-    ``(index, error)`` for each rejected one."""
-    good: list[ParsedEvent] = []
-    bad: list[tuple[int, InvalidEvent]] = []
-    # Parsing allocates many short-lived containers while the parsed events pile up; the
-    # cyclic GC would rescan that growing pile again and again (about 40% of the time on a
-    # 5,000-event batch).  Reference counting frees everything here, so pause the GC for a
-    # large batch.  Whoever paused it resumes it, so concurrent batches end with it running.
-    paused = len(values) >= 100 and gc.isenabled()
+@contextmanager
+def gc_paused(items: int):
+    """Pause the cyclic GC while a batch of ``items`` values is parsed (no-op under 100).
+
+    Parsing allocates many short-lived containers while the parsed events pile up; the cyclic
+    GC would rescan that growing pile again and again (about 40% of the time on a 5,000-event
+    batch).  Reference counting frees everything here.  Whoever paused it resumes it, so
+    concurrent batches end with it running.
+    """
+    paused = items >= 100 and gc.isenabled()
     if paused:
         gc.disable()
     try:
-        for i, value in enumerate(values):
-            try:
-                good.append(parse_raw(bytes(value)) if isinstance(value, (bytes, bytearray, memoryview)) else parse_event(value))
-            except InvalidEvent as exc:
-                bad.append((i, exc))
+        yield
     finally:
         if paused:
             gc.enable()
+
+
+def parse_events(values: list[Any], *, datasets: bool = True) -> tuple[list[ParsedEvent], list[tuple[int, InvalidEvent]]]:
+    """Parse a batch of raw JSON (bytes) or decoded values: the valid events, and
+    ``(index, error)`` for each rejected one.  ``datasets``: as for :func:`parse_raw`."""
+    good: list[ParsedEvent] = []
+    bad: list[tuple[int, InvalidEvent]] = []
+    with gc_paused(len(values)):
+        for i, value in enumerate(values):
+            try:
+                good.append(parse_raw(bytes(value), datasets=datasets) if isinstance(value, (bytes, bytearray, memoryview))
+                            else _parse(value, True, datasets))
+            except InvalidEvent as exc:
+                bad.append((i, exc))
     return good, bad

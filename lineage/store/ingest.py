@@ -23,8 +23,10 @@ Contract:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import select
 import uuid
 from dataclasses import dataclass
 from typing import Callable
@@ -32,9 +34,11 @@ from datetime import datetime
 
 import msgspec
 import psycopg
+from psycopg import pq
+from psycopg.errors import error_from_result
 
 from lineage.errors import FieldProblem, InvalidEvent
-from lineage.events.model import DatasetRef, ParsedEvent, parse_event, parse_events
+from lineage.events.model import DatasetRef, ParsedEvent, gc_paused, parse_event, parse_events
 from lineage.store import column_lineage
 from lineage.store.db import refusal, refused_input
 
@@ -242,6 +246,8 @@ def _stage(conn: psycopg.Connection, events: list[ParsedEvent], raw_ids: list[in
     ``recorded`` is each raw event's recorded_at (a rebuild passes them); without it the
     staged rows take this transaction's time, which is the raw rows' recorded_at too.
     """
+    if not all(ev.datasets_read for ev in events):
+        raise ValueError("an event parsed with datasets=False cannot be derived: parse its payload again")
     conn.execute(_STAGING)
     schemas: dict[uuid.UUID, bytes] = {}
     io_rows: list[tuple] = []
@@ -328,20 +334,19 @@ def _store_raw(conn: psycopg.Connection, events: list[ParsedEvent]) -> tuple[lis
     return new, ids
 
 
-# The group commit's store: one statement, one round trip, one parameter.  The events go as
-# one JSON array of rows whose ``p`` is the canonical payload spliced in as it is (no second
-# encoding; PostgreSQL parses each payload into jsonb once, as COPY would), to
-# ``lineage_store_group`` (migration 0015), which claims the keys, stores the claimed rows and
-# queues them for derivation.  In autocommit the statement is its own transaction.  Claims and
-# rows are joined in a nested loop, and the group travels as one text parameter, so it is for
-# groups of at most SMALL_GROUP events and SMALL_GROUP_BYTES of payload (one request may carry
-# 32 MB); larger ones take claim + COPY.
+# One statement stores a group: the group commit's (concurrent single events) and each chunk
+# of a batch.  The events go as one JSON array of rows whose ``p`` is the canonical payload
+# spliced in as it is (no second encoding; PostgreSQL parses each payload into jsonb once, as
+# COPY would), to ``lineage_store_group`` (migration 0015), which claims the keys, stores the
+# claimed rows and queues them for derivation.  The group travels as one text parameter, so a
+# statement takes at most SMALL_GROUP events and SMALL_GROUP_BYTES of payload (one request
+# may carry 32 MB); a larger group commit takes claim + COPY, a larger batch more statements.
 SMALL_GROUP = 64
 SMALL_GROUP_BYTES = 4 * 1024 * 1024
 _row_encoder = msgspec.json.Encoder()
 
 
-def _group_rows(events: list[ParsedEvent]) -> str:
+def _group_rows(events: list[ParsedEvent]) -> bytes:
     """The events as one JSON array of ``_raw_row``'s columns (msgspec writes the UUIDs and the
     UTC times in the forms PostgreSQL reads), each canonical payload spliced in unchanged."""
     rows = []
@@ -350,12 +355,17 @@ def _group_rows(events: list[ParsedEvent]) -> str:
         meta = _row_encoder.encode({"k": key, "kind": kind, "t": event_type, "at": at, "r": run, "jns": job_ns,
                                     "jn": job_name, "pr": producer, "nz": notes})
         rows.append(meta[:-1] + b',"p":' + payload.encode() + b"}")
-    return (b"[" + b",".join(rows) + b"]").decode()
+    return b"[" + b",".join(rows) + b"]"
 
 
 def fits_one_statement(events: list[ParsedEvent]) -> bool:
     """May :func:`store_group` take ``events``?"""
     return len(events) <= SMALL_GROUP and sum(len(ev.payload) for ev in events) <= SMALL_GROUP_BYTES
+
+
+def _first_of_each(events: list[ParsedEvent]) -> list[ParsedEvent]:
+    """One event per key (its first occurrence): each key is claimed once per statement."""
+    return list({ev.key: ev for ev in reversed(events)}.values())
 
 
 def store_group(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestResult:
@@ -364,12 +374,89 @@ def store_group(conn: psycopg.Connection, events: list[ParsedEvent]) -> IngestRe
     With ``conn`` in autocommit (the group commit) the statement is the whole transaction."""
     if not fits_one_statement(events):
         raise ValueError(f"store_group takes at most {SMALL_GROUP} events and {SMALL_GROUP_BYTES} bytes of payload")
-    unique = list({ev.key: ev for ev in reversed(events)}.values())  # one row per key (one claim each)
+    unique = _first_of_each(events)
     if not unique:
         return IngestResult(0, 0)
     # Never a named prepared statement (nothing to plan; see migration 0015 on poolers).
-    stored = conn.execute("SELECT lineage_store_group(%s)", (_group_rows(unique),), prepare=False).fetchone()[0]
+    stored = conn.execute("SELECT lineage_store_group(%s)", (_group_rows(unique).decode(),), prepare=False).fetchone()[0]
     return IngestResult(stored=stored, duplicates=len(events) - stored)
+
+
+def _statements(events: list[ParsedEvent]) -> list[list[ParsedEvent]]:
+    """``events`` cut into groups :func:`store_group` takes, in order (an event bigger than
+    SMALL_GROUP_BYTES alone in its group)."""
+    out: list[list[ParsedEvent]] = []
+    size = 0
+    for ev in events:
+        if not out or len(out[-1]) >= SMALL_GROUP or size + len(ev.payload) > SMALL_GROUP_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(ev)
+        size += len(ev.payload)
+    return out
+
+
+class _InFlight:
+    """One ``lineage_store_group`` statement at a time sent on ``conn`` without waiting for it
+    (libpq's asynchronous API, :mod:`psycopg.pq`), so that PostgreSQL stores one chunk of a
+    batch while this thread validates the next.
+
+    At most one statement is in flight: the next is sent only after the previous one's result
+    is read, so neither side can be left blocked writing to the other.  Waits are in
+    ``select`` (the GIL released).  The statements run in the caller's open transaction (a
+    statement sent outside one would commit on its own, so that is refused); the first error
+    is raised as psycopg raises it (its SQLSTATE, so the caller's retry and refusal logic
+    apply) after the connection is idle again.
+    """
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        if conn.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+            raise RuntimeError("_InFlight needs an open transaction on the connection")
+        self.conn, self.pg, self.busy, self.stored = conn, conn.pgconn, False, 0
+
+    def send(self, events: list[ParsedEvent]) -> None:
+        self.wait()
+        self.busy = True  # before sending: an interruption from here on leaves something to cancel
+        self.pg.send_query_params(b"SELECT lineage_store_group($1)", [_group_rows(_first_of_each(events))])
+        while self.pg.flush():  # the connection is non-blocking (psycopg's): write what the socket takes
+            readable, _, _ = select.select([self.pg.socket], [self.pg.socket], [])
+            if readable:
+                self.pg.consume_input()
+
+    def wait(self) -> None:
+        """Read the statement in flight to its end; raise its error, if any.  Interrupted (a
+        signal, a lost connection), it stays in flight for :meth:`abandon`."""
+        if not self.busy:
+            return
+        error: psycopg.Error | None = None
+        while True:
+            self.pg.consume_input()
+            if self.pg.is_busy():
+                select.select([self.pg.socket], [], [])
+                continue
+            result = self.pg.get_result()
+            if result is None:
+                break
+            if result.status == pq.ExecStatus.TUPLES_OK:
+                self.stored += int(result.get_value(0, 0) or b"0")
+            elif error is None:
+                error = error_from_result(result, encoding=self.conn.info.encoding)
+        self.busy = False
+        if error is not None:
+            raise error
+
+    def abandon(self) -> None:
+        """After a failure elsewhere: cancel the statement in flight and read it to its end, so
+        the connection can roll back (its own error, if any, is the lesser one and dropped)."""
+        if self.busy:
+            try:
+                self.conn.cancel_safe(timeout=5)
+            except Exception:  # noqa: BLE001 - the wait below ends either way
+                pass
+            try:
+                self.wait()
+            except psycopg.Error:
+                pass
 
 
 def derive_stored(conn: psycopg.Connection, events: list[ParsedEvent], ids: list[int],
@@ -398,40 +485,65 @@ def ingest_events(conn: psycopg.Connection, events: list[ParsedEvent], *, defer:
     return IngestResult(stored=len(new), duplicates=len(events) - len(new))
 
 
-def ingest_batch(conn: psycopg.Connection, items: list,
-                 admit: Callable[[ParsedEvent], FieldProblem | None] | None = None,
+#: A deferred batch is validated and sent in chunks of this many items (:func:`ingest_batch`).
+CHUNK = SMALL_GROUP
+
+Admit = Callable[[ParsedEvent], "FieldProblem | None"]
+
+
+def _validate(items: list, lo: int, hi: int, admit: Admit | None,
+              bad: list[tuple[int, InvalidEvent]], datasets: bool) -> list[tuple[int, ParsedEvent]]:
+    """Parse ``items[lo:hi]``: ``(position, event)`` for each valid, admitted one; the others
+    go to ``bad`` by position.  ``datasets``: as for :func:`lineage.events.model.parse_raw`."""
+    good, rejected = parse_events(items[lo:hi], datasets=datasets)
+    refused = {i for i, _ in rejected}
+    bad.extend((lo + i, exc) for i, exc in rejected)
+    kept = []
+    for position, ev in zip((lo + i for i in range(hi - lo) if i not in refused), good):
+        problem = admit(ev) if admit is not None else None  # the caller's own refusals (an emitter's namespace scope)
+        if problem is None:
+            kept.append((position, ev))
+        else:
+            bad.append((position, InvalidEvent([problem])))
+    return kept
+
+
+def ingest_batch(conn: psycopg.Connection, items: list, admit: Admit | None = None,
                  *, defer: bool = False) -> tuple[IngestResult, list[tuple[int, InvalidEvent]]]:
     """Validate and store a batch (raw JSON bytes or decoded values) in the caller's transaction.
 
-    Returns the result for the valid events and ``(index, error)`` for each rejected one.  A
-    batch never fails as a whole because of one event: if the store refuses a value that
-    validation let through (see :func:`lineage.store.db.refused_input`), the events are
-    stored one by one, each in its own savepoint, and the refused ones reported by index.
-    ``admit``, when given, may refuse a valid event (a :class:`FieldProblem`), reported likewise.
-    (Parsing the next chunk in a helper thread while storing this one was tried; over HTTP
-    some batches then took ten times longer, so parsing stays in line.)
+    Returns the result for the valid events and ``(index, error)`` for each rejected one, by
+    index.  A batch never fails as a whole because of one event: if the store refuses a value
+    that validation let through (see :func:`lineage.store.db.refused_input`), the batch is
+    rolled back and its events stored one by one, each in its own savepoint, the refused ones
+    reported by index.  ``admit``, when given, may refuse a valid event (a :class:`FieldProblem`),
+    reported likewise.
+
+    With ``defer`` (the HTTP path) the batch is validated in chunks of :data:`CHUNK` items and
+    each chunk's events are sent as one ``lineage_store_group`` statement *before the next
+    chunk is validated*: PostgreSQL stores one chunk while Python validates the next, on the
+    other core (measured in ``benchmarks/scale_out.py``).  All chunks are one transaction, so
+    a batch is stored whole or not at all.  Keys are claimed in key order within a chunk, not
+    across chunks: two concurrent batches sharing events in different orders can deadlock,
+    which PostgreSQL detects and the caller retries (``Database.run``); a retry of the same
+    batch claims in the same order and only waits.
     """
-    good, bad = parse_events(items)
-    rejected = {i for i, _ in bad}
-    positions = [i for i in range(len(items)) if i not in rejected]
-    if admit is not None:  # the caller's own refusals (an emitter's namespace scope), by index
-        kept = []
-        for position, ev in zip(positions, good):
-            problem = admit(ev)
-            if problem is None:
-                kept.append((position, ev))
-            else:
-                bad.append((position, InvalidEvent([problem])))
-        positions, good = [p for p, _ in kept], [ev for _, ev in kept]
-        bad.sort(key=lambda pair: pair[0])
-    try:
-        with conn.transaction():
-            return ingest_events(conn, good, defer=defer), bad
-    except psycopg.Error as exc:
-        if not refused_input(exc):
-            raise
+    bad: list[tuple[int, InvalidEvent]] = []
+    kept: list[tuple[int, ParsedEvent]] = []
+    with gc_paused(len(items)):
+        try:
+            if defer:
+                return _ingest_overlapped(conn, items, admit, kept, bad), sorted(bad, key=_first)
+            kept = _validate(items, 0, len(items), admit, bad, datasets=True)
+            with conn.transaction():
+                return ingest_events(conn, [ev for _, ev in kept]), sorted(bad, key=_first)
+        except _Refused as refused:
+            kept.extend(_validate(items, refused.validated, len(items), admit, bad, datasets=False))
+        except psycopg.Error as exc:
+            if not refused_input(exc):
+                raise
     total = IngestResult(0, 0)
-    for position, ev in zip(positions, good):
+    for position, ev in kept:
         try:
             with conn.transaction():
                 one = ingest_events(conn, [ev], defer=defer)
@@ -442,8 +554,44 @@ def ingest_batch(conn: psycopg.Connection, items: list,
             continue
         total.stored += one.stored
         total.duplicates += one.duplicates
-    bad.sort(key=lambda pair: pair[0])
-    return total, bad
+    return total, sorted(bad, key=_first)
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
+
+
+class _Refused(Exception):
+    """The store refused a value while a deferred batch was only partly validated."""
+
+    def __init__(self, validated: int) -> None:
+        self.validated = validated
+
+
+def _ingest_overlapped(conn: psycopg.Connection, items: list, admit: Admit | None,
+                       kept: list[tuple[int, ParsedEvent]], bad: list[tuple[int, InvalidEvent]]) -> IngestResult:
+    """:func:`ingest_batch` with ``defer``: validate chunk k+1 while the server stores chunk k."""
+    validated = 0
+    try:
+        with conn.transaction():
+            flight = _InFlight(conn)
+            try:
+                while validated < len(items):
+                    hi = min(validated + CHUNK, len(items))
+                    chunk = _validate(items, validated, hi, admit, bad, datasets=False)  # stored raw, derived later
+                    kept.extend(chunk)
+                    validated = hi
+                    for group in _statements([ev for _, ev in chunk]):
+                        flight.send(group)
+                flight.wait()
+            except BaseException:
+                flight.abandon()
+                raise
+    except psycopg.Error as exc:
+        if refused_input(exc):
+            raise _Refused(validated) from None
+        raise
+    return IngestResult(stored=flight.stored, duplicates=len(kept) - flight.stored)
 
 
 def rebuild(conn: psycopg.Connection, chunk: int = 5000) -> int:

@@ -280,3 +280,42 @@ def test_names_up_to_the_limit_are_accepted():
     event["job"]["name"] = "x" * MAX_NAME_BYTES
     event["inputs"][0]["name"] = "€" * (MAX_NAME_BYTES // 3)
     assert parse_event(event).job_name == "x" * MAX_NAME_BYTES
+
+
+def _outcome(body: bytes, datasets: bool):
+    from lineage.events import parse_raw
+
+    try:
+        ev = parse_raw(body, datasets=datasets)
+    except InvalidEvent as exc:
+        return "refused", [(p.path, p.reason) for p in exc.problems]
+    return "ok", (ev.key, ev.payload, ev.kind, ev.event_type, ev.event_time, ev.run_id, ev.job_namespace, ev.job_name,
+                  ev.producer, ev.parent_run_id, ev.nominal_start, ev.job_type, ev.normalizations)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda e: None,
+    lambda e: e.update(eventTime="2026-11-26T10:00:00.123456789+02:00"),
+    lambda e: e["inputs"][0]["facets"]["schema"].pop("_producer"),
+    lambda e: e["inputs"][0].update(name=""),
+    lambda e: e["outputs"].append({"namespace": "db", "name": "x", "facets": {"f": 1}}),
+    lambda e: e["outputs"][0].update(facets={"f": {"_producer": "not a uri", "_schemaURL": "https://s"}}),
+    lambda e: e.pop("run"),
+])
+def test_reading_without_datasets_validates_and_identifies_exactly_alike(mutate):
+    """``datasets=False`` (the ingest path) skips only building the DatasetRefs: the same
+    events are refused with the same problems, and the accepted ones get the same identity,
+    payload and row columns."""
+    event = _event()
+    mutate(event)
+    body = json.dumps(event).encode()
+    assert _outcome(body, datasets=False) == _outcome(body, datasets=True)
+
+
+def test_an_event_read_without_datasets_says_so_and_has_none():
+    from lineage.events import parse_raw
+
+    body = json.dumps(_event()).encode()
+    full, bare = parse_raw(body), parse_raw(body, datasets=False)
+    assert full.datasets_read and full.inputs and full.outputs
+    assert not bare.datasets_read and bare.inputs == [] and bare.outputs == [] and bare.dataset is None
