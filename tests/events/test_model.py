@@ -319,3 +319,54 @@ def test_an_event_read_without_datasets_says_so_and_has_none():
     full, bare = parse_raw(body), parse_raw(body, datasets=False)
     assert full.datasets_read and full.inputs and full.outputs
     assert not bare.datasets_read and bare.inputs == [] and bare.outputs == [] and bare.dataset is None
+
+
+_GOOD = "https://example.com/f"
+_odd_value = st.one_of(st.sampled_from(["not a uri", "", "x:y", "https://bad uri", "https://example.com/g#x"]),
+                       st.integers(), st.booleans(), st.none(), st.lists(st.integers(), max_size=1),
+                       st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
+
+
+@st.composite
+def _facet_value(draw):
+    """Mostly a good facet with one field spoiled (or none), sometimes not an object at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2), st.none()))
+    facet = {"_producer": _GOOD, "_schemaURL": _GOOD, "other": 1}
+    spoil = draw(st.sampled_from(["none", "_producer", "_schemaURL", "drop__producer", "drop__schemaURL"]))
+    if spoil.startswith("drop_"):
+        del facet[spoil[5:]]
+    elif spoil != "none":
+        facet[spoil] = draw(_odd_value)
+    if draw(st.booleans()):
+        facet["_deleted"] = draw(st.one_of(st.booleans(), st.integers(0, 1), st.text(max_size=3), st.none()))
+    return facet
+
+
+_facets = st.dictionaries(st.sampled_from(["schema", "a", "b", "dataSource"]), _facet_value(), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(job=_facets, run=_facets, ds=_facets, inp=_facets, out=_facets,
+       name=st.sampled_from(["t", "", "é" * 512, "é" * 513, "x" * 1024, "x" * 1025, "\U0001f600" * 256, "\U0001f600" * 257]))
+def test_known_good_uris_never_let_a_facet_or_name_problem_through(job, run, ds, inp, out, name):
+    """The fast path (facets whose URIs were accepted before, names certainly short enough)
+    must refuse exactly what the full check refuses: the same event parsed cold (no URI
+    remembered) and warm gives the same outcome, problems and paths included."""
+    from lineage.events import model
+
+    event = _event()
+    event["job"]["facets"] = job
+    event["run"]["facets"] = {**event["run"]["facets"], **run}
+    event["inputs"][0]["facets"] = ds
+    event["inputs"][0]["inputFacets"] = inp
+    event["outputs"][0]["outputFacets"] = out
+    event["outputs"][0]["name"] = name
+    body = json.dumps(event).encode()
+    model._GOOD_URIS.clear()
+    cold = _outcome(body, datasets=True)
+    warm = _outcome(body, datasets=True)  # the cold pass remembered every URI it accepted
+    model._GOOD_URIS.update([_GOOD, "https://example.com/g#x", "x:y"])
+    assert cold == warm == _outcome(body, datasets=True)
+    name_refused = any(path == "$.outputs[0].name" for path, _ in (warm[1] if warm[0] == "refused" else []))
+    assert name_refused is (not name or len(name.encode()) > 1024)
