@@ -138,3 +138,30 @@ def until(predicate, what: str, timeout: float = 30.0, pause: float = 0.05):
         if time.monotonic() > deadline:
             pytest.fail(f"never happened: {what}")
         time.sleep(pause)
+
+
+def in_thread(fn):
+    """Run ``fn`` in a thread: ``(thread, box)``, the box holding ``result`` or ``error``."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
+
+
+def wait_for_lock(admin, pid: int, what: str = "the writer") -> None:
+    """Until backend ``pid`` waits on a lock (seen through ``admin``, an autocommit connection)."""
+    for _ in range(600):
+        row = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        if not admin.autocommit:
+            admin.commit()  # a fresh snapshot of pg_stat_activity next time
+        if row and row[0] == "Lock":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} never waited for the blocker's claim")

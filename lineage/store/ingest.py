@@ -13,9 +13,15 @@ Contract:
   size, so a 10k-event batch costs about as many round trips as a single event.
 * Events may arrive in any order.  A run's state is the latest *terminal* state (COMPLETE,
   FAIL, ABORT) if it has one, else its latest state, so COMPLETE-before-START ends COMPLETE.
+* :func:`ingest_batch` with ``defer=True`` (HTTP batches) overlaps the two halves of the
+  work: it validates chunk k+1 in Python while PostgreSQL stores chunk k (one
+  ``lineage_store_group`` statement per chunk, sent with libpq's asynchronous API, all chunks
+  one transaction).
 * Concurrent writers of overlapping batches do not fail on each other: event keys are
-  claimed in key order (``event_keys``, migration 0014), derived upserts run in a fixed order; what is left
-  (a serialization failure or deadlock) is retried by the caller (``Database.run``).
+  claimed in key order (``event_keys``, migration 0014) within each statement, derived upserts
+  run in a fixed order; what is left (a serialization failure, or a deadlock between two
+  chunked batches holding the same events in other orders) is retried by the caller
+  (``Database.run``).
 * A value the store refuses fails only its own event (:func:`ingest_batch`).
 * :func:`rebuild` drops every derived row and replays the raw events: the derived tables are
   a pure function of ``raw_events``, including each row's ``recorded_at``.

@@ -30,6 +30,7 @@ from lineage.samples import run_event
 from lineage.store import ingest as ingest_module
 from lineage.store.db import Database
 from lineage.store.ingest import CHUNK, SMALL_GROUP_BYTES, _InFlight, _statements, derive_stored, ingest_batch, ingest_events
+from tests_support import in_thread, wait_for_lock
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "deploy"))  # pgbouncer_support
 
@@ -55,29 +56,6 @@ def _counts(conn) -> tuple:
 def _queued_once(conn) -> bool:
     queued = [i for (i,) in conn.execute("SELECT unnest(raw_ids) FROM derive_queue")]
     return sorted(queued) == sorted(i for (i,) in conn.execute("SELECT id FROM raw_events"))
-
-
-def _in_thread(fn):
-    box: dict = {}
-
-    def run():
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, box
-
-
-def _wait_for_lock(admin, pid: int) -> None:
-    for _ in range(600):
-        row = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-        if row and row[0] == "Lock":
-            return
-        time.sleep(0.05)
-    raise AssertionError("the batch never waited for the blocker's claim")
 
 
 def _stored_at_once(db, items) -> int:
@@ -172,9 +150,9 @@ def test_a_batch_cancelled_or_cut_off_in_flight_leaves_nothing_and_a_usable_conn
         with db.connection() as conn:
             before = _counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
-        t, box = _in_thread(lambda: single.run(lambda conn: ingest_batch(conn, items, defer=True)))
+        t, box = in_thread(lambda: single.run(lambda conn: ingest_batch(conn, items, defer=True)))
         with psycopg.connect(db_url, autocommit=True) as admin:
-            _wait_for_lock(admin, pid)
+            wait_for_lock(admin, pid, "the batch")
             assert admin.execute(f"SELECT pg_{how}_backend(%s)", (pid,)).fetchone()[0] is True
         t.join(30)
         assert not t.is_alive()
@@ -213,7 +191,7 @@ def test_an_exception_here_while_a_chunk_waits_on_the_server_cancels_it_instead_
         with db.connection() as conn:
             before = _counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
-        t, box = _in_thread(lambda: single.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True)))
+        t, box = in_thread(lambda: single.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True)))
         t.join(30)
         assert not t.is_alive(), "the batch hung on its statement in flight"
         assert isinstance(box.get("error"), RuntimeError), box
@@ -291,8 +269,8 @@ def test_two_batches_sharing_events_in_opposite_orders_both_finish_storing_each_
         return database.run(lambda conn: ingest_batch(conn, batch, defer=True))
 
     try:
-        a, box_a = _in_thread(lambda: send(db, items))
-        b, box_b = _in_thread(lambda: send(other, items[::-1]))
+        a, box_a = in_thread(lambda: send(db, items))
+        b, box_b = in_thread(lambda: send(other, items[::-1]))
         a.join(120)
         b.join(120)
     finally:

@@ -31,6 +31,7 @@ from lineage.samples import dataset, run_event
 from lineage.store.db import Database
 from lineage.store.group_commit import GroupCommitter, _store
 from lineage.store.ingest import SMALL_GROUP, ingest_events, store_group
+from tests_support import in_thread, wait_for_lock
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "deploy"))  # pgbouncer_support
 
@@ -295,30 +296,6 @@ def _blocked_group(db, db_url, n: int = 6):
     return events, blocker, single
 
 
-def _wait_for_lock(conn, pid: int) -> None:
-    for _ in range(600):
-        row = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-        conn.commit()
-        if row and row[0] == "Lock":
-            return
-        time.sleep(0.05)
-    raise AssertionError("the group never waited for the blocker's claim")
-
-
-def _in_thread(fn):
-    box: dict = {}
-
-    def run():
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, box
-
-
 @pytest.mark.parametrize("how", ["cancel", "terminate"])
 def test_a_group_cancelled_or_cut_off_while_waiting_leaves_nothing_and_a_transactional_connection(db, db_url, how):
     events, blocker, single = _blocked_group(db, db_url)
@@ -326,9 +303,9 @@ def test_a_group_cancelled_or_cut_off_while_waiting_leaves_nothing_and_a_transac
         with db.connection() as conn:
             before = _counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
-        t, box = _in_thread(lambda: single.run(lambda conn: _store(conn, events)))
+        t, box = in_thread(lambda: single.run(lambda conn: _store(conn, events)))
         with psycopg.connect(db_url, autocommit=True) as admin:
-            _wait_for_lock(admin, pid)
+            wait_for_lock(admin, pid, "the group")
             assert admin.execute(f"SELECT pg_{how}_backend(%s)", (pid,)).fetchone()[0] is True
         t.join(30)
         assert not t.is_alive()
@@ -359,9 +336,9 @@ def test_a_group_waiting_on_a_batch_gets_the_batch_outcome_for_that_key_only(db,
     events, blocker, single = _blocked_group(db, db_url)
     try:
         pid = single.run(lambda conn: conn.info.backend_pid)
-        t, box = _in_thread(lambda: single.run(lambda conn: _store_counted(conn, events)))
+        t, box = in_thread(lambda: single.run(lambda conn: _store_counted(conn, events)))
         with psycopg.connect(db_url, autocommit=True) as admin:
-            _wait_for_lock(admin, pid)
+            wait_for_lock(admin, pid, "the group")
         getattr(blocker, outcome)()
         t.join(30)
         assert "error" not in box, box
