@@ -29,7 +29,6 @@ Contract:
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import select
