@@ -401,6 +401,17 @@ def _statements(events: list[ParsedEvent]) -> list[list[ParsedEvent]]:
     return out
 
 
+def _ready(fd: int, events: int) -> int:
+    """Wait (the GIL released) until ``fd`` is ready for ``events``; poll, not select, which
+    fails on descriptors past 1024 (a busy server's)."""
+    poller = select.poll()
+    poller.register(fd, events)
+    while True:
+        ready = poller.poll()
+        if ready:
+            return ready[0][1] | (select.POLLIN if ready[0][1] & (select.POLLERR | select.POLLHUP) else 0)
+
+
 class _InFlight:
     """One ``lineage_store_group`` statement at a time sent on ``conn`` without waiting for it
     (libpq's asynchronous API, :mod:`psycopg.pq`), so that PostgreSQL stores one chunk of a
@@ -408,7 +419,7 @@ class _InFlight:
 
     At most one statement is in flight: the next is sent only after the previous one's result
     is read, so neither side can be left blocked writing to the other.  Waits are in
-    ``select`` (the GIL released).  The statements run in the caller's open transaction (a
+    ``poll`` (the GIL released).  The statements run in the caller's open transaction (a
     statement sent outside one would commit on its own, so that is refused); the first error
     is raised as psycopg raises it (its SQLSTATE, so the caller's retry and refusal logic
     apply) after the connection is idle again.
@@ -424,8 +435,7 @@ class _InFlight:
         self.busy = True  # before sending: an interruption from here on leaves something to cancel
         self.pg.send_query_params(b"SELECT lineage_store_group($1)", [_group_rows(_first_of_each(events))])
         while self.pg.flush():  # the connection is non-blocking (psycopg's): write what the socket takes
-            readable, _, _ = select.select([self.pg.socket], [self.pg.socket], [])
-            if readable:
+            if _ready(self.pg.socket, select.POLLIN | select.POLLOUT) & select.POLLIN:
                 self.pg.consume_input()
 
     def wait(self) -> None:
@@ -437,7 +447,7 @@ class _InFlight:
         while True:
             self.pg.consume_input()
             if self.pg.is_busy():
-                select.select([self.pg.socket], [], [])
+                _ready(self.pg.socket, select.POLLIN)
                 continue
             result = self.pg.get_result()
             if result is None:

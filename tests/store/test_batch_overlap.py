@@ -333,3 +333,28 @@ def test_an_event_read_without_its_datasets_cannot_be_derived(db):
     ev = parse_raw(_raw("no-datasets"), datasets=False)
     with db.connection() as conn, pytest.raises(ValueError, match="datasets=False"):
         derive_stored(conn, [ev], [1])
+
+
+def test_a_connection_on_a_descriptor_past_1024_still_stores_chunked_batches(db_url, db):
+    """A busy server holds many sockets: the wait must not be ``select`` (which refuses
+    descriptors past 1024), or every batch on such a connection would fail."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))  # as a server would raise it
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        single = Database(db_url, min_size=1, max_size=1)
+        try:
+            fd = single.run(lambda conn: conn.pgconn.socket)
+            assert fd > 1024
+            result, bad = single.run(lambda conn: ingest_batch(conn, _batch(2 * CHUNK + 3, prefix="fd"), defer=True))
+            assert (result.stored, bad) == (2 * CHUNK + 3, [])
+        finally:
+            single.close()
+    finally:
+        for f in held:
+            os.close(f)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
