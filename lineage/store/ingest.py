@@ -396,6 +396,19 @@ def _statements(events: list[ParsedEvent]) -> list[list[ParsedEvent]]:
     return out
 
 
+def _ready(fd: int, write: bool = False) -> bool:
+    """Block until ``fd`` is readable (or, with ``write``, writable); is it readable?  poll,
+    not select: a busy server's sockets are numbered past select's FD_SETSIZE (1024), which
+    select refuses (psycopg's own waits use poll/epoll).  An error or hang-up counts as
+    readable, so that consume_input reports it."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | (select.POLLOUT if write else 0))
+    events = 0
+    for _, ev in poller.poll():
+        events |= ev
+    return bool(events & (select.POLLIN | select.POLLERR | select.POLLHUP))
+
+
 class _InFlight:
     """One ``lineage_store_group`` statement at a time sent on ``conn`` without waiting for it
     (libpq's asynchronous API, :mod:`psycopg.pq`), so that PostgreSQL stores one chunk of a
@@ -403,7 +416,7 @@ class _InFlight:
 
     At most one statement is in flight: the next is sent only after the previous one's result
     is read, so neither side can be left blocked writing to the other.  Waits are in
-    ``select`` (the GIL released).  The statements run in the caller's open transaction (a
+    ``poll`` (the GIL released).  The statements run in the caller's open transaction (a
     statement sent outside one would commit on its own, so that is refused); the first error
     is raised as psycopg raises it (its SQLSTATE, so the caller's retry and refusal logic
     apply) after the connection is idle again.
@@ -419,8 +432,7 @@ class _InFlight:
         self.busy = True  # before sending: an interruption from here on leaves something to cancel
         self.pg.send_query_params(b"SELECT lineage_store_group($1)", [_group_rows(_first_of_each(events))])
         while self.pg.flush():  # the connection is non-blocking (psycopg's): write what the socket takes
-            readable, _, _ = select.select([self.pg.socket], [self.pg.socket], [])
-            if readable:
+            if _ready(self.pg.socket, write=True):
                 self.pg.consume_input()
 
     def wait(self) -> None:
@@ -432,7 +444,7 @@ class _InFlight:
         while True:
             self.pg.consume_input()
             if self.pg.is_busy():
-                select.select([self.pg.socket], [], [])
+                _ready(self.pg.socket)
                 continue
             result = self.pg.get_result()
             if result is None:
@@ -543,17 +555,21 @@ def ingest_batch(conn: psycopg.Connection, items: list, admit: Admit | None = No
             if not refused_input(exc):
                 raise
     total = IngestResult(0, 0)
-    for position, ev in kept:
-        try:
-            with conn.transaction():
-                one = ingest_events(conn, [ev], defer=defer)
-        except psycopg.Error as exc:
-            if not refused_input(exc):
-                raise
-            bad.append((position, InvalidEvent([FieldProblem("$", f"the store refused a value of this event ({refusal(exc)})")])))
-            continue
-        total.stored += one.stored
-        total.duplicates += one.duplicates
+    # One transaction around the one-by-one retry, each event's own a savepoint inside it: a
+    # failure part way (a timeout, a deadlock Database.run retries) must not leave the events
+    # before it committed, stored by a request that failed and counted as duplicates on retry.
+    with conn.transaction():
+        for position, ev in kept:
+            try:
+                with conn.transaction():
+                    one = ingest_events(conn, [ev], defer=defer)
+            except psycopg.Error as exc:
+                if not refused_input(exc):
+                    raise
+                bad.append((position, InvalidEvent([FieldProblem("$", f"the store refused a value of this event ({refusal(exc)})")])))
+                continue
+            total.stored += one.stored
+            total.duplicates += one.duplicates
     return total, sorted(bad, key=_first)
 
 
