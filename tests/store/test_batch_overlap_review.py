@@ -462,3 +462,156 @@ def test_datasets_false_validates_exactly_as_datasets_true(case):
     assert [(i, [(p.path, p.reason) for p in e.problems]) for i, e in bad_t] == \
            [(i, [(p.path, p.reason) for p in e.problems]) for i, e in bad_f]
     assert [e.key for e in good_t] == [e.key for e in good_f]
+
+
+# -- more: the refusal path at the end, the GIL, poolers, maintenance, memory ------------------------
+
+
+def test_a_value_refused_in_the_last_chunk_with_duplicates_counts_each_once(db, monkeypatch):
+    """The refusal surfaces in the final wait (not in a send): every item already validated;
+    the one-by-one retry must still count a duplicate across chunks once and report the
+    malformed and refused items by index."""
+    _poison(monkeypatch, "refused-last")
+    items = _batch(2 * CHUNK + 5, prefix="last")
+    items[2 * CHUNK + 2] = _raw("refused-last")
+    items[2 * CHUNK + 3] = items[4]  # duplicate of chunk 0
+    items[CHUNK] = b"{"
+    result, bad = db.run(lambda conn: ingest_batch(conn, items, defer=True))
+    assert [i for i, _ in bad] == [CHUNK, 2 * CHUNK + 2]
+    assert (result.stored, result.duplicates) == (len(items) - 3, 1)
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == len(items) - 3
+        assert _queued_once(conn)
+
+
+def test_a_batch_waiting_on_the_server_lets_other_threads_run(db, db_url):
+    """The wait for a chunk in flight releases the GIL: while a batch is blocked on another
+    writer's claim, this thread polls pg_stat_activity and stores single events."""
+    items = _batch(2 * CHUNK, prefix="gil")
+    blocker = _blocker(db_url, items[CHUNK + 1])
+    single = Database(db_url, min_size=1, max_size=1)
+    box: dict = {}
+    try:
+        pid = single.run(lambda conn: conn.info.backend_pid)
+        t = threading.Thread(target=lambda: box.setdefault("r", single.run(lambda conn: ingest_batch(conn, items, defer=True))))
+        t.start()
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            for _ in range(600):
+                if admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == "Lock":
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the batch never waited on the claim")
+        for k in range(20):
+            one = db.run(lambda conn: ingest_events(conn, [parse_raw(_raw(f"gil-single{k}"), datasets=False)], defer=True))
+            assert one.stored == 1
+        assert t.is_alive()  # still waiting: the singles ran beside it
+        blocker.rollback()
+        t.join(60)
+        assert box["r"][0].stored == len(items)
+    finally:
+        blocker.close()
+        single.close()
+
+
+def test_behind_pgbouncer_an_exception_mid_flight_cancels_and_leaves_nothing(role_urls, db, db_url):
+    """abandon() cancels through the pooler (PgBouncer forwards the cancel to the server
+    session the client is on): no orphaned statement keeps the first chunk's claims, and the
+    client's connection is usable."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "deploy"))
+    from pgbouncer_support import PgBouncer
+
+    items = _batch(3 * CHUNK, prefix="pgbx")
+    blocker = _blocker(db_url, items[CHUNK + 2])
+    seen = []
+
+    def admit(ev):
+        seen.append(ev)
+        if len(seen) == 2 * CHUNK + 1:
+            raise RuntimeError("the caller's check failed")
+        return None
+
+    try:
+        with PgBouncer(role_urls["app"], pool_mode="transaction", pool_size=2) as bouncer:
+            client = Database(bouncer.url, min_size=1, max_size=1, prepare_threshold=None)
+            try:
+                with pytest.raises(RuntimeError):
+                    client.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
+                assert client.run(lambda conn: conn.execute("SELECT 1").fetchone()) == (1,)
+                result, _ = client.run(lambda conn: ingest_batch(conn, items[:CHUNK], defer=True))
+                assert result.stored == CHUNK  # no orphan holds these claims
+            finally:
+                client.close()
+        blocker.rollback()
+        time.sleep(0.3)
+        with db.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == CHUNK
+    finally:
+        blocker.close()
+
+
+def test_partition_maintenance_during_a_batch_in_flight(db, db_url, role_urls):
+    """``lineage maintain partitions`` while a batch holds its first chunk uncommitted and waits
+    on another writer: maintenance gives up after its lock_timeout (documented) or succeeds,
+    never deadlocks the batch, and the batch is stored whole."""
+    from lineage.maintain.partitions import ensure_partitions
+
+    items = _batch(3 * CHUNK, prefix="maint")
+    blocker = _blocker(db_url, items[CHUNK + 2])
+    single = Database(db_url, min_size=1, max_size=1)
+    box: dict = {}
+    try:
+        pid = single.run(lambda conn: conn.info.backend_pid)
+
+        def run():
+            try:
+                box["r"] = single.run(lambda conn: ingest_batch(conn, items, defer=True))
+            except BaseException as exc:  # noqa: BLE001
+                box["e"] = exc
+
+        t = threading.Thread(target=run)
+        t.start()
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            for _ in range(600):
+                if admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == "Lock":
+                    break
+                time.sleep(0.05)
+        try:
+            ensure_partitions(role_urls["owner"], ahead=14, lock_timeout="300ms")
+        except psycopg.errors.LockNotAvailable:
+            pass
+        blocker.rollback()
+        t.join(60)
+        assert "e" not in box, box
+        assert box["r"][0].stored == len(items)
+        assert ensure_partitions(role_urls["owner"], ahead=14) is not None
+        with db.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == len(items)
+            assert _queued_once(conn)
+    finally:
+        blocker.close()
+        single.close()
+
+
+def test_a_10000_item_batch_is_stored_whole_and_its_memory_is_bounded(db):
+    """Peak Python allocation while storing a 10,000-item batch (deferred) stays within a few
+    times the batch's own bytes: nothing of it is kept per chunk beyond the parsed events."""
+    import tracemalloc
+
+    items = _batch(10_000, prefix="mem")
+    size = sum(len(i) for i in items)
+    tracemalloc.start()
+    try:
+        result, bad = db.run(lambda conn: ingest_batch(conn, items, defer=True))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result.stored, bad) == (10_000, [])
+    print(f"10k batch: {size / 1e6:.1f} MB of items, peak {peak / 1e6:.1f} MB traced")
+    assert peak < 6 * size, (peak, size)
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 10_000
+        assert _queued_once(conn)
