@@ -396,15 +396,15 @@ def _statements(events: list[ParsedEvent]) -> list[list[ParsedEvent]]:
     return out
 
 
-def _ready(fd: int, write: bool = False) -> bool:
-    """Block until ``fd`` is readable (or, with ``write``, writable); is it readable?  poll,
-    not select: a busy server's sockets are numbered past select's FD_SETSIZE (1024), which
-    select refuses (psycopg's own waits use poll/epoll).  An error or hang-up counts as
-    readable, so that consume_input reports it."""
+def _ready(fd: int, write: bool = False, timeout: float | None = None) -> bool:
+    """Block until ``fd`` is readable (or, with ``write``, writable), at most ``timeout``
+    seconds; is it readable?  poll, not select: a busy server's sockets are numbered past
+    select's FD_SETSIZE (1024), which select refuses (psycopg's own waits use poll/epoll).  An
+    error or hang-up counts as readable, so that consume_input reports it."""
     poller = select.poll()
     poller.register(fd, select.POLLIN | (select.POLLOUT if write else 0))
     events = 0
-    for _, ev in poller.poll():
+    for _, ev in poller.poll(None if timeout is None else int(timeout * 1000)):
         events |= ev
     return bool(events & (select.POLLIN | select.POLLERR | select.POLLHUP))
 
@@ -459,16 +459,31 @@ class _InFlight:
 
     def abandon(self) -> None:
         """After a failure elsewhere: cancel the statement in flight and read it to its end, so
-        the connection can roll back (its own error, if any, is the lesser one and dropped)."""
-        if self.busy:
-            try:
-                self.conn.cancel_safe(timeout=5)
-            except Exception:  # noqa: BLE001 - the wait below ends either way
-                pass
-            try:
-                self.wait()
-            except psycopg.Error:
-                pass
+        the connection can roll back (its own error, if any, is the lesser one and dropped).
+
+        A backend ignores a cancel while it is still reading a statement, and answers nothing
+        until it has all of it: so the rest of the statement is written first (an interruption
+        may have cut ``send`` short), and the cancel is repeated each second until the
+        statement ends (one sent while the backend still read it was lost)."""
+        if not self.busy:
+            return
+        try:
+            while self.pg.flush():
+                _ready(self.pg.socket, write=True)
+            while True:
+                try:
+                    self.conn.cancel_safe(timeout=5)
+                except Exception:  # noqa: BLE001 - the wait below ends either way
+                    pass
+                self.pg.consume_input()
+                if self.pg.is_busy():
+                    _ready(self.pg.socket, timeout=1.0)
+                    self.pg.consume_input()
+                if not self.pg.is_busy():
+                    break
+            self.wait()  # the result is all here: reads it without blocking
+        except psycopg.Error:
+            pass  # a broken connection: the pool discards it
 
 
 def derive_stored(conn: psycopg.Connection, events: list[ParsedEvent], ids: list[int],

@@ -615,3 +615,69 @@ def test_a_10000_item_batch_is_stored_whole_and_its_memory_is_bounded(db):
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 10_000
         assert _queued_once(conn)
+
+
+class _Interrupted(BaseException):
+    """What a signal handler (a timeout, a shutdown hook) raises in the waiting thread."""
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_interrupted_while_a_large_statement_is_still_being_written_does_not_hang(db, db_url, blocked):
+    """The interruption comes while ``send`` is still writing a large chunk's statement (the
+    server slow to read it: here, its backend stopped for a second).  A cancel is ignored by a
+    backend that is still reading a statement, and the server answers nothing until it has the
+    whole of it: ``abandon`` must write the rest (or drop the connection), not wait forever for
+    a result that cannot come.  ``blocked``: the statement, once whole, waits on another
+    writer's claim, so a cancel lost while the backend read it must be sent again.  A watchdog
+    terminates the backend after 20 s to end the test."""
+    import signal
+
+    big = "x" * (6 * 1024 * 1024)  # far more than a socket's buffer
+    item = json.loads(_raw("big-interrupted"))
+    item["run"]["facets"] = {"blob": {"_producer": "https://x/p", "_schemaURL": "https://x/s", "t": big}}
+    items = [json.dumps(item).encode()] + _batch(CHUNK, prefix="after-big")
+    blocker = _blocker(db_url, items[0]) if blocked else None
+    single = Database(db_url, min_size=1, max_size=1)
+    pid = single.run(lambda conn: conn.info.backend_pid)
+    state = {"watchdog": False}
+    done = threading.Event()
+
+    def watchdog():
+        time.sleep(1.0)
+        os.kill(pid, signal.SIGCONT)
+        if not done.wait(20):
+            state["watchdog"] = True
+            with psycopg.connect(db_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    def admit(ev):
+        if "watch" not in state:
+            state["watch"] = threading.Thread(target=watchdog, daemon=True)
+            os.kill(pid, signal.SIGSTOP)  # inside the transaction: BEGIN went through
+            state["watch"].start()
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+        return None
+
+    old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(_Interrupted()))
+    try:
+        with pytest.raises(_Interrupted):
+            single.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
+        done.set()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        assert state["watchdog"] is False, "the abandoned batch hung until its backend was terminated"
+        assert single.run(lambda conn: conn.execute("SELECT 1").fetchone()) == (1,)
+        with db.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
+    finally:
+        done.set()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        if "watch" in state:
+            state["watch"].join(30)
+        if blocker is not None:
+            blocker.close()
+        single.close()
