@@ -681,3 +681,61 @@ def test_interrupted_while_a_large_statement_is_still_being_written_does_not_han
         if blocker is not None:
             blocker.close()
         single.close()
+
+
+def test_a_cancel_sent_before_the_backend_read_the_statement_is_sent_again(db, db_url):
+    """The caller's ``admit`` fails just after a chunk's statement was written but before the
+    backend read it (here: the backend stopped for a second, as a busy machine would delay
+    it).  The backend ignores a cancel that arrives while it waits for a statement, then runs
+    the statement, which blocks on another writer's claim.  One cancel was sent and lost: the
+    old ``abandon`` waited for that writer forever.  A watchdog terminates the backend after
+    20 s to end the test."""
+    import signal
+
+    items = _batch(3 * CHUNK, prefix="lost-cancel")
+    blocker = _blocker(db_url, items[CHUNK + 2])  # in chunk 1
+    single = Database(db_url, min_size=1, max_size=1)
+    pid = single.run(lambda conn: conn.info.backend_pid)
+    state = {"watchdog": False}
+    done = threading.Event()
+    seen = []
+
+    def watchdog():
+        time.sleep(1.0)
+        os.kill(pid, signal.SIGCONT)
+        if not done.wait(20):
+            state["watchdog"] = True
+            with psycopg.connect(db_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    def admit(ev):
+        seen.append(ev)
+        if len(seen) == 2 * CHUNK:  # chunk 1 validated; chunk 0 sent: let it finish, then stop the backend
+            time.sleep(0.3)
+            os.kill(pid, signal.SIGSTOP)
+            state["watch"] = threading.Thread(target=watchdog, daemon=True)
+            state["watch"].start()
+        if len(seen) == 2 * CHUNK + 1:  # chunk 1 written, not read: fail now
+            raise RuntimeError("the caller's check failed")
+        return None
+
+    try:
+        with pytest.raises(RuntimeError):
+            single.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
+        done.set()
+        assert state["watchdog"] is False, "the abandoned batch hung on the blocker's claim"
+        with single.connection() as conn:
+            assert conn.info.backend_pid == pid  # cancelled, idle, kept
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        with db.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
+    finally:
+        done.set()
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        if "watch" in state:
+            state["watch"].join(30)
+        blocker.close()
+        single.close()
