@@ -739,3 +739,40 @@ def test_a_cancel_sent_before_the_backend_read_the_statement_is_sent_again(db, d
             state["watch"].join(30)
         blocker.close()
         single.close()
+
+
+def test_two_batches_both_sent_one_by_one_in_opposite_orders_add_up(db, db_url, monkeypatch):
+    """Both batches carry a refused value and share every other event in opposite orders: both
+    take the one-by-one path, now one transaction each (savepoints inside), so they can
+    deadlock there; ``Database.run`` retries the loser whole.  Each event stored and queued
+    once, the refused one reported by both, and the counts add up."""
+    _poison(monkeypatch, "refused-both")
+    items = _batch(2 * CHUNK, prefix="both")
+    items[7] = _raw("refused-both")
+    other = Database(db_url, min_size=1, max_size=1)
+    barrier = threading.Barrier(2)
+    boxes: list[dict] = [{}, {}]
+
+    def send(database, batch, box):
+        try:
+            barrier.wait()
+            box["result"] = database.run(lambda conn: ingest_batch(conn, batch, defer=True))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    threads = [threading.Thread(target=send, args=(db, items, boxes[0])),
+               threading.Thread(target=send, args=(other, items[::-1], boxes[1]))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        other.close()
+    assert all("error" not in b for b in boxes), boxes
+    (ra, bad_a), (rb, bad_b) = boxes[0]["result"], boxes[1]["result"]
+    assert [i for i, _ in bad_a] == [7] and [i for i, _ in bad_b] == [len(items) - 1 - 7]
+    assert ra.stored + rb.stored == len(items) - 1 and ra.duplicates + rb.duplicates == len(items) - 1
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(items) - 1,) * 2
+        assert _queued_once(conn)
