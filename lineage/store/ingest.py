@@ -468,8 +468,9 @@ class _InFlight:
         if not self.busy:
             return
         try:
-            while self.pg.flush():
-                _ready(self.pg.socket, write=True)
+            while self.pg.flush():  # as in send: read what the server sends meanwhile
+                if _ready(self.pg.socket, write=True):
+                    self.pg.consume_input()
             while True:
                 try:
                     self.conn.cancel_safe(timeout=5)
