@@ -43,6 +43,7 @@ log = logging.getLogger("lineage.store")
 # SQLSTATE classes: 22 data exception, 23 integrity constraint, 54 program limit exceeded.
 _REFUSED = ("22", "23", "54")
 _RETRY = ("40001", "40P01")  # serialization failure, deadlock detected
+_LOCK_TIMEOUT = "55P03"  # lock_not_available: lock_timeout (set on the role or the server) ran out
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown,
 # statement cancelled), 58 system error (I/O).
 _UNAVAILABLE = ("08", "53", "57", "58")
@@ -75,6 +76,8 @@ def classify(exc: BaseException) -> LineageError | None:
         return StoreRefused(f"the store refused a value of this request ({refusal(exc)}); check its text, numbers and times")
     if state in _RETRY:
         return StoreBusy(f"concurrent writes kept conflicting ({refusal(exc)}); retry")
+    if state == _LOCK_TIMEOUT:  # another writer held what this one needed for longer than lock_timeout
+        return StoreBusy(f"waited too long for another writer ({refusal(exc)}: lock_timeout); retry")
     if state in _POOLER:
         return StoreUnavailable(
             f"the store's session lost this connection's prepared statements ({refusal(exc)}): behind a "

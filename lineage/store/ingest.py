@@ -401,15 +401,20 @@ def _statements(events: list[ParsedEvent]) -> list[list[ParsedEvent]]:
     return out
 
 
-def _ready(fd: int, events: int) -> int:
-    """Wait (the GIL released) until ``fd`` is ready for ``events``; poll, not select, which
-    fails on descriptors past 1024 (a busy server's)."""
+def _ready(fd: int, write: bool = False, timeout: float | None = None) -> bool:
+    """Block until ``fd`` is readable (or, with ``write``, writable), at most ``timeout``
+    seconds; is it readable?  poll, not select: a busy server's sockets are numbered past
+    select's FD_SETSIZE (1024), which select refuses (psycopg's own waits use poll/epoll).  An
+    error or hang-up counts as readable, so that consume_input reports it."""
     poller = select.poll()
-    poller.register(fd, events)
-    while True:
-        ready = poller.poll()
-        if ready:
-            return ready[0][1] | (select.POLLIN if ready[0][1] & (select.POLLERR | select.POLLHUP) else 0)
+    poller.register(fd, select.POLLIN | (select.POLLOUT if write else 0))
+    events = 0
+    for _, ev in poller.poll(None if timeout is None else int(timeout * 1000)):
+        events |= ev
+    return bool(events & (select.POLLIN | select.POLLERR | select.POLLHUP))
+
+
+_CANCEL_TRIES = 30  # abandon(): a cancel a second for this long, then the connection is closed
 
 
 class _InFlight:
@@ -435,7 +440,7 @@ class _InFlight:
         self.busy = True  # before sending: an interruption from here on leaves something to cancel
         self.pg.send_query_params(b"SELECT lineage_store_group($1)", [_group_rows(_first_of_each(events))])
         while self.pg.flush():  # the connection is non-blocking (psycopg's): write what the socket takes
-            if _ready(self.pg.socket, select.POLLIN | select.POLLOUT) & select.POLLIN:
+            if _ready(self.pg.socket, write=True):
                 self.pg.consume_input()
 
     def wait(self) -> None:
@@ -447,7 +452,7 @@ class _InFlight:
         while True:
             self.pg.consume_input()
             if self.pg.is_busy():
-                _ready(self.pg.socket, select.POLLIN)
+                _ready(self.pg.socket)
                 continue
             result = self.pg.get_result()
             if result is None:
@@ -462,16 +467,35 @@ class _InFlight:
 
     def abandon(self) -> None:
         """After a failure elsewhere: cancel the statement in flight and read it to its end, so
-        the connection can roll back (its own error, if any, is the lesser one and dropped)."""
-        if self.busy:
-            try:
-                self.conn.cancel_safe(timeout=5)
-            except Exception:  # noqa: BLE001 - the wait below ends either way
-                pass
-            try:
-                self.wait()
-            except psycopg.Error:
-                pass
+        the connection can roll back (its own error, if any, is the lesser one and dropped).
+
+        A backend ignores a cancel while it is still reading a statement, and answers nothing
+        until it has all of it: so the rest of the statement is written first (an interruption
+        may have cut ``send`` short), and the cancel is repeated each second until the
+        statement ends (one sent while the backend still read it was lost)."""
+        if not self.busy:
+            return
+        try:
+            while self.pg.flush():  # as in send: read what the server sends meanwhile
+                if _ready(self.pg.socket, write=True):
+                    self.pg.consume_input()
+            for _ in range(_CANCEL_TRIES):
+                try:
+                    self.conn.cancel_safe(timeout=5)
+                except Exception:  # noqa: BLE001 - the wait below ends either way
+                    pass
+                self.pg.consume_input()
+                if self.pg.is_busy():
+                    _ready(self.pg.socket, timeout=1.0)
+                    self.pg.consume_input()
+                if not self.pg.is_busy():
+                    break
+            else:  # a server that answers nothing (a partition): give the session up
+                self.conn.close()
+                return
+            self.wait()  # the result is all here: reads it without blocking
+        except psycopg.Error:
+            pass  # a broken connection: the pool discards it
 
 
 def derive_stored(conn: psycopg.Connection, events: list[ParsedEvent], ids: list[int],
@@ -558,17 +582,21 @@ def ingest_batch(conn: psycopg.Connection, items: list, admit: Admit | None = No
             if not refused_input(exc):
                 raise
     total = IngestResult(0, 0)
-    for position, ev in kept:
-        try:
-            with conn.transaction():
-                one = ingest_events(conn, [ev], defer=defer)
-        except psycopg.Error as exc:
-            if not refused_input(exc):
-                raise
-            bad.append((position, InvalidEvent([FieldProblem("$", f"the store refused a value of this event ({refusal(exc)})")])))
-            continue
-        total.stored += one.stored
-        total.duplicates += one.duplicates
+    # One transaction around the one-by-one retry, each event's own a savepoint inside it: a
+    # failure part way (a timeout, a deadlock Database.run retries) must not leave the events
+    # before it committed, stored by a request that failed and counted as duplicates on retry.
+    with conn.transaction():
+        for position, ev in kept:
+            try:
+                with conn.transaction():
+                    one = ingest_events(conn, [ev], defer=defer)
+            except psycopg.Error as exc:
+                if not refused_input(exc):
+                    raise
+                bad.append((position, InvalidEvent([FieldProblem("$", f"the store refused a value of this event ({refusal(exc)})")])))
+                continue
+            total.stored += one.stored
+            total.duplicates += one.duplicates
     return total, sorted(bad, key=_first)
 
 
