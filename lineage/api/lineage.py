@@ -75,7 +75,8 @@ def split_batch(body: bytes, content_type: str) -> list[bytes]:
     """Split a JSON array or NDJSON body into each event's raw JSON, without decoding the events.
 
     Each event is decoded and validated on its own later, so a bad one is rejected by its
-    index (its line, for NDJSON) and the rest are stored: a line that is not JSON at all,
+    index (for NDJSON, its place among the non-blank lines: blank lines are skipped, not counted)
+    and the rest are stored: a line that is not JSON at all,
     even the first, is one rejected item.  Only a JSON array whose brackets do not balance
     is refused whole (its items cannot be told apart).
     """
