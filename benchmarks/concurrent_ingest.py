@@ -30,7 +30,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))
-from fuzz_ingest import start_server, store_url  # noqa: E402
+from fuzz_ingest import emitter_headers, start_server, store_url  # noqa: E402
 
 from lineage.samples import dataset, run_event  # noqa: E402
 
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="lineage-concurrent-"))
     proc = start_server(home, args.port)
     url = store_url(home)
+    auth = emitter_headers(url)
     base = f"http://127.0.0.1:{args.port}"
     statuses: Counter = Counter()
     problems: list[str] = []
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             def client(k: int) -> None:
                 mine = events[:]
                 random.Random(rounds * 100 + k).shuffle(mine)
-                with httpx.Client(base_url=base, timeout=120) as c:
+                with httpx.Client(base_url=base, timeout=120, headers=auth) as c:
                     barrier.wait()
                     for i in range(0, len(mine), 40):
                         batch = mine[i : i + 50]

@@ -8,7 +8,7 @@ A ``lineage serve`` process is started on a fresh embedded PostgreSQL (a tempora
 ``tests/fuzz_mutations.py`` (the suite's fuzzer, driven here by a seeded ``random.Random``):
 the spec's example event and facet examples, mutated inside facets, names, timestamps,
 UUIDs and encodings.  About half are sent one per ``POST /api/v1/lineage``, the rest in
-NDJSON or JSON-array batches of 2-20 to ``/api/v1/lineage/batch`` with valid events (fresh
+NDJSON or JSON-array batches of 2-20 (one in seven of 60-300, several chunks) to ``/api/v1/lineage/batch`` with valid events (fresh
 run ids) mixed in.  Counted: answers by status, batches, valid events expected in the store
 against those found there (by run id), and rejected items that were valid (must be 0).
 The bar: 0 answers >= 500, every valid event of every batch stored.
@@ -66,6 +66,16 @@ def store_url(home: Path) -> str:
     return resolve_url(Settings(home=home))
 
 
+def emitter_headers(url: str) -> dict[str, str]:
+    """An ``emitter`` API token made in the store at ``url`` (ingest needs one), as headers."""
+    from lineage.auth import tokens
+
+    with psycopg.connect(url) as conn:
+        _, secret = tokens.create(conn, name="fuzz-emitter", principal="fuzz@example.com", roles=["emitter"],
+                                  created_by="benchmark")
+    return {"Authorization": f"Bearer {secret}"}
+
+
 class _NoAnswer:
     """A request that got no HTTP answer (connection reset): counted as status 599."""
 
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     accepted_single = rejected_single = batch_rejected = 0
     t0 = time.monotonic()
     try:
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx.Client(base_url=base, timeout=60, headers=emitter_headers(url)) as client:
             while mutated < args.events:
                 if rng.random() < args.single_share:
                     body = fm.mutated_body(rng)
@@ -122,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                     if r.status_code >= 500 and len(five_hundreds) < 20:
                         five_hundreds.append(f"single {r.status_code}: {r.text[:200]}")
                     continue
-                size = rng.randint(2, 20)
+                # Most batches small; one in seven spans several chunks of the overlapped batch path (64).
+                size = rng.randint(2, 20) if rng.random() < 6 / 7 else rng.randint(60, 300)
                 ndjson = rng.random() < 0.5
                 items, good_at = [], {}
                 for i in range(size):
@@ -193,7 +204,7 @@ def render(args, elapsed, mutated, singles, batches, batch_items, statuses, batc
         f"| mutated events sent | {mutated:,} |",
         f"| … one per request | {singles:,} ({accepted_single:,} accepted, {rejected_single:,} refused) |",
         f"| … inside batches | {mutated - singles:,} |",
-        f"| batches (NDJSON and JSON arrays of 2–20) | {batches:,} ({batch_items:,} items, {batch_rejected:,} rejected by index) |",
+        f"| batches (NDJSON and JSON arrays: 2–20 items, one in seven 60–300) | {batches:,} ({batch_items:,} items, {batch_rejected:,} rejected by index) |",
         f"| valid events mixed into batches (distinct run ids) | {expected:,} |",
         f"| of them found in the store | {found:,} |",
         f"| rows in raw_events at the end | {stored_total:,} ({noted:,} with normalisation notes) |",
