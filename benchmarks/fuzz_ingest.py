@@ -66,12 +66,12 @@ def store_url(home: Path) -> str:
     return resolve_url(Settings(home=home))
 
 
-def emitter_headers(url: str) -> dict[str, str]:
-    """An ``emitter`` API token made in the store at ``url`` (ingest needs one), as headers."""
+def emitter_headers(url: str, roles: list[str] = ["emitter"]) -> dict[str, str]:  # noqa: B006 - read only
+    """An API token (``emitter``: ingest needs one) made in the store at ``url``, as headers."""
     from lineage.auth import tokens
 
     with psycopg.connect(url) as conn:
-        _, secret = tokens.create(conn, name="fuzz-emitter", principal="fuzz@example.com", roles=["emitter"],
+        _, secret = tokens.create(conn, name="bench-token", principal="bench@example.com", roles=roles,
                                   created_by="benchmark")
     return {"Authorization": f"Bearer {secret}"}
 

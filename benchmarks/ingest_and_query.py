@@ -55,6 +55,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))  # tests_support.clone_database
 
 from workload import Workload  # noqa: E402
 
@@ -267,7 +268,7 @@ def http_batch(client: httpx.Client, batch: list[bytes], body: bytes) -> float:
     return elapsed
 
 
-def http_single(base: str, events: list[bytes], clients: int) -> dict:
+def http_single(base: str, events: list[bytes], clients: int, auth: dict[str, str]) -> dict:
     """POST events one per request from ``clients`` threads, each on one keep-alive connection."""
     lat: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
@@ -275,7 +276,7 @@ def http_single(base: str, events: list[bytes], clients: int) -> dict:
 
     def worker(k: int) -> None:
         mine = events[k::clients]
-        with httpx.Client(base_url=base, timeout=60, headers={"content-type": "application/json"}) as c:
+        with httpx.Client(base_url=base, timeout=60, headers={"content-type": "application/json", **auth}) as c:
             c.get("/api/v1/health")  # open the connection before the clock starts
             barrier.wait()
             for body in mine:
@@ -327,7 +328,7 @@ def expected_answer(pipe, start_table, direction: str, depth: int) -> tuple[int,
     return 1 + len(reached_jobs) + len(reached_ds - {start}), len(far | near)
 
 
-def run_queries(db: Database, base: str, wl: Workload, loaded: int, n: int, rng: random.Random) -> dict:
+def run_queries(db: Database, base: str, wl: Workload, loaded: int, n: int, rng: random.Random, auth: dict[str, str]) -> dict:
     pipelines = wl.complete_pipelines(loaded)
     starts = []
     for _ in range(n):
@@ -338,7 +339,7 @@ def run_queries(db: Database, base: str, wl: Workload, loaded: int, n: int, rng:
     samples: dict[tuple, list[float]] = defaultdict(list)
     sizes: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
     mismatches: list[str] = []
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
         def one(i: int, direction: str, depth: int, transport: str) -> tuple[float, int, int]:
             pipe, src, sink = starts[i]
             table = src if direction == "downstream" else sink
@@ -509,11 +510,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     run_date = dt.datetime.now(dt.timezone.utc)
 
-    url, where, handle = open_store()
+    root, where, handle = open_store()
     log(f"store: {where}")
-    upgrade(url)
+    # The roles production uses (migration 0006): migrate as the owner, serve and ingest as the application.
+    from lineage.store.roles import Roles, ensure_roles
+    from tests_support import clone_database
+
+    with psycopg.connect(root, autocommit=True) as conn:
+        ensure_roles(conn, Roles())
+    urls = clone_database(root, "lineage_iq", "template0")
+    upgrade(urls["owner"])
+    url = urls["app"]
     home = Path(tempfile.mkdtemp(prefix="lineage-bench-home-", dir="/tmp"))
-    copy_conn = psycopg.connect(url)
+    copy_conn = psycopg.connect(urls["owner"])
     copy_conn.execute("CREATE TABLE bench_raw_copy (id bigserial PRIMARY KEY, payload jsonb NOT NULL)")
     copy_conn.commit()
     settings = server_settings(copy_conn)
@@ -530,7 +539,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     all_sizes: list[int] = []
     try:
-        with lineage_server(url, home) as (base, server_pid), httpx.Client(base_url=base, timeout=300) as client:
+        from fuzz_ingest import emitter_headers  # ingest needs an API token (with reads: viewer too)
+
+        auth = emitter_headers(url, roles=["emitter", "viewer"])
+        with lineage_server(url, home) as (base, server_pid), httpx.Client(base_url=base, timeout=300, headers=auth) as client:
             report["server_pid"] = server_pid
             loaded = 0
             for level_no, size in enumerate(sizes):
@@ -554,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
                     for clients in single_clients:
                         part = events[pos:pos + share]
                         with WaitSampler(url) as sampler:
-                            res = http_single(base, part, clients)
+                            res = http_single(base, part, clients, auth)
                         res["postgres_activity"] = sampler.top()
                         res["store_size_before"] = loaded + pos
                         report["single"].append(res)
@@ -608,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
                 level["analyze_s"] = time.perf_counter() - t
                 with db.connection() as conn:
                     level["store"] = store_facts(conn)
-                q = run_queries(db, base, wl, loaded, args.queries, rng)
+                q = run_queries(db, base, wl, loaded, args.queries, rng, auth)
                 level["queries"] = q
                 for key, r in sorted(q["results"].items()):
                     log(f"  {key:<26} p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  answer {r['nodes_median']:.0f} nodes / {r['edges_median']:.0f} edges")
