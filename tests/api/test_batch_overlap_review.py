@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
-from lineage.events import parse_raw
 from lineage.samples import run_event
 from lineage.store.db import Database
 from lineage.store.derive import catch_up
-from lineage.store.ingest import CHUNK, SMALL_GROUP_BYTES, ingest_events
+from lineage.store.ingest import CHUNK, SMALL_GROUP_BYTES
+from batch_support import hold_claim, with_options
 from tests_support import LiveServer
 
 _URL = "/api/v1/lineage/batch"
@@ -47,16 +47,8 @@ def _derived_once(db, n: int) -> bool:
                             " (SELECT count(*) FROM derive_refusals)").fetchone() == (n, 0, 0)
 
 
-def _with_options(url: str, **settings: str) -> str:
-    opts = " ".join(f"-c {k}={v}" for k, v in settings.items())
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={opts.replace(' ', '%20').replace('=', '%3D')}"
 
 
-def _blocker(db_url: str, event: dict) -> psycopg.Connection:
-    conn = psycopg.connect(db_url)
-    ingest_events(conn, [parse_raw(json.dumps(event).encode(), datasets=False)], defer=True)
-    return conn
 
 
 def test_ndjson_with_invalid_lines_at_the_chunk_boundaries_is_reported_by_index(client, db):
@@ -100,8 +92,8 @@ def _app_server(settings, url: str):
 
 def test_a_batch_hitting_the_roles_statement_timeout_is_a_503_then_stored_whole_on_retry(settings, db, db_url, admin_token):
     events = [_event(f"st{k}") for k in range(3 * CHUNK)]
-    blocker = _blocker(db_url, events[CHUNK + 3])
-    database, server = _app_server(settings, _with_options(db_url, statement_timeout="700"))
+    blocker = hold_claim(db_url, events[CHUNK + 3])
+    database, server = _app_server(settings, with_options(db_url, statement_timeout="700"))
     try:
         with server, httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {admin_token}"}) as c:
             r = c.post(_URL, json=events)
@@ -120,8 +112,8 @@ def test_a_batch_hitting_the_roles_statement_timeout_is_a_503_then_stored_whole_
 
 def test_a_batch_hitting_the_roles_lock_timeout_is_a_503_not_a_500(settings, db, db_url, admin_token):
     events = [_event(f"lt{k}") for k in range(2 * CHUNK)]
-    blocker = _blocker(db_url, events[CHUNK + 3])
-    database, server = _app_server(settings, _with_options(db_url, lock_timeout="500"))
+    blocker = hold_claim(db_url, events[CHUNK + 3])
+    database, server = _app_server(settings, with_options(db_url, lock_timeout="500"))
     try:
         with server, httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {admin_token}"}) as c:
             r = c.post(_URL, json=events)
@@ -159,7 +151,7 @@ def test_a_client_gone_while_its_batch_waits_leaves_it_whole_and_the_pool_free(l
     batch is stored whole once it can go on (the client's retry then finds duplicates), and the
     server answers the next requests."""
     events = [_event(f"gone{k}") for k in range(3 * CHUNK)]
-    blocker = _blocker(db_url, events[2 * CHUNK + 1])
+    blocker = hold_claim(db_url, events[2 * CHUNK + 1])
     try:
         s = _raw_post(live_server.url, json.dumps(events).encode(), admin_token)
         with psycopg.connect(db_url, autocommit=True) as admin:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -26,10 +24,10 @@ import pytest
 
 from lineage.errors import LineageError
 from lineage.events import parse_raw
-from lineage.samples import run_event
 from lineage.store import ingest as ingest_module
 from lineage.store.db import Database
 from lineage.store.ingest import CHUNK, SMALL_GROUP_BYTES, _InFlight, _statements, derive_stored, ingest_batch, ingest_events
+from batch_support import batch, counts, hold_claim, queued_once, race, raw_event
 from tests_support import in_thread, wait_for_lock
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "deploy"))  # pgbouncer_support
@@ -38,24 +36,12 @@ _ROW = ("event_key, kind, event_type, event_time, run_uuid, job_namespace, job_n
         " normalizations")
 
 
-def _raw(job: str, ns: str = "overlap", **top) -> bytes:
-    ev = run_event("START", (ns, job), str(uuid.uuid4()))
-    ev.update(top)
-    return json.dumps(ev).encode()
 
 
-def _batch(n: int, prefix: str = "job", ns: str = "overlap") -> list[bytes]:
-    return [_raw(f"{prefix}{k}", ns) for k in range(n)]
 
 
-def _counts(conn) -> tuple:
-    return conn.execute("SELECT (SELECT count(*) FROM event_keys), (SELECT count(*) FROM raw_events),"
-                        " (SELECT count(*) FROM derive_queue)").fetchone()
 
 
-def _queued_once(conn) -> bool:
-    queued = [i for (i,) in conn.execute("SELECT unnest(raw_ids) FROM derive_queue")]
-    return sorted(queued) == sorted(i for (i,) in conn.execute("SELECT id FROM raw_events"))
 
 
 def _stored_at_once(db, items) -> int:
@@ -66,19 +52,14 @@ def _stored_at_once(db, items) -> int:
     return db.run(store)
 
 
-def _blocker(db_url: str, item: bytes) -> psycopg.Connection:
-    """An open transaction holding the claim of ``item``'s key (not committed)."""
-    conn = psycopg.connect(db_url)
-    ingest_events(conn, [parse_raw(item, datasets=False)], defer=True)
-    return conn
 
 
 # -- the same rows as claim + COPY ----------------------------------------------------------------
 
 
 def test_a_batch_of_several_chunks_stores_the_rows_claim_and_copy_store(db):
-    items = _batch(3 * CHUNK + 7)
-    items[5] = _raw("odd \U0001f600 \\ \"q\"", eventTime="2026-12-31T23:59:59.1234567")  # normalised, with a note
+    items = batch(3 * CHUNK + 7)
+    items[5] = raw_event("odd \U0001f600 \\ \"q\"", eventTime="2026-12-31T23:59:59.1234567")  # normalised, with a note
     events = [parse_raw(i, datasets=False) for i in items]
     with db.connection() as conn:
         ingest_events(conn, events, defer=True)
@@ -90,15 +71,15 @@ def test_a_batch_of_several_chunks_stores_the_rows_claim_and_copy_store(db):
     with db.connection() as conn:
         assert conn.execute(f"SELECT {_ROW} FROM raw_events ORDER BY event_key").fetchall() == reference
         assert reference[0] and any(row[9] for row in reference)  # the note travelled too
-        assert _queued_once(conn)
+        assert queued_once(conn)
         assert conn.execute("SELECT count(*) FROM derive_queue").fetchone()[0] == 4  # one entry per chunk
 
 
 def test_duplicates_across_chunks_and_of_stored_events_are_counted_once(db):
-    stored_before = _batch(3, prefix="old")
+    stored_before = batch(3, prefix="old")
     with db.connection() as conn:
         ingest_batch(conn, stored_before, defer=True)
-    items = _batch(2 * CHUNK, prefix="new")
+    items = batch(2 * CHUNK, prefix="new")
     items[CHUNK + 3] = items[1]  # the same event in two chunks
     items[CHUNK + 4] = items[CHUNK + 5]  # and twice in one chunk
     items[-1] = stored_before[0]  # and one stored by an earlier batch
@@ -107,7 +88,7 @@ def test_duplicates_across_chunks_and_of_stored_events_are_counted_once(db):
     assert bad == [] and (result.stored, result.duplicates) == (len(items) - 3, 3)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(items), len(items))
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 # -- whole or nothing, whatever fails while a chunk is in flight ----------------------------------
@@ -126,9 +107,9 @@ def test_a_value_refused_in_a_late_chunk_stores_every_other_event_and_reports_by
         return tuple(row)
 
     monkeypatch.setattr(ingest_module, "_raw_row", poisoned)
-    items = _batch(4 * CHUNK)
+    items = batch(4 * CHUNK)
     refused_at, malformed_at = 2 * CHUNK + 10, 3 * CHUNK + 1
-    items[refused_at] = _raw("refused")
+    items[refused_at] = raw_event("refused")
     items[malformed_at] = b'{"eventTime": '
     with db.connection() as conn:
         result, bad = ingest_batch(conn, items, defer=True)
@@ -138,17 +119,17 @@ def test_a_value_refused_in_a_late_chunk_stores_every_other_event_and_reports_by
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == len(items) - 2
         assert conn.execute("SELECT count(*) FROM raw_events WHERE job_name = 'refused'").fetchone()[0] == 0
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 @pytest.mark.parametrize("how", ["cancel", "terminate"])
 def test_a_batch_cancelled_or_cut_off_in_flight_leaves_nothing_and_a_usable_connection(db, db_url, how):
-    items = _batch(3 * CHUNK)
-    blocker = _blocker(db_url, items[CHUNK + 2])  # the second chunk waits for this claim
+    items = batch(3 * CHUNK)
+    blocker = hold_claim(db_url, items[CHUNK + 2])  # the second chunk waits for this claim
     single = Database(db_url, min_size=1, max_size=1)
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
         t, box = in_thread(lambda: single.run(lambda conn: ingest_batch(conn, items, defer=True)))
         with psycopg.connect(db_url, autocommit=True) as admin:
@@ -160,7 +141,7 @@ def test_a_batch_cancelled_or_cut_off_in_flight_leaves_nothing_and_a_usable_conn
         blocker.rollback()  # the claim is free: a chunk left running on the server could finish now
         time.sleep(0.3)
         with db.connection() as conn:
-            assert _counts(conn) == before  # not one claim, row or queue entry: the first chunk went too
+            assert counts(conn) == before  # not one claim, row or queue entry: the first chunk went too
         with single.connection() as conn:
             assert (conn.info.backend_pid == pid) is (how == "cancel")
             assert conn.execute("SELECT 1").fetchone() == (1,)
@@ -176,8 +157,8 @@ def test_an_exception_here_while_a_chunk_waits_on_the_server_cancels_it_instead_
     """The caller's ``admit`` fails on the third chunk while the second is blocked on another
     writer's claim: without cancelling the statement in flight, reading it to its end would
     wait for that writer forever, and the rollback could not be sent at all."""
-    items = _batch(3 * CHUNK)
-    blocker = _blocker(db_url, items[CHUNK + 2])
+    items = batch(3 * CHUNK)
+    blocker = hold_claim(db_url, items[CHUNK + 2])
     single = Database(db_url, min_size=1, max_size=1)
     seen = []
 
@@ -189,7 +170,7 @@ def test_an_exception_here_while_a_chunk_waits_on_the_server_cancels_it_instead_
 
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
         t, box = in_thread(lambda: single.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True)))
         t.join(30)
@@ -205,7 +186,7 @@ def test_an_exception_here_while_a_chunk_waits_on_the_server_cancels_it_instead_
         assert result.stored == CHUNK
         time.sleep(0.3)
         with db.connection() as conn:
-            assert _counts(conn)[:2] == (before[0] + CHUNK, before[1] + CHUNK)  # that retry's, nothing of the batch
+            assert counts(conn)[:2] == (before[0] + CHUNK, before[1] + CHUNK)  # that retry's, nothing of the batch
     finally:
         blocker.close()
         single.close()
@@ -217,13 +198,13 @@ class _Interrupted(BaseException):
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, _Interrupted])
 def test_a_batch_interrupted_while_waiting_is_absent_and_the_pool_stays_usable(db, db_url, exc):
-    items = _batch(2 * CHUNK)
-    blocker = _blocker(db_url, items[CHUNK + 2])
+    items = batch(2 * CHUNK)
+    blocker = hold_claim(db_url, items[CHUNK + 2])
     single = Database(db_url, min_size=1, max_size=1)
     old = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(exc()))
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         with pytest.raises(exc):
@@ -233,7 +214,7 @@ def test_a_batch_interrupted_while_waiting_is_absent_and_the_pool_stays_usable(d
         blocker.rollback()
         time.sleep(0.3)
         with db.connection() as conn:
-            assert _counts(conn)[:2] == (before[0] + CHUNK, before[1] + CHUNK)  # that retry's, nothing of the batch
+            assert counts(conn)[:2] == (before[0] + CHUNK, before[1] + CHUNK)  # that retry's, nothing of the batch
         for _ in range(2):
             with single.connection() as conn:
                 assert conn.info.backend_pid == pid  # idle, kept: not discarded by the pool as busy
@@ -260,28 +241,17 @@ def test_two_batches_sharing_events_in_opposite_orders_both_finish_storing_each_
     """Claims are in key order within a chunk only: the two can deadlock, PostgreSQL picks one,
     ``Database.run`` retries it; each event is stored and queued once, and the two results
     add up."""
-    items = _batch(4 * CHUNK, prefix="race")
+    items = batch(4 * CHUNK, prefix="race")
     other = Database(db_url, min_size=1, max_size=1)
-    barrier = threading.Barrier(2)
-
-    def send(database, batch):
-        barrier.wait()
-        return database.run(lambda conn: ingest_batch(conn, batch, defer=True))
-
     try:
-        a, box_a = in_thread(lambda: send(db, items))
-        b, box_b = in_thread(lambda: send(other, items[::-1]))
-        a.join(120)
-        b.join(120)
+        (ra, bad_a), (rb, bad_b) = race((db, items), (other, items[::-1]))
     finally:
         other.close()
-    assert "error" not in box_a and "error" not in box_b, (box_a, box_b)
-    (ra, bad_a), (rb, bad_b) = box_a["result"], box_b["result"]
     assert bad_a == bad_b == []
     assert ra.stored + rb.stored == len(items) and ra.duplicates + rb.duplicates == len(items)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(items), len(items))
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 def test_behind_pgbouncer_with_prepared_statements_on_chunked_batches_are_never_refused(role_urls, db):
@@ -296,7 +266,7 @@ def test_behind_pgbouncer_with_prepared_statements_on_chunked_batches_are_never_
             results = []
             for k in range(4):
                 for n, client in enumerate(clients):
-                    result, bad = client.run(lambda conn: ingest_batch(conn, _batch(2 * CHUNK + 1, prefix=f"pgb{k}-{n}-"), defer=True))
+                    result, bad = client.run(lambda conn: ingest_batch(conn, batch(2 * CHUNK + 1, prefix=f"pgb{k}-{n}-"), defer=True))
                     results.append((result.stored, bad))
         finally:
             for client in clients:
@@ -304,7 +274,7 @@ def test_behind_pgbouncer_with_prepared_statements_on_chunked_batches_are_never_
     assert results == [(2 * CHUNK + 1, [])] * 8
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 8 * (2 * CHUNK + 1)
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 # -- big events, and events read without their datasets --------------------------------------------
@@ -312,8 +282,8 @@ def test_behind_pgbouncer_with_prepared_statements_on_chunked_batches_are_never_
 
 def test_events_past_the_statement_bound_are_cut_into_statements_and_stored(db):
     big = "x" * (SMALL_GROUP_BYTES // 2 + 1000)
-    items = _batch(5, prefix="small")
-    items[1:1] = [_raw(f"big{k}") for k in range(3)]
+    items = batch(5, prefix="small")
+    items[1:1] = [raw_event(f"big{k}") for k in range(3)]
     for k in (1, 2, 3):  # three events each over half the bound: one statement each
         ev = json.loads(items[k])
         ev["run"]["facets"] = {"blob": {"_producer": "https://example.com/p", "_schemaURL": "https://example.com/s", "text": big}}
@@ -330,7 +300,7 @@ def test_events_past_the_statement_bound_are_cut_into_statements_and_stored(db):
 
 
 def test_an_event_read_without_its_datasets_cannot_be_derived(db):
-    ev = parse_raw(_raw("no-datasets"), datasets=False)
+    ev = parse_raw(raw_event("no-datasets"), datasets=False)
     with db.connection() as conn, pytest.raises(ValueError, match="datasets=False"):
         derive_stored(conn, [ev], [1])
 
@@ -350,7 +320,7 @@ def test_a_connection_on_a_descriptor_past_1024_still_stores_chunked_batches(db_
         try:
             fd = single.run(lambda conn: conn.pgconn.socket)
             assert fd > 1024
-            result, bad = single.run(lambda conn: ingest_batch(conn, _batch(2 * CHUNK + 3, prefix="fd"), defer=True))
+            result, bad = single.run(lambda conn: ingest_batch(conn, batch(2 * CHUNK + 3, prefix="fd"), defer=True))
             assert (result.stored, bad) == (2 * CHUNK + 3, [])
         finally:
             single.close()

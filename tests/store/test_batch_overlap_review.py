@@ -28,39 +28,19 @@ from lineage.store.db import Database
 from lineage.store.derive import derive_pending
 from lineage.store.ingest import CHUNK, ingest_batch, ingest_events, rebuild
 
-
-def _raw(job: str, ns: str = "review", **top) -> bytes:
-    ev = run_event("START", (ns, job), str(uuid.uuid4()))
-    ev.update(top)
-    return json.dumps(ev).encode()
+from batch_support import batch, counts, hold_claim, queued_once, race, raw_event, with_options
 
 
-def _batch(n: int, prefix: str = "job", ns: str = "review") -> list[bytes]:
-    return [_raw(f"{prefix}{k}", ns) for k in range(n)]
 
 
-def _counts(conn) -> tuple:
-    return conn.execute("SELECT (SELECT count(*) FROM event_keys), (SELECT count(*) FROM raw_events),"
-                        " (SELECT count(*) FROM derive_queue)").fetchone()
 
 
-def _queued_once(conn) -> bool:
-    queued = [i for (i,) in conn.execute("SELECT unnest(raw_ids) FROM derive_queue")]
-    return sorted(queued) == sorted(i for (i,) in conn.execute("SELECT id FROM raw_events"))
 
 
-def _with_options(url: str, **settings: str) -> str:
-    """``url`` with session settings (as a role's ALTER ROLE ... SET would give every session)."""
-    opts = " ".join(f"-c {k}={v}" for k, v in settings.items())
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={opts.replace(' ', '%20').replace('=', '%3D')}"
 
 
-def _blocker(db_url: str, item: bytes) -> psycopg.Connection:
-    """An open transaction holding the claim of ``item``'s key (not committed)."""
-    conn = psycopg.connect(db_url)
-    ingest_events(conn, [parse_raw(item, datasets=False)], defer=True)
-    return conn
+
+
 
 
 # -- counts and indexes at every chunk boundary ---------------------------------------------------
@@ -68,28 +48,28 @@ def _blocker(db_url: str, item: bytes) -> psycopg.Connection:
 
 @pytest.mark.parametrize("n", [CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 2 * CHUNK + 1])
 def test_counts_and_rejected_indexes_are_right_at_every_chunk_boundary(db, n):
-    items = _batch(n, prefix=f"b{n}-")
+    items = batch(n, prefix=f"b{n}-")
     malformed = sorted({0, CHUNK - 1, CHUNK, n - 1} & set(range(n)))
     for i in malformed:
         items[i] = b'{"eventType": "START"'  # cut off
     dup_from, dup_to = 1, (CHUNK + 1 if n > CHUNK + 2 else 2)  # the same event in two chunks (or twice in one)
     items[dup_to] = items[dup_from]
     with db.connection() as conn:
-        before = _counts(conn)
+        before = counts(conn)
     result, bad = db.run(lambda conn: ingest_batch(conn, items, defer=True))
     valid = n - len(malformed)
     assert [i for i, _ in bad] == malformed
     assert (result.stored, result.duplicates) == (valid - 1, 1)
     with db.connection() as conn:
-        after = _counts(conn)
+        after = counts(conn)
         assert (after[0] - before[0], after[1] - before[1]) == (valid - 1, valid - 1)
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 def test_an_all_invalid_chunk_and_an_all_refused_chunk_between_valid_ones(db):
     """Chunk 1 all malformed, chunk 2 all refused by ``admit``, chunks 0 and 3 valid: every
     index reported once, in order, and no empty statement or queue entry for the empty chunks."""
-    items = _batch(4 * CHUNK, prefix="mix")
+    items = batch(4 * CHUNK, prefix="mix")
     for i in range(CHUNK, 2 * CHUNK):
         items[i] = b"[1, 2]" if i % 2 else b"not json"
     refused = set(range(2 * CHUNK, 3 * CHUNK))
@@ -104,23 +84,23 @@ def test_an_all_invalid_chunk_and_an_all_refused_chunk_between_valid_ones(db):
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 2 * CHUNK
         assert conn.execute("SELECT count(*) FROM derive_queue").fetchone()[0] == 2  # chunks 0 and 3 only
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 def test_a_batch_of_only_invalid_items_and_an_empty_batch_store_nothing(db):
     with db.connection() as conn:
-        before = _counts(conn)
+        before = counts(conn)
     result, bad = db.run(lambda conn: ingest_batch(conn, [b"{}"] * (CHUNK + 3), defer=True))
     assert (result.stored, result.duplicates, len(bad)) == (0, 0, CHUNK + 3)
     result, bad = db.run(lambda conn: ingest_batch(conn, [], defer=True))
     assert (result.stored, result.duplicates, bad) == (0, 0, [])
     with db.connection() as conn:
-        assert _counts(conn) == before
+        assert counts(conn) == before
 
 
 def test_decoded_values_and_bytes_mixed_in_one_batch(db):
     """Items may be decoded values (the CLI) as well as bytes; non-objects are rejected by index."""
-    items: list = _batch(CHUNK + 2, prefix="mixed")
+    items: list = batch(CHUNK + 2, prefix="mixed")
     items[3] = json.loads(items[3])
     items[CHUNK] = None
     items[CHUNK + 1] = 42
@@ -151,17 +131,17 @@ def test_after_a_refused_value_the_one_by_one_retry_is_still_whole_or_nothing(db
     committed one by one, or the client's retry reports them as duplicates and a failed request
     will have stored half its batch."""
     _poison(monkeypatch, "refused")
-    items = _batch(2 * CHUNK, prefix="whole")
-    items[3] = _raw("refused")
-    blocker = _blocker(db_url, items[CHUNK + 5])
-    timed = Database(_with_options(db_url, statement_timeout="1000"), min_size=1, max_size=1)
+    items = batch(2 * CHUNK, prefix="whole")
+    items[3] = raw_event("refused")
+    blocker = hold_claim(db_url, items[CHUNK + 5])
+    timed = Database(with_options(db_url, statement_timeout="1000"), min_size=1, max_size=1)
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         with pytest.raises(LineageError):
             timed.run(lambda conn: ingest_batch(conn, items, defer=True))
         with db.connection() as conn:
-            assert _counts(conn) == before
+            assert counts(conn) == before
         blocker.rollback()
         result, bad = timed.run(lambda conn: ingest_batch(conn, items, defer=True))
         assert [i for i, _ in bad] == [3]
@@ -172,12 +152,12 @@ def test_after_a_refused_value_the_one_by_one_retry_is_still_whole_or_nothing(db
 
 
 def test_a_statement_timeout_on_a_chunk_in_flight_leaves_nothing_and_an_idle_connection(db, db_url):
-    items = _batch(3 * CHUNK, prefix="st")
-    blocker = _blocker(db_url, items[CHUNK + 1])
-    timed = Database(_with_options(db_url, statement_timeout="500"), min_size=1, max_size=1)
+    items = batch(3 * CHUNK, prefix="st")
+    blocker = hold_claim(db_url, items[CHUNK + 1])
+    timed = Database(with_options(db_url, statement_timeout="500"), min_size=1, max_size=1)
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         pid = timed.run(lambda conn: conn.info.backend_pid)
         with pytest.raises(LineageError):  # StoreUnavailable: a 503
             timed.run(lambda conn: ingest_batch(conn, items, defer=True))
@@ -186,7 +166,7 @@ def test_a_statement_timeout_on_a_chunk_in_flight_leaves_nothing_and_an_idle_con
             assert conn.execute("SELECT 1").fetchone() == (1,)
         blocker.rollback()
         with db.connection() as conn:
-            assert _counts(conn) == before
+            assert counts(conn) == before
     finally:
         blocker.close()
         timed.close()
@@ -195,7 +175,7 @@ def test_a_statement_timeout_on_a_chunk_in_flight_leaves_nothing_and_an_idle_con
 def test_the_backend_killed_between_chunks_leaves_nothing_and_the_pool_recovers(db, db_url):
     """The session is terminated while Python validates chunk 2 (chunk 1 already stored but not
     committed): a LineageError (503), nothing of the batch, and the next batch on the pool works."""
-    items = _batch(3 * CHUNK, prefix="kill")
+    items = batch(3 * CHUNK, prefix="kill")
     single = Database(db_url, min_size=1, max_size=1)
     seen = []
 
@@ -209,12 +189,12 @@ def test_the_backend_killed_between_chunks_leaves_nothing_and_the_pool_recovers(
 
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         pid = single.run(lambda conn: conn.info.backend_pid)
         with pytest.raises(LineageError):
             single.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
         with db.connection() as conn:
-            assert _counts(conn) == before
+            assert counts(conn) == before
         result, bad = single.run(lambda conn: ingest_batch(conn, items, defer=True))
         assert (result.stored, bad) == (len(items), [])
     finally:
@@ -226,8 +206,8 @@ def test_idle_in_transaction_timeout_between_chunks_is_a_503_and_leaves_nothing(
     a thread starved of the GIL) leaves the session idle in transaction, and with
     idle_in_transaction_session_timeout on the role the server ends it.  That must be a 503
     (the client retries), never a raw error, and leave nothing of the batch."""
-    items = _batch(2 * CHUNK, prefix="idle")
-    idle = Database(_with_options(db_url, idle_in_transaction_session_timeout="200"), min_size=1, max_size=1)
+    items = batch(2 * CHUNK, prefix="idle")
+    idle = Database(with_options(db_url, idle_in_transaction_session_timeout="200"), min_size=1, max_size=1)
     seen = []
 
     def admit(ev):
@@ -238,11 +218,11 @@ def test_idle_in_transaction_timeout_between_chunks_is_a_503_and_leaves_nothing(
 
     try:
         with db.connection() as conn:
-            before = _counts(conn)
+            before = counts(conn)
         with pytest.raises(LineageError):
             idle.run(lambda conn: ingest_batch(conn, items, admit=admit, defer=True))
         with db.connection() as conn:
-            assert _counts(conn) == before
+            assert counts(conn) == before
     finally:
         idle.close()
 
@@ -266,7 +246,7 @@ def test_a_connection_whose_socket_is_past_fd_setsize_still_stores_batches(db, d
         single = Database(db_url, min_size=1, max_size=1)
         try:
             assert single.run(lambda conn: conn.pgconn.socket) >= 1024
-            result, bad = single.run(lambda conn: ingest_batch(conn, _batch(2 * CHUNK + 1, prefix="fd"), defer=True))
+            result, bad = single.run(lambda conn: ingest_batch(conn, batch(2 * CHUNK + 1, prefix="fd"), defer=True))
             assert (result.stored, bad) == (2 * CHUNK + 1, [])
         finally:
             single.close()
@@ -280,45 +260,29 @@ def test_a_connection_whose_socket_is_past_fd_setsize_still_stores_batches(db, d
 
 
 def test_the_same_batch_sent_twice_at_once_is_stored_and_queued_once(db, db_url):
-    items = _batch(3 * CHUNK + 1, prefix="twice")
+    items = batch(3 * CHUNK + 1, prefix="twice")
     other = Database(db_url, min_size=1, max_size=1)
-    barrier = threading.Barrier(2)
-    boxes: list[dict] = [{}, {}]
-
-    def send(database, box):
-        try:
-            barrier.wait()
-            box["result"] = database.run(lambda conn: ingest_batch(conn, items, defer=True))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    threads = [threading.Thread(target=send, args=(d, b)) for d, b in zip((db, other), boxes)]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        (ra, _), (rb, _) = race((db, items), (other, items))
     finally:
         other.close()
-    assert all("error" not in b for b in boxes), boxes
-    (ra, _), (rb, _) = boxes[0]["result"], boxes[1]["result"]
     assert sorted((ra.stored, rb.stored)) == [0, len(items)]
     assert ra.duplicates + rb.duplicates == len(items)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == len(items)
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 def test_many_concurrent_batches_and_single_events_store_each_once(db, db_url):
     """Eight threads each send batches overlapping their neighbour's while two others store
     single events of the same set: every event stored and queued once, the counts add up."""
     pool = Database(db_url, min_size=2, max_size=6)
-    items = _batch(6 * CHUNK, prefix="many")
+    items = batch(6 * CHUNK, prefix="many")
     results: list = []
     errors: list = []
     lock = threading.Lock()
 
-    def batch(k):
+    def batcher(k):
         try:
             part = items[k * CHUNK // 2:(k * CHUNK // 2) + 2 * CHUNK]
             r, bad = pool.run(lambda conn: ingest_batch(conn, part, defer=True))
@@ -337,7 +301,7 @@ def test_many_concurrent_batches_and_single_events_store_each_once(db, db_url):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=batch, args=(k,)) for k in range(8)]
+    threads = [threading.Thread(target=batcher, args=(k,)) for k in range(8)]
     threads += [threading.Thread(target=singles, args=(o,)) for o in (0, 3)]
     try:
         for t in threads:
@@ -353,7 +317,7 @@ def test_many_concurrent_batches_and_single_events_store_each_once(db, db_url):
     assert all(s + d == n for s, d, n in results)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(covered),) * 2
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 # -- the derived graph, and datasets=False ----------------------------------------------------------
@@ -472,8 +436,8 @@ def test_a_value_refused_in_the_last_chunk_with_duplicates_counts_each_once(db, 
     the one-by-one retry must still count a duplicate across chunks once and report the
     malformed and refused items by index."""
     _poison(monkeypatch, "refused-last")
-    items = _batch(2 * CHUNK + 5, prefix="last")
-    items[2 * CHUNK + 2] = _raw("refused-last")
+    items = batch(2 * CHUNK + 5, prefix="last")
+    items[2 * CHUNK + 2] = raw_event("refused-last")
     items[2 * CHUNK + 3] = items[4]  # duplicate of chunk 0
     items[CHUNK] = b"{"
     result, bad = db.run(lambda conn: ingest_batch(conn, items, defer=True))
@@ -481,14 +445,14 @@ def test_a_value_refused_in_the_last_chunk_with_duplicates_counts_each_once(db, 
     assert (result.stored, result.duplicates) == (len(items) - 3, 1)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == len(items) - 3
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 def test_a_batch_waiting_on_the_server_lets_other_threads_run(db, db_url):
     """The wait for a chunk in flight releases the GIL: while a batch is blocked on another
     writer's claim, this thread polls pg_stat_activity and stores single events."""
-    items = _batch(2 * CHUNK, prefix="gil")
-    blocker = _blocker(db_url, items[CHUNK + 1])
+    items = batch(2 * CHUNK, prefix="gil")
+    blocker = hold_claim(db_url, items[CHUNK + 1])
     single = Database(db_url, min_size=1, max_size=1)
     box: dict = {}
     try:
@@ -503,7 +467,7 @@ def test_a_batch_waiting_on_the_server_lets_other_threads_run(db, db_url):
             else:
                 raise AssertionError("the batch never waited on the claim")
         for k in range(20):
-            one = db.run(lambda conn: ingest_events(conn, [parse_raw(_raw(f"gil-single{k}"), datasets=False)], defer=True))
+            one = db.run(lambda conn: ingest_events(conn, [parse_raw(raw_event(f"gil-single{k}"), datasets=False)], defer=True))
             assert one.stored == 1
         assert t.is_alive()  # still waiting: the singles ran beside it
         blocker.rollback()
@@ -524,8 +488,8 @@ def test_behind_pgbouncer_an_exception_mid_flight_cancels_and_leaves_nothing(rol
     sys.path.insert(0, str(Path(__file__).parent.parent / "deploy"))
     from pgbouncer_support import PgBouncer
 
-    items = _batch(3 * CHUNK, prefix="pgbx")
-    blocker = _blocker(db_url, items[CHUNK + 2])
+    items = batch(3 * CHUNK, prefix="pgbx")
+    blocker = hold_claim(db_url, items[CHUNK + 2])
     seen = []
 
     def admit(ev):
@@ -559,8 +523,8 @@ def test_partition_maintenance_during_a_batch_in_flight(db, db_url, role_urls):
     never deadlocks the batch, and the batch is stored whole."""
     from lineage.maintain.partitions import ensure_partitions
 
-    items = _batch(3 * CHUNK, prefix="maint")
-    blocker = _blocker(db_url, items[CHUNK + 2])
+    items = batch(3 * CHUNK, prefix="maint")
+    blocker = hold_claim(db_url, items[CHUNK + 2])
     single = Database(db_url, min_size=1, max_size=1)
     box: dict = {}
     try:
@@ -590,7 +554,7 @@ def test_partition_maintenance_during_a_batch_in_flight(db, db_url, role_urls):
         assert ensure_partitions(role_urls["owner"], ahead=14) is not None
         with db.connection() as conn:
             assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == len(items)
-            assert _queued_once(conn)
+            assert queued_once(conn)
     finally:
         blocker.close()
         single.close()
@@ -601,7 +565,7 @@ def test_a_10000_item_batch_is_stored_whole_and_its_memory_is_bounded(db):
     times the batch's own bytes: nothing of it is kept per chunk beyond the parsed events."""
     import tracemalloc
 
-    items = _batch(10_000, prefix="mem")
+    items = batch(10_000, prefix="mem")
     size = sum(len(i) for i in items)
     tracemalloc.start()
     try:
@@ -614,7 +578,7 @@ def test_a_10000_item_batch_is_stored_whole_and_its_memory_is_bounded(db):
     assert peak < 6 * size, (peak, size)
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 10_000
-        assert _queued_once(conn)
+        assert queued_once(conn)
 
 
 class _Interrupted(BaseException):
@@ -633,10 +597,10 @@ def test_interrupted_while_a_large_statement_is_still_being_written_does_not_han
     import signal
 
     big = "x" * (6 * 1024 * 1024)  # far more than a socket's buffer
-    item = json.loads(_raw("big-interrupted"))
+    item = json.loads(raw_event("big-interrupted"))
     item["run"]["facets"] = {"blob": {"_producer": "https://x/p", "_schemaURL": "https://x/s", "t": big}}
-    items = [json.dumps(item).encode()] + _batch(CHUNK, prefix="after-big")
-    blocker = _blocker(db_url, items[0]) if blocked else None
+    items = [json.dumps(item).encode()] + batch(CHUNK, prefix="after-big")
+    blocker = hold_claim(db_url, items[0]) if blocked else None
     single = Database(db_url, min_size=1, max_size=1)
     pid = single.run(lambda conn: conn.info.backend_pid)
     state = {"watchdog": False}
@@ -692,8 +656,8 @@ def test_a_cancel_sent_before_the_backend_read_the_statement_is_sent_again(db, d
     20 s to end the test."""
     import signal
 
-    items = _batch(3 * CHUNK, prefix="lost-cancel")
-    blocker = _blocker(db_url, items[CHUNK + 2])  # in chunk 1
+    items = batch(3 * CHUNK, prefix="lost-cancel")
+    blocker = hold_claim(db_url, items[CHUNK + 2])  # in chunk 1
     single = Database(db_url, min_size=1, max_size=1)
     pid = single.run(lambda conn: conn.info.backend_pid)
     state = {"watchdog": False}
@@ -747,32 +711,15 @@ def test_two_batches_both_sent_one_by_one_in_opposite_orders_add_up(db, db_url, 
     deadlock there; ``Database.run`` retries the loser whole.  Each event stored and queued
     once, the refused one reported by both, and the counts add up."""
     _poison(monkeypatch, "refused-both")
-    items = _batch(2 * CHUNK, prefix="both")
-    items[7] = _raw("refused-both")
+    items = batch(2 * CHUNK, prefix="both")
+    items[7] = raw_event("refused-both")
     other = Database(db_url, min_size=1, max_size=1)
-    barrier = threading.Barrier(2)
-    boxes: list[dict] = [{}, {}]
-
-    def send(database, batch, box):
-        try:
-            barrier.wait()
-            box["result"] = database.run(lambda conn: ingest_batch(conn, batch, defer=True))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    threads = [threading.Thread(target=send, args=(db, items, boxes[0])),
-               threading.Thread(target=send, args=(other, items[::-1], boxes[1]))]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        (ra, bad_a), (rb, bad_b) = race((db, items), (other, items[::-1]))
     finally:
         other.close()
-    assert all("error" not in b for b in boxes), boxes
-    (ra, bad_a), (rb, bad_b) = boxes[0]["result"], boxes[1]["result"]
     assert [i for i, _ in bad_a] == [7] and [i for i, _ in bad_b] == [len(items) - 1 - 7]
     assert ra.stored + rb.stored == len(items) - 1 and ra.duplicates + rb.duplicates == len(items) - 1
     with db.connection() as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT event_key) FROM raw_events").fetchone() == (len(items) - 1,) * 2
-        assert _queued_once(conn)
+        assert queued_once(conn)
