@@ -51,7 +51,7 @@ from lineage.audit.seal import seal_all  # noqa: E402
 from lineage.audit.service import Background  # noqa: E402
 from lineage.audit.verify import verify  # noqa: E402
 from lineage.store.db import Database  # noqa: E402
-from lineage.store.ingest import ingest_batch  # noqa: E402
+from lineage.store.batch import ingest_batch  # noqa: E402
 from lineage.store.migrate import upgrade  # noqa: E402
 from lineage.store.roles import Roles, role_url  # noqa: E402
 

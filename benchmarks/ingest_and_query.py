@@ -62,7 +62,8 @@ from workload import Workload  # noqa: E402
 from lineage.events import decode_body, parse_event, parse_node_id  # noqa: E402
 from lineage.store.db import Database  # noqa: E402
 from lineage.store.graph import walk  # noqa: E402
-from lineage.store.ingest import ingest_batch, ingest_events  # noqa: E402
+from lineage.store.batch import ingest_batch  # noqa: E402
+from lineage.store.ingest import ingest_events  # noqa: E402
 from lineage.store.migrate import upgrade  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

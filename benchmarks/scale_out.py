@@ -6,7 +6,7 @@ Writes ``benchmarks/results/scale_out.md`` and ``scale_out.json``.
 Everything is measured side by side in one run, on one fresh embedded PostgreSQL:
 
 1. **Batch ingest vs raw COPY, 10k stored.**  Batches of 5,000 events of the benchmark
-   workload (``workload.py``) go through :func:`lineage.store.ingest.ingest_batch` with
+   workload (``workload.py``) go through :func:`lineage.store.batch.ingest_batch` with
    ``defer=True`` (decode, validate, store raw, queue for derivation, commit) in this process,
    each paired with a raw ``COPY`` of the very same bytes into a bare ``jsonb`` table (order
    alternating); the report gives the median ratio of the pairs.
@@ -57,7 +57,7 @@ from workload import Workload  # noqa: E402
 
 from lineage.samples import dataset, run_event  # noqa: E402
 from lineage.store.db import Database  # noqa: E402
-from lineage.store.ingest import ingest_batch  # noqa: E402
+from lineage.store.batch import ingest_batch  # noqa: E402
 from lineage.store.migrate import upgrade  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

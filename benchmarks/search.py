@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/search.py [--events 1000000] [--checkpoints 100000,250000,...]``.
 It ingests the deterministic workload (``benchmarks/workload.py``) into a fresh embedded
-PostgreSQL in batches of 5,000 through :func:`lineage.store.ingest.ingest_batch`, and at each
+PostgreSQL in batches of 5,000 through :func:`lineage.store.batch.ingest_batch`, and at each
 checkpoint runs a fixed mix of searches in-process (:func:`lineage.store.search.search`, the
 function the route calls, on a pooled connection), shuffled, ``--queries`` each, and writes
 ``benchmarks/results/search.md`` after every checkpoint, so an interrupted run still reports
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lineage.config import Settings
     from lineage.store.db import open_database
-    from lineage.store.ingest import ingest_batch
+    from lineage.store.batch import ingest_batch
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="lineage-search-bench-"))
     db = open_database(Settings(home=home), migrate=True)

@@ -115,7 +115,7 @@ def batch_ingested(accepted: int, rejected: list) -> None:
         if any(isinstance(p, ScopeProblem) for p in problems):
             reason = "out_of_scope"
         elif any(p.path == "$" and p.reason.startswith("the store refused") for p in problems):
-            reason = "store_refused"  # lineage.store.ingest.ingest_batch's per-event refusal
+            reason = "store_refused"  # lineage.store.batch.ingest_batch's per-event refusal
         else:
             reason = "invalid_event"
         events_rejected.labels("batch", reason).inc()

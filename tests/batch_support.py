@@ -55,7 +55,7 @@ def race(*sends) -> list:
     """Send each ``(database, items)`` as one deferred batch through ``Database.run``, all at
     once (a thread each, behind a barrier): their ``(result, rejected)`` in order; the first
     error any of them raised is raised here."""
-    from lineage.store.ingest import ingest_batch
+    from lineage.store.batch import ingest_batch
 
     barrier = threading.Barrier(len(sends))
     boxes: list[dict] = [{} for _ in sends]

@@ -27,7 +27,7 @@ from lineage.errors import FieldProblem, InvalidEvent, PayloadTooLarge
 from lineage.events import parse_node_id, parse_raw
 from lineage.events.model import ParsedEvent
 from lineage.store import graph, marquez_reads
-from lineage.store.ingest import ingest_batch
+from lineage.store.batch import ingest_batch
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 

@@ -22,7 +22,8 @@ import psycopg
 from lineage.samples import run_event
 from lineage.store.db import Database
 from lineage.store.derive import catch_up
-from lineage.store.ingest import CHUNK, SMALL_GROUP_BYTES
+from lineage.store.batch import CHUNK
+from lineage.store.ingest import SMALL_GROUP_BYTES
 from batch_support import hold_claim, with_options
 from tests_support import LiveServer
 

@@ -26,7 +26,8 @@ from lineage.errors import LineageError
 from lineage.events import parse_raw
 from lineage.store import ingest as ingest_module
 from lineage.store.db import Database
-from lineage.store.ingest import CHUNK, SMALL_GROUP_BYTES, _InFlight, _statements, derive_stored, ingest_batch, ingest_events
+from lineage.store.batch import CHUNK, _InFlight, _statements, ingest_batch
+from lineage.store.ingest import SMALL_GROUP_BYTES, derive_stored, ingest_events
 from batch_support import batch, counts, hold_claim, queued_once, race, raw_event
 from tests_support import in_thread, wait_for_lock
 

@@ -26,7 +26,8 @@ from lineage.samples import run_event
 from lineage.store import ingest as ingest_module
 from lineage.store.db import Database
 from lineage.store.derive import derive_pending
-from lineage.store.ingest import CHUNK, ingest_batch, ingest_events, rebuild
+from lineage.store.batch import CHUNK, ingest_batch
+from lineage.store.ingest import ingest_events, rebuild
 
 from batch_support import batch, counts, hold_claim, queued_once, race, raw_event, with_options
 

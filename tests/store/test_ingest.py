@@ -139,7 +139,7 @@ def test_order_and_batching_do_not_change_the_graph_and_replay_rebuilds_it(db, s
 
 
 def test_ingest_batch_reports_rejects_by_index_and_stores_the_rest(db):
-    from lineage.store.ingest import ingest_batch
+    from lineage.store.batch import ingest_batch
 
     events = ml_pipeline_sample()
     items = [json.dumps(e).encode() for e in events] + [b"{not json", json.dumps(dict(events[0], eventType="DONE")).encode(), json.dumps(events[0]).encode()]
